@@ -1,0 +1,171 @@
+"""The REST API's plumbing: authentication, the error shape, paging. Routers live in each app's api.py."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import Field, NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBasicAuth, SessionAuth
+
+from quell.accounts.auth import user_for_api_key
+from quell.accounts.models import User
+from quell.lib.errors import QuellError
+
+
+class ApiKeyBasicAuth(HttpBasicAuth):
+    """HTTP Basic with `apiKeyId:apiKeySecret`, as Soda Cloud's API takes it."""
+
+    def authenticate(self, request: HttpRequest, username: str, password: str) -> User | None:
+        return user_for_api_key(username, password)
+
+
+class BrowserSessionAuth(SessionAuth):
+    """The signed-in browser session (with CSRF), so the UI's own scripts can call the API."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
+        user = request.user
+        if isinstance(user, User) and user.is_active:
+            return user
+        return None
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+    field: str | None = None
+
+
+T = TypeVar("T")
+
+
+class Page(Schema, Generic[T]):
+    """Soda Cloud's page shape: `number` counts from 0."""
+
+    content: list[T]
+    first: bool
+    last: bool
+    number: int
+    size: int
+    totalElements: int
+    totalPages: int
+
+
+def caller(request: HttpRequest) -> User:
+    user = request.auth  # type: ignore[attr-defined]
+    assert isinstance(user, User)
+    return user
+
+
+def paginate(
+    items: QuerySet[Any], page: int, size: int, serialize: Callable[[Iterable[Any]], list[Any]]
+) -> dict[str, Any]:
+    total = items.count()
+    rows = list(items[page * size : page * size + size]) if total else []
+    total_pages = math.ceil(total / size) if size else 0
+    return {
+        "content": serialize(rows),
+        "first": page == 0,
+        "last": page >= total_pages - 1,
+        "number": page,
+        "size": size,
+        "totalElements": total,
+        "totalPages": total_pages,
+    }
+
+
+# Responses every authenticated operation can give, declared so the schema documents them all.
+COMMON_ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut}
+READ_ERRORS: dict[int, Any] = {**COMMON_ERRORS, 404: ErrorOut}
+WRITE_ERRORS: dict[int, Any] = {**COMMON_ERRORS, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut}
+
+
+def error(status: int, code: str, message: str) -> tuple[int, dict[str, str]]:
+    return status, {"code": code, "message": message}
+
+
+def _describe(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for item in errors[:5]:
+        location = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "payload", "query"))
+        parts.append(f"{location or 'body'}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def build_api() -> NinjaAPI:
+    api = NinjaAPI(
+        title="Quell API",
+        version="1",
+        description=(
+            "Quell's REST API. Shapes follow Soda Cloud's public API v1 so clients written for Soda work. "
+            "Authenticate with HTTP Basic `apiKeyId:apiKeySecret` (create a key on your profile page or "
+            "with `quell apikey create`). Errors are `{code, message}`."
+        ),
+        urls_namespace="api",
+        auth=[ApiKeyBasicAuth(), BrowserSessionAuth()],
+    )
+
+    def respond(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:
+        response = api.create_response(request, body, status=status)
+        if status == 401:
+            response["WWW-Authenticate"] = 'Basic realm="Quell"'
+        return response
+
+    @api.exception_handler(QuellError)
+    def domain_error(request: HttpRequest, exc: QuellError) -> HttpResponse:
+        return respond(request, exc.status, exc.as_dict())
+
+    @api.exception_handler(ValidationError)
+    def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        return respond(request, 400, {"code": "invalid_request", "message": _describe(exc.errors)})
+
+    @api.exception_handler(AuthenticationError)
+    def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        message = "Authenticate with HTTP Basic using an API key id and secret."
+        return respond(request, 401, {"code": "unauthorized", "message": message})
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        codes = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 429: "too_many_requests"}
+        return respond(request, exc.status_code, {"code": codes.get(exc.status_code, "error"), "message": str(exc)})
+
+    @api.exception_handler(Http404)
+    def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+        return respond(request, 404, {"code": "not_found", "message": "Not found."})
+
+    @api.exception_handler(RequestDataTooBig)
+    def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return respond(request, 413, {"code": "body_too_large", "message": f"The body is over {limit} bytes."})
+
+    from quell.accounts.api import router as accounts_router
+    from quell.catalog.api import router as catalog_router
+    from quell.incidents.api import router as incidents_router
+
+    api.add_router("/", accounts_router)
+    api.add_router("/", catalog_router)
+    api.add_router("/", incidents_router)
+    return api
+
+
+class PageParams(Schema):
+    page: int = Field(0, ge=0, le=1_000_000, description="Page number, from 0.")
+    size: int = Field(100, ge=1, le=settings.API_MAX_PAGE_SIZE, description="Items per page.")
+
+
+class UserRef(Schema):
+    id: int
+    email: str
+    name: str
+
+
+def user_ref(user: User | None) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": user.pk, "email": user.email, "name": user.name}

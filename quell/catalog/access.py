@@ -1,0 +1,95 @@
+"""Who may do what to which dataset.
+
+A user's permissions on a dataset are the union of the roles held through responsibilities: their
+own, their groups', and the Everyone group's. Global admins hold every permission everywhere.
+Every service function asks here; nothing else decides.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from quell.accounts.models import PERMISSION_FIELDS, Organization, User
+from quell.catalog.models import Dataset, Responsibility
+from quell.lib.errors import Forbidden, NotFound
+
+VIEW = "view_dataset"
+MANAGE_INCIDENTS = "manage_incidents"
+MANAGE_CHECKS = "manage_checks"
+MANAGE_PERMISSIONS = "manage_permissions"
+VIEW_FAILED_ROWS = "view_failed_rows"
+
+
+def _held_by(user: User) -> Q:
+    return Q(user=user) | Q(group__members=user) | Q(group__is_everyone=True)
+
+
+def dataset_ids_with(user: User, permission: str = VIEW) -> QuerySet[Responsibility, int]:
+    """A subquery of the ids of datasets on which `user` holds `permission` (not for admins)."""
+    assert permission in PERMISSION_FIELDS, permission
+    return (
+        Responsibility.objects.filter(_held_by(user), **{f"role__{permission}": True})
+        .values_list("dataset_id", flat=True)
+        .distinct()
+    )
+
+
+def datasets_with(user: User, permission: str = VIEW) -> QuerySet[Dataset]:
+    if not user.is_active:
+        return Dataset.objects.none()
+    if user.is_admin:
+        return Dataset.objects.all()
+    return Dataset.objects.filter(id__in=dataset_ids_with(user, permission))
+
+
+def permissions_on(user: User, dataset_id: int) -> frozenset[str]:
+    if not user.is_active:
+        return frozenset()
+    if user.is_admin:
+        return frozenset(PERMISSION_FIELDS)
+    held: set[str] = set()
+    for resp in Responsibility.objects.filter(_held_by(user), dataset_id=dataset_id).select_related("role"):
+        held |= resp.role.permissions()
+    # A role without "view dataset" grants nothing: the other permissions presuppose seeing it.
+    return frozenset(held) if VIEW in held else frozenset()
+
+
+def permissions_on_many(user: User, dataset_ids: set[int]) -> dict[int, frozenset[str]]:
+    """Permissions on several datasets in one query."""
+    if not user.is_active:
+        return {dataset_id: frozenset() for dataset_id in dataset_ids}
+    if user.is_admin:
+        return {dataset_id: frozenset(PERMISSION_FIELDS) for dataset_id in dataset_ids}
+    held: dict[int, set[str]] = {dataset_id: set() for dataset_id in dataset_ids}
+    rows = Responsibility.objects.filter(_held_by(user), dataset_id__in=dataset_ids).select_related("role")
+    for resp in rows:
+        held[resp.dataset_id] |= resp.role.permissions()
+    return {ds: frozenset(perms) if VIEW in perms else frozenset() for ds, perms in held.items()}
+
+
+def visible_dataset(user: User, dataset_id: int) -> Dataset:
+    """The dataset, or NotFound when it does not exist or the user may not see it."""
+    dataset = datasets_with(user, VIEW).select_related("data_source").filter(pk=dataset_id).first()
+    if dataset is None:
+        raise NotFound(f"Dataset {dataset_id} not found.")
+    return dataset
+
+
+def require(user: User, dataset: Dataset, permission: str, action: str) -> None:
+    if permission not in permissions_on(user, dataset.pk):
+        raise Forbidden(f"You need the {_label(permission)} permission on dataset {dataset} to {action}.")
+
+
+def can_create_datasets(user: User) -> bool:
+    if not user.is_active:
+        return False
+    return user.is_admin or Organization.get().users_can_create_datasets
+
+
+def require_admin(user: User, action: str) -> None:
+    if not user.is_admin:
+        raise Forbidden(f"Only an admin can {action}.")
+
+
+def _label(permission: str) -> str:
+    return '"' + permission.replace("_", " ").capitalize() + '"'

@@ -1,0 +1,141 @@
+"""Incidents: a confirmed data problem, the results that show it, who leads it, and what happened."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+from quell.catalog.models import CheckResult, Dataset
+
+
+class Severity(models.TextChoices):
+    MINOR = "minor", "Minor"
+    MAJOR = "major", "Major"
+    CRITICAL = "critical", "Critical"
+
+
+class Status(models.TextChoices):
+    REPORTED = "reported", "Reported"
+    INVESTIGATING = "investigating", "Investigating"
+    FIXING = "fixing", "Fixing"
+    RESOLVED = "resolved", "Resolved"
+
+
+OPEN_STATUSES = (Status.REPORTED, Status.INVESTIGATING, Status.FIXING)
+
+
+class Incident(models.Model):
+    number = models.PositiveIntegerField(unique=True)
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MAJOR)
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.REPORTED)
+    lead = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="led_incidents")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reported_incidents"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_notes = models.TextField(blank=True)
+    # Bumped on every change of a field; a write carrying an older version is refused (409).
+    version = models.PositiveIntegerField(default=1)
+    datasets = models.ManyToManyField(Dataset, through="IncidentDataset", related_name="incidents")
+    check_results = models.ManyToManyField(CheckResult, through="IncidentCheckResult", related_name="incidents")
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            # Org-wide list, newest first, and the same with a status filter.
+            models.Index(fields=["-created_at", "-id"], name="incident_newest"),
+            models.Index(fields=["status", "-created_at"], name="incident_status_newest"),
+            models.Index(fields=["lead", "-created_at"], name="incident_lead_newest"),
+            models.Index(fields=["reporter", "-created_at"], name="incident_reporter_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.title}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != Status.RESOLVED
+
+
+class IncidentDataset(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["incident", "dataset"], name="incident_dataset_once")]
+        indexes = [
+            # Dataset Incidents tab and the visibility filter: incidents of a dataset.
+            models.Index(fields=["dataset", "incident"], name="incident_dataset_by_dataset"),
+        ]
+
+
+class IncidentCheckResult(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="links")
+    check_result = models.ForeignKey(CheckResult, on_delete=models.CASCADE, related_name="incident_links")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("added_at", "id")
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "check_result"], name="incident_result_once"),
+        ]
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", "Created"
+    CHANGED = "changed", "Changed"
+    REOPENED = "reopened", "Reopened"
+    RESULT_ATTACHED = "resultAttached", "Check result attached"
+    COMMENT = "comment", "Comment"
+
+
+class TimelineEvent(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    field = models.CharField(max_length=50, blank=True)
+    old_value = models.JSONField(null=True, blank=True)
+    new_value = models.JSONField(null=True, blank=True)
+    text = models.TextField(blank=True)
+    check_result = models.ForeignKey(
+        CheckResult, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.kind} on incident {self.incident_id}"
+
+
+class NumberSequence(models.Model):
+    """Hands out incident numbers: one row, incremented inside the creating transaction.
+
+    The row lock serialises concurrent creators, so numbers are unique; a rolled-back creation
+    gives its number back, and nothing depends on numbers being free of gaps.
+    """
+
+    name = models.CharField(max_length=50, primary_key=True)
+    last_value = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.last_value}"
+
+    @classmethod
+    def next_value(cls, name: str) -> int:
+        if not cls.objects.filter(name=name).update(last_value=F("last_value") + 1):
+            cls.objects.get_or_create(name=name)
+            cls.objects.filter(name=name).update(last_value=F("last_value") + 1)
+        return cls.objects.values_list("last_value", flat=True).get(name=name)

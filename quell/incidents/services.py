@@ -1,0 +1,424 @@
+"""Domain operations on incidents. Every entry point (API, web UI, CLI) calls these and nothing else.
+
+Each function checks the caller's permissions, validates, writes and records the timeline in one
+transaction, so a refused or failed call leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.utils import timezone
+
+from quell.accounts.models import User
+from quell.catalog import access
+from quell.catalog.models import FAILING_OUTCOMES, CheckResult
+from quell.incidents.models import (
+    EventKind,
+    Incident,
+    IncidentCheckResult,
+    IncidentDataset,
+    NumberSequence,
+    Severity,
+    Status,
+    TimelineEvent,
+)
+from quell.lib.errors import Conflict, Forbidden, Invalid, NotFound
+
+TITLE_MAX = 300
+DESCRIPTION_MAX = 20_000
+COMMENT_MAX = 20_000
+MAX_RESULTS_PER_CALL = 1000
+
+
+# --- Reading --------------------------------------------------------------------------------------
+
+
+@dataclass
+class IncidentFilters:
+    statuses: list[str] = field(default_factory=list)
+    severities: list[str] = field(default_factory=list)
+    dataset_ids: list[int] = field(default_factory=list)
+    lead_ids: list[int] = field(default_factory=list)
+    reporter_ids: list[int] = field(default_factory=list)
+    incident_ids: list[int] = field(default_factory=list)
+    search: str = ""
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+def visible_incidents(by: User) -> QuerySet[Incident]:
+    """Incidents linked to at least one dataset the caller can view."""
+    if not by.is_active:
+        return Incident.objects.none()
+    if by.is_admin:
+        return Incident.objects.all()
+    return Incident.objects.filter(
+        Exists(
+            IncidentDataset.objects.filter(
+                incident=OuterRef("pk"), dataset_id__in=access.dataset_ids_with(by, access.VIEW)
+            )
+        )
+    )
+
+
+def with_details(incidents: QuerySet[Incident], by: User) -> QuerySet[Incident]:
+    """Load what an incident's representation needs in a fixed number of queries.
+
+    Linked results and datasets the caller cannot view are left out, so an incident that spans a
+    private dataset does not leak it.
+    """
+    visible_datasets = access.datasets_with(by).select_related("data_source").order_by("id")
+    links = (
+        IncidentCheckResult.objects.filter(check_result__dataset__in=access.datasets_with(by))
+        .select_related("check_result__check_ref", "check_result__dataset")
+        .order_by("added_at", "id")
+    )
+    return incidents.select_related("lead", "reporter").prefetch_related(
+        Prefetch("datasets", queryset=visible_datasets, to_attr="visible_datasets"),
+        Prefetch("links", queryset=links, to_attr="visible_links"),
+    )
+
+
+def list_incidents(filters: IncidentFilters, *, by: User) -> QuerySet[Incident]:
+    incidents = visible_incidents(by)
+    _check_choices("status", filters.statuses, Status.values)
+    _check_choices("severity", filters.severities, Severity.values)
+    if filters.statuses:
+        incidents = incidents.filter(status__in=filters.statuses)
+    if filters.severities:
+        incidents = incidents.filter(severity__in=filters.severities)
+    if filters.lead_ids:
+        incidents = incidents.filter(lead_id__in=filters.lead_ids)
+    if filters.reporter_ids:
+        incidents = incidents.filter(reporter_id__in=filters.reporter_ids)
+    if filters.incident_ids:
+        incidents = incidents.filter(id__in=filters.incident_ids)
+    if filters.dataset_ids:
+        incidents = incidents.filter(
+            Exists(IncidentDataset.objects.filter(incident=OuterRef("pk"), dataset_id__in=filters.dataset_ids))
+        )
+    if filters.search.strip():
+        for word in filters.search.split():
+            incidents = incidents.filter(title__icontains=word)
+    if filters.created_from:
+        incidents = incidents.filter(created_at__gte=filters.created_from)
+    if filters.created_to:
+        incidents = incidents.filter(created_at__lt=filters.created_to)
+    return incidents.order_by("-created_at", "-id")
+
+
+def get_incident(incident_id: int, *, by: User) -> Incident:
+    incident = with_details(visible_incidents(by), by).filter(pk=incident_id).first()
+    if incident is None:
+        raise NotFound(f"Incident {incident_id} not found.")
+    return incident
+
+
+def get_incident_by_number(number: int, *, by: User) -> Incident:
+    incident = with_details(visible_incidents(by), by).filter(number=number).first()
+    if incident is None:
+        raise NotFound(f"Incident #{number} not found.")
+    return incident
+
+
+def can_manage(incident: Incident, by: User) -> bool:
+    """Whether the caller holds Manage Incidents on at least one of the incident's datasets."""
+    if by.is_admin:
+        return by.is_active
+    dataset_ids = set(IncidentDataset.objects.filter(incident=incident).values_list("dataset_id", flat=True))
+    return any(access.MANAGE_INCIDENTS in perms for perms in access.permissions_on_many(by, dataset_ids).values())
+
+
+def timeline(incident_id: int, *, by: User) -> list[TimelineEvent]:
+    incident = get_incident(incident_id, by=by)
+    visible_result_ids = {link.check_result_id for link in incident.visible_links}  # type: ignore[attr-defined]
+    events = incident.timeline.select_related("actor", "check_result__check_ref").order_by("created_at", "id")
+    # An attached result from a dataset the caller cannot view is not theirs to see, nor its event.
+    return [
+        event
+        for event in events
+        if event.kind != EventKind.RESULT_ATTACHED or event.check_result_id in visible_result_ids
+    ]
+
+
+# --- Writing --------------------------------------------------------------------------------------
+
+
+def create_incident(
+    *,
+    by: User,
+    title: str,
+    check_result_ids: list[int],
+    description: str = "",
+    severity: str = Severity.MAJOR,
+    lead_id: int | None = None,
+    status: str = Status.REPORTED,
+    resolution_notes: str = "",
+) -> Incident:
+    title = _clean_title(title)
+    description = _clean_text("description", description, DESCRIPTION_MAX)
+    _check_choices("severity", [severity], Severity.values)
+    _check_choices("status", [status], Status.values)
+    resolution_notes = (resolution_notes or "").strip()
+    if status == Status.RESOLVED and not resolution_notes:
+        raise _notes_required()
+    if not check_result_ids:
+        raise Invalid(
+            "An incident needs at least one warn or fail check result.",
+            code="check_results_required",
+            field="checkResultIds",
+        )
+    results = _failing_results(check_result_ids, by)
+    datasets = {result.dataset_id: result.dataset for result in results}
+    for dataset in datasets.values():
+        access.require(by, dataset, access.MANAGE_INCIDENTS, "create an incident from its check results")
+    lead = by if lead_id is None else _lead(lead_id, set(datasets))
+
+    with transaction.atomic():
+        now = timezone.now()
+        incident = Incident.objects.create(
+            number=NumberSequence.next_value("incident"),
+            title=title,
+            description=description,
+            severity=severity,
+            status=status,
+            lead=lead,
+            reporter=by,
+            created_at=now,
+            updated_at=now,
+            resolved_at=now if status == Status.RESOLVED else None,
+            resolution_notes=resolution_notes,
+        )
+        IncidentDataset.objects.bulk_create(IncidentDataset(incident=incident, dataset_id=ds) for ds in datasets)
+        IncidentCheckResult.objects.bulk_create(
+            IncidentCheckResult(incident=incident, check_result=result, added_by=by, added_at=now)
+            for result in results
+        )
+        events = [TimelineEvent(incident=incident, kind=EventKind.CREATED, actor=by, created_at=now, text=title)]
+        events += [
+            TimelineEvent(
+                incident=incident, kind=EventKind.RESULT_ATTACHED, actor=by, created_at=now, check_result=result
+            )
+            for result in results
+        ]
+        TimelineEvent.objects.bulk_create(events)
+    return get_incident(incident.pk, by=by)
+
+
+# Fields a caller may change, and the names the timeline records them under (the API's names).
+TIMELINE_FIELD_NAMES = {
+    "title": "title",
+    "description": "description",
+    "severity": "severity",
+    "status": "status",
+    "resolution_notes": "resolutionNotes",
+    "lead_id": "lead",
+}
+EDITABLE_FIELDS = tuple(TIMELINE_FIELD_NAMES)
+
+
+def update_incident(incident_id: int, *, by: User, version: int | None = None, **changes: Any) -> Incident:
+    """Change any of EDITABLE_FIELDS. Unchanged values are ignored; a stale `version` is a Conflict."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise Invalid(f"Cannot change {', '.join(sorted(unknown))}.")
+    changes = {key: value for key, value in changes.items() if value is not None}
+
+    with transaction.atomic():
+        incident = _incident_for_change(incident_id, by, version)
+        dataset_ids = set(incident.datasets.values_list("id", flat=True))
+        new: dict[str, Any] = {}
+        if "title" in changes:
+            new["title"] = _clean_title(changes["title"])
+        if "description" in changes:
+            new["description"] = _clean_text("description", changes["description"], DESCRIPTION_MAX)
+        if "severity" in changes:
+            _check_choices("severity", [changes["severity"]], Severity.values)
+            new["severity"] = changes["severity"]
+        if "status" in changes:
+            _check_choices("status", [changes["status"]], Status.values)
+            new["status"] = changes["status"]
+        if "resolution_notes" in changes:
+            new["resolution_notes"] = _clean_text(
+                "resolution notes", changes["resolution_notes"], DESCRIPTION_MAX, "resolutionNotes"
+            )
+        if "lead_id" in changes and changes["lead_id"] != incident.lead_id:
+            new["lead_id"] = _lead(int(changes["lead_id"]), dataset_ids).pk
+        new = {key: value for key, value in new.items() if getattr(incident, key) != value}
+
+        final_status = new.get("status", incident.status)
+        final_notes = new.get("resolution_notes", incident.resolution_notes)
+        if final_status == Status.RESOLVED and not final_notes:
+            raise _notes_required()
+        if not new:
+            return get_incident(incident.pk, by=by)
+
+        now = timezone.now()
+        events: list[TimelineEvent] = []
+        for key, value in new.items():
+            old = getattr(incident, key)
+            field_name = TIMELINE_FIELD_NAMES[key]
+            reopened = key == "status" and old == Status.RESOLVED
+            events.append(
+                TimelineEvent(
+                    incident=incident,
+                    kind=EventKind.REOPENED if reopened else EventKind.CHANGED,
+                    actor=by,
+                    created_at=now,
+                    field=field_name,
+                    old_value=old,
+                    new_value=value,
+                )
+            )
+            setattr(incident, key, value)
+        if "status" in new:
+            incident.resolved_at = now if final_status == Status.RESOLVED else None
+        incident.updated_at = now
+        incident.version += 1
+        incident.save()
+        TimelineEvent.objects.bulk_create(events)
+    return get_incident(incident.pk, by=by)
+
+
+def attach_check_results(
+    incident_id: int, check_result_ids: list[int], *, by: User, version: int | None = None
+) -> Incident:
+    """Link more warn/fail results; results already linked are left as they are."""
+    if not check_result_ids:
+        raise Invalid("Give at least one check result to attach.", code="check_results_required", field="checkResultIds")
+    with transaction.atomic():
+        incident = _incident_for_change(incident_id, by, version)
+        results = _failing_results(check_result_ids, by)
+        for dataset in {result.dataset_id: result.dataset for result in results}.values():
+            access.require(by, dataset, access.MANAGE_INCIDENTS, "attach its check results to an incident")
+        linked = set(incident.links.values_list("check_result_id", flat=True))
+        new_results = [result for result in results if result.pk not in linked]
+        if not new_results:
+            return get_incident(incident.pk, by=by)
+        now = timezone.now()
+        known_datasets = set(incident.datasets.values_list("id", flat=True))
+        IncidentDataset.objects.bulk_create(
+            IncidentDataset(incident=incident, dataset_id=ds)
+            for ds in sorted({r.dataset_id for r in new_results} - known_datasets)
+        )
+        IncidentCheckResult.objects.bulk_create(
+            IncidentCheckResult(incident=incident, check_result=result, added_by=by, added_at=now)
+            for result in new_results
+        )
+        TimelineEvent.objects.bulk_create(
+            TimelineEvent(
+                incident=incident, kind=EventKind.RESULT_ATTACHED, actor=by, created_at=now, check_result=result
+            )
+            for result in new_results
+        )
+        incident.updated_at = now
+        incident.version += 1
+        incident.save(update_fields=["updated_at", "version"])
+    return get_incident(incident.pk, by=by)
+
+
+def add_comment(incident_id: int, text: str, *, by: User) -> TimelineEvent:
+    text = _clean_text("comment", text, COMMENT_MAX, "text")
+    if not text:
+        raise Invalid("A comment needs some text.", code="comment_empty", field="text")
+    with transaction.atomic():
+        incident = _incident_for_change(incident_id, by, None)
+        now = timezone.now()
+        event = TimelineEvent.objects.create(incident=incident, kind=EventKind.COMMENT, actor=by, created_at=now, text=text)
+        # A comment is activity, not an edit: it moves "last updated" but not the version, so it
+        # never makes someone's open edit form stale.
+        Incident.objects.filter(pk=incident.pk).update(updated_at=now)
+    return event
+
+
+# --- Helpers --------------------------------------------------------------------------------------
+
+
+def _incident_for_change(incident_id: int, by: User, version: int | None) -> Incident:
+    """The incident, locked for this transaction, after checking the caller may change it."""
+    if not visible_incidents(by).filter(pk=incident_id).exists():
+        raise NotFound(f"Incident {incident_id} not found.")
+    incident = Incident.objects.select_for_update().get(pk=incident_id)
+    if not can_manage(incident, by):
+        raise Forbidden("You need the Manage incidents permission on one of this incident's datasets to change it.")
+    if version is not None and version != incident.version:
+        raise Conflict(
+            f"Incident #{incident.number} was changed by someone else (your version {version}, "
+            f"current {incident.version}). Reload it and apply your change again.",
+            current={"id": incident.pk, "version": incident.version},
+        )
+    return incident
+
+
+def _failing_results(check_result_ids: list[int], by: User) -> list[CheckResult]:
+    ids = list(dict.fromkeys(check_result_ids))
+    if len(ids) > MAX_RESULTS_PER_CALL:
+        raise Invalid(f"At most {MAX_RESULTS_PER_CALL} check results at once.", field="checkResultIds")
+    found = {
+        result.pk: result
+        for result in CheckResult.objects.filter(pk__in=ids, dataset__in=access.datasets_with(by)).select_related(
+            "dataset__data_source", "check_ref"
+        )
+    }
+    missing = [str(result_id) for result_id in ids if result_id not in found]
+    if missing:
+        raise Invalid(
+            f"Unknown check result ids: {', '.join(missing)}.", code="unknown_check_results", field="checkResultIds"
+        )
+    passing = [str(r.pk) for r in found.values() if r.outcome not in FAILING_OUTCOMES]
+    if passing:
+        raise Invalid(
+            f"Only warn or fail results can be part of an incident; these are not: {', '.join(passing)}.",
+            code="check_result_not_failing",
+            field="checkResultIds",
+        )
+    return [found[result_id] for result_id in ids]
+
+
+def _lead(user_id: int, dataset_ids: set[int]) -> User:
+    lead = User.objects.filter(pk=user_id, is_active=True).first()
+    if lead is None:
+        raise Invalid(f"There is no active user {user_id} to lead this incident.", code="unknown_lead", field="leadId")
+    perms = access.permissions_on_many(lead, dataset_ids)
+    if not any(access.VIEW in p for p in perms.values()):
+        raise Invalid(
+            f"{lead.display_name} cannot view any of this incident's datasets, so cannot lead it.",
+            code="lead_cannot_view",
+            field="leadId",
+        )
+    return lead
+
+
+def _clean_title(title: str | None) -> str:
+    title = (title or "").strip()
+    if not title:
+        raise Invalid("An incident needs a title.", code="title_required", field="title")
+    if len(title) > TITLE_MAX:
+        raise Invalid(f"The title is longer than {TITLE_MAX} characters.", code="title_too_long", field="title")
+    return title
+
+
+def _clean_text(name: str, text: str | None, limit: int, field: str = "") -> str:
+    text = (text or "").strip()
+    if len(text) > limit:
+        raise Invalid(f"The {name} is longer than {limit} characters.", code="too_long", field=field or name)
+    return text
+
+
+def _check_choices(name: str, values: list[str], allowed: list[str]) -> None:
+    for value in values:
+        if value not in allowed:
+            raise Invalid(f"{name} must be one of {', '.join(allowed)}, not {value!r}.", code=f"invalid_{name}", field=name)
+
+
+def _notes_required() -> Invalid:
+    return Invalid(
+        "A resolution note is required to resolve an incident: say what was done.",
+        code="resolution_notes_required",
+        field="resolutionNotes",
+    )
