@@ -76,7 +76,7 @@ TEMPLATES = [
 def _database() -> dict[str, Any]:
     url = envstr("QUELL_DATABASE_URL")
     if url:
-        config: dict[str, Any] = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
     else:
         config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "quell.sqlite3")}
     if config["ENGINE"] == "django.db.backends.sqlite3":
@@ -86,9 +86,7 @@ def _database() -> dict[str, Any]:
         config["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
-            "init_command": (
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-            ),
+            "init_command": ("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"),
         }
         # Tests run a real HTTP server in a thread, which needs a file both can open.
         config["TEST"] = {"NAME": str(DATA_DIR / "test-quell.sqlite3")}
@@ -118,6 +116,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(envstr("QUELL_STATIC_ROOT") or DATA_DIR / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Serving from the finders keeps `pip install` + start free of a collectstatic step.
 WHITENOISE_USE_FINDERS = True
 

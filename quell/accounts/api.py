@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from quell.accounts import services
 from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole, Organization, User
@@ -93,18 +93,26 @@ def test_login(request: HttpRequest) -> dict[str, Any]:
     return {"organisationName": services.get_organization(by=user).name, "userEmail": user.email}
 
 
-@router.get("/users", response={200: Page[UserOut], **COMMON_ERRORS, 403: ErrorOut}, summary="List users (admins)")
+@router.get(
+    "/users", response={200: Page[UserOut], **COMMON_ERRORS, 403: ErrorOut}, summary="List users (admins)"
+)
 def list_users(request: HttpRequest, paging: Query[PageParams]) -> dict[str, Any]:
     users = services.list_users(by=caller(request))
     return paginate(users, paging.page, paging.size, user_out)
 
 
-@router.post("/users", response={201: UserOut, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut}, summary="Create a user")
-def create_user(request: HttpRequest, payload: UserIn) -> tuple[int, dict[str, Any]]:
+@router.post(
+    "/users", response={201: UserOut, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut}, summary="Create a user"
+)
+def create_user(request: HttpRequest, payload: UserIn) -> Status[dict[str, Any]]:
     user = services.create_user(
-        by=caller(request), email=payload.email, name=payload.name, password=payload.password, global_role=payload.globalRole
+        by=caller(request),
+        email=payload.email,
+        name=payload.name,
+        password=payload.password,
+        global_role=payload.globalRole,
     )
-    return 201, user_out([user])[0]
+    return Status(201, user_out([user])[0])
 
 
 @router.get("/organization", response={200: OrganizationOut, **COMMON_ERRORS}, summary="The organisation")
@@ -113,7 +121,8 @@ def get_organization(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.put(
-    "/organization", response={200: OrganizationOut, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut},
+    "/organization",
+    response={200: OrganizationOut, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut},
     summary="Change the organisation's name or the default dataset role (null: new datasets are private)",
 )
 def update_organization(request: HttpRequest, payload: OrganizationIn) -> dict[str, Any]:
@@ -127,6 +136,8 @@ def update_organization(request: HttpRequest, payload: OrganizationIn) -> dict[s
     return organization_out(org)
 
 
-@router.get("/datasets/roles", response={200: Page[DatasetRoleOut], **COMMON_ERRORS}, summary="List dataset roles")
+@router.get(
+    "/datasets/roles", response={200: Page[DatasetRoleOut], **COMMON_ERRORS}, summary="List dataset roles"
+)
 def list_dataset_roles(request: HttpRequest, paging: Query[PageParams]) -> dict[str, Any]:
     return paginate(services.list_dataset_roles(by=caller(request)), paging.page, paging.size, role_out)

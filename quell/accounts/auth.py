@@ -13,7 +13,11 @@ from quell.accounts.models import ApiKey, User
 
 class EmailBackend(ModelBackend):
     def authenticate(
-        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
     ) -> User | None:
         email = (username or kwargs.get("email") or "").strip().lower()
         if not email or password is None:

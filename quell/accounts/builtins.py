@@ -9,18 +9,33 @@ from __future__ import annotations
 from typing import Any
 
 ALL_PERMISSIONS = [
-    "view_dataset", "view_profiling_and_samples", "view_failed_rows", "configure_dataset", "manage_permissions",
-    "create_check_proposals", "manage_checks", "manage_incidents", "delete_dataset", "manage_contracts",
-    "publish_contracts", "execute_contracts",
-]  # fmt: skip
+    "view_dataset",
+    "view_profiling_and_samples",
+    "view_failed_rows",
+    "configure_dataset",
+    "manage_permissions",
+    "create_check_proposals",
+    "manage_checks",
+    "manage_incidents",
+    "delete_dataset",
+    "manage_contracts",
+    "publish_contracts",
+    "execute_contracts",
+]
 
 BUILTIN_ROLES: dict[str, list[str]] = {
     "Admin": ALL_PERMISSIONS,
     "Manager": [p for p in ALL_PERMISSIONS if p != "publish_contracts"],
     "Editor": [
-        "view_dataset", "view_profiling_and_samples", "view_failed_rows", "configure_dataset",
-        "create_check_proposals", "manage_checks", "manage_incidents", "execute_contracts",
-    ],  # fmt: skip
+        "view_dataset",
+        "view_profiling_and_samples",
+        "view_failed_rows",
+        "configure_dataset",
+        "create_check_proposals",
+        "manage_checks",
+        "manage_incidents",
+        "execute_contracts",
+    ],
     # Unlike Soda's Viewer, Quell's is read-only: no Manage incidents, no proposing checks.
     "Viewer": ["view_dataset", "view_profiling_and_samples", "view_failed_rows"],
 }

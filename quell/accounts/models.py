@@ -27,7 +27,9 @@ class UserManager(BaseUserManager["User"]):
         global_role: str = GlobalRole.USER,
         **extra: Any,
     ) -> User:
-        user = self.model(email=self.normalize_email(email).lower(), name=name, global_role=global_role, **extra)
+        user = self.model(
+            email=self.normalize_email(email).lower(), name=name, global_role=global_role, **extra
+        )
         if password:
             user.set_password(password)
         else:
@@ -180,7 +182,9 @@ class ApiKey(models.Model):
     def issue(cls, user: User, name: str = "") -> tuple[ApiKey, str]:
         """Create a key and return it with its secret, which is not stored and cannot be shown again."""
         secret = secrets.token_urlsafe(32)
-        key = cls.objects.create(key_id=secrets.token_hex(16), secret_hash=_hash_secret(secret), user=user, name=name)
+        key = cls.objects.create(
+            key_id=secrets.token_hex(16), secret_hash=_hash_secret(secret), user=user, name=name
+        )
         return key, secret
 
     def matches(self, secret: str) -> bool:

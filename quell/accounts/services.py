@@ -22,7 +22,12 @@ from quell.lib.errors import Invalid, NotFound
 
 
 def create_user(
-    *, by: User | None, email: str, name: str = "", password: str | None = None, global_role: str = GlobalRole.USER
+    *,
+    by: User | None,
+    email: str,
+    name: str = "",
+    password: str | None = None,
+    global_role: str = GlobalRole.USER,
 ) -> User:
     """Create a user. `by=None` is the operator at the command line, who may do anything."""
     if by is not None:
@@ -85,7 +90,11 @@ def get_organization(*, by: User) -> Organization:
 
 
 def update_organization(
-    *, by: User, name: str | None = None, default_dataset_role_id: int | None = None, clear_default_role: bool = False
+    *,
+    by: User,
+    name: str | None = None,
+    default_dataset_role_id: int | None = None,
+    clear_default_role: bool = False,
 ) -> Organization:
     require_admin(by, "change organisation settings")
     org = Organization.get()
@@ -98,7 +107,9 @@ def update_organization(
     elif default_dataset_role_id is not None:
         role = DatasetRole.objects.filter(pk=default_dataset_role_id).first()
         if role is None:
-            raise Invalid(f"There is no dataset role {default_dataset_role_id}.", field="defaultDatasetRoleId")
+            raise Invalid(
+                f"There is no dataset role {default_dataset_role_id}.", field="defaultDatasetRoleId"
+            )
         org.default_dataset_role = role
     org.save()
     return org

@@ -93,7 +93,9 @@ def error(status: int, code: str, message: str) -> tuple[int, dict[str, str]]:
 def _describe(errors: list[dict[str, Any]]) -> str:
     parts = []
     for item in errors[:5]:
-        location = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "payload", "query"))
+        location = ".".join(
+            str(part) for part in item.get("loc", ()) if part not in ("body", "payload", "query")
+        )
         parts.append(f"{location or 'body'}: {item.get('msg', 'invalid')}")
     return "; ".join(parts)
 
@@ -132,8 +134,15 @@ def build_api() -> NinjaAPI:
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        codes = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 429: "too_many_requests"}
-        return respond(request, exc.status_code, {"code": codes.get(exc.status_code, "error"), "message": str(exc)})
+        codes = {
+            400: "invalid_request",
+            404: "not_found",
+            405: "method_not_allowed",
+            429: "too_many_requests",
+        }
+        return respond(
+            request, exc.status_code, {"code": codes.get(exc.status_code, "error"), "message": str(exc)}
+        )
 
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
@@ -142,7 +151,9 @@ def build_api() -> NinjaAPI:
     @api.exception_handler(RequestDataTooBig)
     def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return respond(request, 413, {"code": "body_too_large", "message": f"The body is over {limit} bytes."})
+        return respond(
+            request, 413, {"code": "body_too_large", "message": f"The body is over {limit} bytes."}
+        )
 
     from quell.accounts.api import router as accounts_router
     from quell.catalog.api import router as catalog_router

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django.db.models import Count, Q
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from pydantic import model_validator
 
 from quell.api.base import (
@@ -243,9 +243,13 @@ def responsibility_out(rows: Iterable[Responsibility]) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/datasets", response={200: Page[DatasetOut], **COMMON_ERRORS}, summary="List datasets you can view")
+@router.get(
+    "/datasets", response={200: Page[DatasetOut], **COMMON_ERRORS}, summary="List datasets you can view"
+)
 def list_datasets(request: HttpRequest, query: Query[DatasetQuery]) -> dict[str, Any]:
-    datasets = services.list_datasets(by=caller(request), search=query.search, data_source_name=query.datasourceName)
+    datasets = services.list_datasets(
+        by=caller(request), search=query.search, data_source_name=query.datasourceName
+    )
     return paginate(_with_counts(datasets), query.page, query.size, dataset_out)
 
 
@@ -269,7 +273,7 @@ def list_responsibilities(request: HttpRequest, dataset_id: int) -> dict[str, An
     "/datasets/{dataset_id}/responsibilities",
     response={200: Page[ResponsibilityOut], **WRITE_ERRORS},
     summary="Replace a dataset's responsibilities",
-    description="The body is `{responsibilities: [...]}` or the list itself; the list replaces the current one.",
+    description="The body is `{responsibilities: [...]}` or the bare list; it replaces the current list.",
 )
 def set_responsibilities(
     request: HttpRequest, dataset_id: int, payload: ResponsibilitiesIn | list[ResponsibilityItem]
@@ -295,7 +299,9 @@ def get_check(request: HttpRequest, check_id: int) -> dict[str, Any]:
 
 
 @router.get(
-    "/checks/{check_id}/results", response={200: Page[CheckResultOut], **READ_ERRORS}, summary="A check's results, newest first"
+    "/checks/{check_id}/results",
+    response={200: Page[CheckResultOut], **READ_ERRORS},
+    summary="A check's results, newest first",
 )
 def list_check_results(request: HttpRequest, check_id: int, query: Query[ResultQuery]) -> dict[str, Any]:
     results = services.list_check_results(check_id, by=caller(request), outcomes=list(query.outcome))
@@ -311,7 +317,7 @@ def list_check_results(request: HttpRequest, check_id: int, query: Query[ResultQ
         "create datasets for new ones and Manage checks on existing ones."
     ),
 )
-def push_check_results(request: HttpRequest, payload: ResultsIn) -> tuple[int, dict[str, Any]]:
+def push_check_results(request: HttpRequest, payload: ResultsIn) -> Status[dict[str, Any]]:
     scan_input = services.ScanInput(
         data_timestamp=payload.dataTimestamp,
         source="api",
@@ -338,10 +344,13 @@ def push_check_results(request: HttpRequest, payload: ResultsIn) -> tuple[int, d
         ],
     )
     scan, results = services.ingest_scan(scan_input, by=caller(request))
-    return 201, {
-        "scanId": scan.pk,
-        "results": [{"id": r.pk, "checkId": r.check_ref_id, "datasetId": r.dataset_id} for r in results],
-    }
+    return Status(
+        201,
+        {
+            "scanId": scan.pk,
+            "results": [{"id": r.pk, "checkId": r.check_ref_id, "datasetId": r.dataset_id} for r in results],
+        },
+    )
 
 
 def _list_page(content: list[Any]) -> dict[str, Any]:
@@ -354,4 +363,3 @@ def _list_page(content: list[Any]) -> dict[str, Any]:
         "totalElements": len(content),
         "totalPages": 1 if content else 0,
     }
-

@@ -44,7 +44,9 @@ class Dataset(models.Model):
 
     class Meta:
         ordering = ("data_source__name", "name")
-        constraints = [models.UniqueConstraint(fields=["data_source", "name"], name="dataset_unique_per_source")]
+        constraints = [
+            models.UniqueConstraint(fields=["data_source", "name"], name="dataset_unique_per_source")
+        ]
 
     def __str__(self) -> str:
         return f"{self.data_source.name}/{self.name}"
@@ -56,7 +58,11 @@ class Responsibility(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="responsibilities")
     role = models.ForeignKey(DatasetRole, on_delete=models.PROTECT, related_name="responsibilities")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="responsibilities"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="responsibilities",
     )
     group = models.ForeignKey(
         UserGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="responsibilities"
@@ -102,7 +108,9 @@ class Check(models.Model):
 
     class Meta:
         ordering = ("name",)
-        constraints = [models.UniqueConstraint(fields=["dataset", "identity"], name="check_identity_per_dataset")]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "identity"], name="check_identity_per_dataset")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -136,7 +144,9 @@ class Scan(models.Model):
 
 
 class CheckResult(models.Model):
-    check_ref = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="results", db_column="check_id")
+    check_ref = models.ForeignKey(
+        Check, on_delete=models.CASCADE, related_name="results", db_column="check_id"
+    )
     # Copied from the check so permission filters need no join through checks.
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="check_results")
     scan = models.ForeignKey(Scan, null=True, blank=True, on_delete=models.SET_NULL, related_name="results")
@@ -165,7 +175,9 @@ class Measurement(models.Model):
     dataset = models.ForeignKey(
         Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="measurements"
     )
-    scan = models.ForeignKey(Scan, null=True, blank=True, on_delete=models.CASCADE, related_name="measurements")
+    scan = models.ForeignKey(
+        Scan, null=True, blank=True, on_delete=models.CASCADE, related_name="measurements"
+    )
     value = models.JSONField(null=True)
     data_timestamp = models.DateTimeField()
 

@@ -16,8 +16,8 @@ from quell.catalog import access
 from quell.catalog.models import (
     Check,
     CheckResult,
-    DataSource,
     Dataset,
+    DataSource,
     Measurement,
     Outcome,
     Responsibility,
@@ -40,9 +40,13 @@ def create_dataset(data_source: DataSource, name: str, *, owner: User | None) ->
     dataset = Dataset.objects.create(data_source=data_source, name=name, owner=owner)
     default_role = Organization.get().default_dataset_role
     if default_role is not None:
-        Responsibility.objects.create(dataset=dataset, group=UserGroup.objects.get(is_everyone=True), role=default_role)
+        Responsibility.objects.create(
+            dataset=dataset, group=UserGroup.objects.get(is_everyone=True), role=default_role
+        )
     if owner is not None and not owner.is_admin:
-        Responsibility.objects.create(dataset=dataset, user=owner, role=DatasetRole.objects.get(name=MANAGER_ROLE))
+        Responsibility.objects.create(
+            dataset=dataset, user=owner, role=DatasetRole.objects.get(name=MANAGER_ROLE)
+        )
     return dataset
 
 
@@ -75,7 +79,9 @@ def list_responsibilities(dataset_id: int, *, by: User) -> list[Responsibility]:
     return list(dataset.responsibilities.select_related("user", "group", "role").order_by("id"))
 
 
-def set_responsibilities(dataset_id: int, items: list[ResponsibilityInput], *, by: User) -> list[Responsibility]:
+def set_responsibilities(
+    dataset_id: int, items: list[ResponsibilityInput], *, by: User
+) -> list[Responsibility]:
     """Replace a dataset's whole list of responsibilities, as Soda's POST does."""
     dataset = access.visible_dataset(by, dataset_id)
     access.require(by, dataset, access.MANAGE_PERMISSIONS, "change its responsibilities")
@@ -89,10 +95,14 @@ def set_responsibilities(dataset_id: int, items: list[ResponsibilityInput], *, b
     for position, item in enumerate(items):
         where = f"responsibilities[{position}]"
         if item.role_id not in roles:
-            raise Invalid(f"{where}: there is no dataset role {item.role_id}.", code="unknown_role", field=where)
+            raise Invalid(
+                f"{where}: there is no dataset role {item.role_id}.", code="unknown_role", field=where
+            )
         if item.type == "user":
             if item.principal_id not in users:
-                raise Invalid(f"{where}: there is no active user {item.principal_id}.", code="unknown_user", field=where)
+                raise Invalid(
+                    f"{where}: there is no active user {item.principal_id}.", code="unknown_user", field=where
+                )
             row = Responsibility(dataset=dataset, user=users[item.principal_id], role=roles[item.role_id])
         elif item.type == "userGroup":
             if item.principal_id not in groups:
@@ -130,7 +140,9 @@ def get_check(check_id: int, *, by: User) -> Check:
     return check
 
 
-def list_check_results(check_id: int, *, by: User, outcomes: list[str] | None = None) -> QuerySet[CheckResult]:
+def list_check_results(
+    check_id: int, *, by: User, outcomes: list[str] | None = None
+) -> QuerySet[CheckResult]:
     check = get_check(check_id, by=by)
     results = check.results.select_related("check_ref", "dataset")
     if outcomes:
@@ -282,8 +294,12 @@ def _ingest(scan_input: ScanInput, by: User) -> tuple[Scan, list[CheckResult]]:
     checks: dict[tuple[int, str], Check] = {}
     for result in scan_input.results:
         dataset = datasets[(result.data_source, result.dataset)]
-        identity = result.check.identity or derived_identity(result.data_source, result.dataset, result.check.name)
-        check = checks.get((dataset.pk, identity)) or _upsert_check(dataset, identity, result.check, scan_input.source)
+        identity = result.check.identity or derived_identity(
+            result.data_source, result.dataset, result.check.name
+        )
+        check = checks.get((dataset.pk, identity)) or _upsert_check(
+            dataset, identity, result.check, scan_input.source
+        )
         checks[(dataset.pk, identity)] = check
         results.append(
             CheckResult(

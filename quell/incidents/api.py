@@ -7,12 +7,21 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
-
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from quell.accounts.models import User
-from quell.api.base import COMMON_ERRORS, WRITE_ERRORS, ErrorOut, Page, PageParams, UserRef, caller, paginate, user_ref
+from quell.api.base import (
+    COMMON_ERRORS,
+    WRITE_ERRORS,
+    ErrorOut,
+    Page,
+    PageParams,
+    UserRef,
+    caller,
+    paginate,
+    user_ref,
+)
 from quell.incidents import services
 from quell.incidents.models import Incident, TimelineEvent
 from quell.lib.errors import Conflict, Invalid
@@ -69,7 +78,9 @@ class IncidentCreateIn(Schema):
     name: str | None = None
     description: str | None = ""
     severity: SeverityName = "major"
-    checkResultIds: list[int] | None = Field(None, description="Warn or fail results; alias `monitorResultIds`.")
+    checkResultIds: list[int] | None = Field(
+        None, description="Warn or fail results; alias `monitorResultIds`."
+    )
     monitorResultIds: list[int] | None = None
     leadId: int | None = Field(None, description="Defaults to the caller.")
     status: StatusName = "reported"
@@ -84,7 +95,9 @@ class IncidentUpdateIn(Schema):
     status: StatusName | None = None
     resolutionNotes: str | None = None
     leadId: int | None = None
-    version: int | None = Field(None, description="The version you read; a stale one gets 409 and changes nothing.")
+    version: int | None = Field(
+        None, description="The version you read; a stale one gets 409 and changes nothing."
+    )
 
 
 class AttachIn(Schema):
@@ -174,8 +187,8 @@ def timeline_out(events: list[TimelineEvent]) -> list[dict[str, Any]]:
             "actor": user_ref(e.actor),
             "created": e.created_at,
             "field": e.field or None,
-            "oldValue": leads.get(e.old_value) if e.field == "lead" else e.old_value,
-            "newValue": leads.get(e.new_value) if e.field == "lead" else e.new_value,
+            "oldValue": leads.get(int(e.old_value)) if e.field == "lead" and e.old_value else e.old_value,
+            "newValue": leads.get(int(e.new_value)) if e.field == "lead" and e.new_value else e.new_value,
             "text": e.text or None,
             "checkResult": linked_result(e.check_result) if e.check_result else None,
         }
@@ -197,7 +210,9 @@ def _result_ids(ids: list[int] | None, alias: list[int] | None) -> list[int]:
     return ids if ids is not None else (alias or [])
 
 
-@router.get("/incidents", response={200: Page[IncidentOut], **COMMON_ERRORS}, summary="List incidents you can view")
+@router.get(
+    "/incidents", response={200: Page[IncidentOut], **COMMON_ERRORS}, summary="List incidents you can view"
+)
 def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> dict[str, Any]:
     by = caller(request)
     filters = services.IncidentFilters(
@@ -216,7 +231,7 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> dict[st
 
 
 @router.post("/incidents", response={201: IncidentOut, **WRITE_ERRORS}, summary="Create an incident")
-def create_incident(request: HttpRequest, payload: IncidentCreateIn) -> tuple[int, dict[str, Any]]:
+def create_incident(request: HttpRequest, payload: IncidentCreateIn) -> Status[dict[str, Any]]:
     incident = services.create_incident(
         by=caller(request),
         title=_title(payload.title, payload.name) or "",
@@ -227,10 +242,14 @@ def create_incident(request: HttpRequest, payload: IncidentCreateIn) -> tuple[in
         status=payload.status,
         resolution_notes=payload.resolutionNotes or "",
     )
-    return 201, _one(incident)
+    return Status(201, _one(incident))
 
 
-@router.get("/incidents/{incident_id}", response={200: IncidentOut, **COMMON_ERRORS, 404: ErrorOut}, summary="One incident")
+@router.get(
+    "/incidents/{incident_id}",
+    response={200: IncidentOut, **COMMON_ERRORS, 404: ErrorOut},
+    summary="One incident",
+)
 def get_incident(request: HttpRequest, incident_id: int) -> dict[str, Any]:
     return _one(services.get_incident(incident_id, by=caller(request)))
 
@@ -250,8 +269,8 @@ def _update(request: HttpRequest, incident_id: int, payload: IncidentUpdateIn) -
             lead_id=payload.leadId,
         )
     except Conflict as conflict:
-        return 409, conflict.as_dict() | {"current": _one(services.get_incident(incident_id, by=by))}
-    return 200, _one(incident)
+        return Status(409, conflict.as_dict() | {"current": _one(services.get_incident(incident_id, by=by))})
+    return Status(200, _one(incident))
 
 
 UPDATE_RESPONSES: dict[int, Any] = {200: IncidentOut, **WRITE_ERRORS, 409: ConflictOut}
@@ -274,11 +293,14 @@ def attach_check_results(request: HttpRequest, incident_id: int, payload: Attach
     by = caller(request)
     try:
         incident = services.attach_check_results(
-            incident_id, _result_ids(payload.checkResultIds, payload.monitorResultIds), by=by, version=payload.version
+            incident_id,
+            _result_ids(payload.checkResultIds, payload.monitorResultIds),
+            by=by,
+            version=payload.version,
         )
     except Conflict as conflict:
-        return 409, conflict.as_dict() | {"current": _one(services.get_incident(incident_id, by=by))}
-    return 200, _one(incident)
+        return Status(409, conflict.as_dict() | {"current": _one(services.get_incident(incident_id, by=by))})
+    return Status(200, _one(incident))
 
 
 @router.get(
@@ -291,11 +313,10 @@ def get_timeline(request: HttpRequest, incident_id: int) -> list[dict[str, Any]]
 
 
 @router.post(
-    "/incidents/{incident_id}/comments", response={201: TimelineEventOut, **WRITE_ERRORS}, summary="Comment on an incident"
+    "/incidents/{incident_id}/comments",
+    response={201: TimelineEventOut, **WRITE_ERRORS},
+    summary="Comment on an incident",
 )
-def add_comment(request: HttpRequest, incident_id: int, payload: CommentIn) -> tuple[int, dict[str, Any]]:
+def add_comment(request: HttpRequest, incident_id: int, payload: CommentIn) -> Status[dict[str, Any]]:
     event = services.add_comment(incident_id, payload.text, by=caller(request))
-    return 201, timeline_out([event])[0]
-
-
-
+    return Status(201, timeline_out([event])[0])

@@ -42,8 +42,12 @@ class Incident(models.Model):
     resolution_notes = models.TextField(blank=True)
     # Bumped on every change of a field; a write carrying an older version is refused (409).
     version = models.PositiveIntegerField(default=1)
-    datasets = models.ManyToManyField(Dataset, through="IncidentDataset", related_name="incidents")
-    check_results = models.ManyToManyField(CheckResult, through="IncidentCheckResult", related_name="incidents")
+    datasets: models.ManyToManyField[Dataset, IncidentDataset] = models.ManyToManyField(
+        Dataset, through="IncidentDataset", related_name="incidents"
+    )
+    check_results: models.ManyToManyField[CheckResult, IncidentCheckResult] = models.ManyToManyField(
+        CheckResult, through="IncidentCheckResult", related_name="incidents"
+    )
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -74,6 +78,9 @@ class IncidentDataset(models.Model):
             models.Index(fields=["dataset", "incident"], name="incident_dataset_by_dataset"),
         ]
 
+    def __str__(self) -> str:
+        return f"incident {self.incident_id} on dataset {self.dataset_id}"
+
 
 class IncidentCheckResult(models.Model):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="links")
@@ -88,6 +95,9 @@ class IncidentCheckResult(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["incident", "check_result"], name="incident_result_once"),
         ]
+
+    def __str__(self) -> str:
+        return f"result {self.check_result_id} in incident {self.incident_id}"
 
 
 class EventKind(models.TextChoices):

@@ -100,7 +100,9 @@ def list_incidents(filters: IncidentFilters, *, by: User) -> QuerySet[Incident]:
         incidents = incidents.filter(id__in=filters.incident_ids)
     if filters.dataset_ids:
         incidents = incidents.filter(
-            Exists(IncidentDataset.objects.filter(incident=OuterRef("pk"), dataset_id__in=filters.dataset_ids))
+            Exists(
+                IncidentDataset.objects.filter(incident=OuterRef("pk"), dataset_id__in=filters.dataset_ids)
+            )
         )
     if filters.search.strip():
         for word in filters.search.split():
@@ -131,7 +133,9 @@ def can_manage(incident: Incident, by: User) -> bool:
     if by.is_admin:
         return by.is_active
     dataset_ids = set(IncidentDataset.objects.filter(incident=incident).values_list("dataset_id", flat=True))
-    return any(access.MANAGE_INCIDENTS in perms for perms in access.permissions_on_many(by, dataset_ids).values())
+    return any(
+        access.MANAGE_INCIDENTS in perms for perms in access.permissions_on_many(by, dataset_ids).values()
+    )
 
 
 def timeline(incident_id: int, *, by: User) -> list[TimelineEvent]:
@@ -194,15 +198,23 @@ def create_incident(
             resolved_at=now if status == Status.RESOLVED else None,
             resolution_notes=resolution_notes,
         )
-        IncidentDataset.objects.bulk_create(IncidentDataset(incident=incident, dataset_id=ds) for ds in datasets)
+        IncidentDataset.objects.bulk_create(
+            IncidentDataset(incident=incident, dataset_id=ds) for ds in datasets
+        )
         IncidentCheckResult.objects.bulk_create(
             IncidentCheckResult(incident=incident, check_result=result, added_by=by, added_at=now)
             for result in results
         )
-        events = [TimelineEvent(incident=incident, kind=EventKind.CREATED, actor=by, created_at=now, text=title)]
+        events = [
+            TimelineEvent(incident=incident, kind=EventKind.CREATED, actor=by, created_at=now, text=title)
+        ]
         events += [
             TimelineEvent(
-                incident=incident, kind=EventKind.RESULT_ATTACHED, actor=by, created_at=now, check_result=result
+                incident=incident,
+                kind=EventKind.RESULT_ATTACHED,
+                actor=by,
+                created_at=now,
+                check_result=result,
             )
             for result in results
         ]
@@ -290,7 +302,9 @@ def attach_check_results(
 ) -> Incident:
     """Link more warn/fail results; results already linked are left as they are."""
     if not check_result_ids:
-        raise Invalid("Give at least one check result to attach.", code="check_results_required", field="checkResultIds")
+        raise Invalid(
+            "Give at least one check result to attach.", code="check_results_required", field="checkResultIds"
+        )
     with transaction.atomic():
         incident = _incident_for_change(incident_id, by, version)
         results = _failing_results(check_result_ids, by)
@@ -312,7 +326,11 @@ def attach_check_results(
         )
         TimelineEvent.objects.bulk_create(
             TimelineEvent(
-                incident=incident, kind=EventKind.RESULT_ATTACHED, actor=by, created_at=now, check_result=result
+                incident=incident,
+                kind=EventKind.RESULT_ATTACHED,
+                actor=by,
+                created_at=now,
+                check_result=result,
             )
             for result in new_results
         )
@@ -329,7 +347,9 @@ def add_comment(incident_id: int, text: str, *, by: User) -> TimelineEvent:
     with transaction.atomic():
         incident = _incident_for_change(incident_id, by, None)
         now = timezone.now()
-        event = TimelineEvent.objects.create(incident=incident, kind=EventKind.COMMENT, actor=by, created_at=now, text=text)
+        event = TimelineEvent.objects.create(
+            incident=incident, kind=EventKind.COMMENT, actor=by, created_at=now, text=text
+        )
         # A comment is activity, not an edit: it moves "last updated" but not the version, so it
         # never makes someone's open edit form stale.
         Incident.objects.filter(pk=incident.pk).update(updated_at=now)
@@ -345,7 +365,9 @@ def _incident_for_change(incident_id: int, by: User, version: int | None) -> Inc
         raise NotFound(f"Incident {incident_id} not found.")
     incident = Incident.objects.select_for_update().get(pk=incident_id)
     if not can_manage(incident, by):
-        raise Forbidden("You need the Manage incidents permission on one of this incident's datasets to change it.")
+        raise Forbidden(
+            "You need the Manage incidents permission on one of this incident's datasets to change it."
+        )
     if version is not None and version != incident.version:
         raise Conflict(
             f"Incident #{incident.number} was changed by someone else (your version {version}, "
@@ -361,14 +383,16 @@ def _failing_results(check_result_ids: list[int], by: User) -> list[CheckResult]
         raise Invalid(f"At most {MAX_RESULTS_PER_CALL} check results at once.", field="checkResultIds")
     found = {
         result.pk: result
-        for result in CheckResult.objects.filter(pk__in=ids, dataset__in=access.datasets_with(by)).select_related(
-            "dataset__data_source", "check_ref"
-        )
+        for result in CheckResult.objects.filter(
+            pk__in=ids, dataset__in=access.datasets_with(by)
+        ).select_related("dataset__data_source", "check_ref")
     }
     missing = [str(result_id) for result_id in ids if result_id not in found]
     if missing:
         raise Invalid(
-            f"Unknown check result ids: {', '.join(missing)}.", code="unknown_check_results", field="checkResultIds"
+            f"Unknown check result ids: {', '.join(missing)}.",
+            code="unknown_check_results",
+            field="checkResultIds",
         )
     passing = [str(r.pk) for r in found.values() if r.outcome not in FAILING_OUTCOMES]
     if passing:
@@ -383,7 +407,9 @@ def _failing_results(check_result_ids: list[int], by: User) -> list[CheckResult]
 def _lead(user_id: int, dataset_ids: set[int]) -> User:
     lead = User.objects.filter(pk=user_id, is_active=True).first()
     if lead is None:
-        raise Invalid(f"There is no active user {user_id} to lead this incident.", code="unknown_lead", field="leadId")
+        raise Invalid(
+            f"There is no active user {user_id} to lead this incident.", code="unknown_lead", field="leadId"
+        )
     perms = access.permissions_on_many(lead, dataset_ids)
     if not any(access.VIEW in p for p in perms.values()):
         raise Invalid(
@@ -399,7 +425,9 @@ def _clean_title(title: str | None) -> str:
     if not title:
         raise Invalid("An incident needs a title.", code="title_required", field="title")
     if len(title) > TITLE_MAX:
-        raise Invalid(f"The title is longer than {TITLE_MAX} characters.", code="title_too_long", field="title")
+        raise Invalid(
+            f"The title is longer than {TITLE_MAX} characters.", code="title_too_long", field="title"
+        )
     return title
 
 
@@ -413,7 +441,11 @@ def _clean_text(name: str, text: str | None, limit: int, field: str = "") -> str
 def _check_choices(name: str, values: list[str], allowed: list[str]) -> None:
     for value in values:
         if value not in allowed:
-            raise Invalid(f"{name} must be one of {', '.join(allowed)}, not {value!r}.", code=f"invalid_{name}", field=name)
+            raise Invalid(
+                f"{name} must be one of {', '.join(allowed)}, not {value!r}.",
+                code=f"invalid_{name}",
+                field=name,
+            )
 
 
 def _notes_required() -> Invalid:

@@ -21,7 +21,9 @@ def _user(request: HttpRequest) -> User:
 def home(request: HttpRequest) -> HttpResponse:
     by = _user(request)
     open_incidents = incidents.with_details(
-        incidents.list_incidents(incidents.IncidentFilters(statuses=["reported", "investigating", "fixing"]), by=by),
+        incidents.list_incidents(
+            incidents.IncidentFilters(statuses=["reported", "investigating", "fixing"]), by=by
+        ),
         by,
     )[:50]
     return render(request, "web/home.html", {"incidents": open_incidents})

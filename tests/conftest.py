@@ -1,0 +1,161 @@
+"""Shared fixtures: a small organisation with one user per role, and HTTP clients against a live server.
+
+The world, by name:
+- alice: global admin
+- mallory? no: roles are named for what they do: `manager`, `editor`, `viewer` on the private dataset
+  `warehouse/orders`; `outsider` holds nothing on it; everyone may view `warehouse/customers`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from django.conf import LazySettings
+
+from quell.accounts import builtins
+from quell.accounts.models import ApiKey, DatasetRole, GlobalRole, Organization, User, UserGroup
+from quell.catalog import services as catalog
+from quell.catalog.models import CheckResult, Dataset, Responsibility
+
+T0 = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings: LazySettings) -> None:
+    # Argon2 is right for real logins and needlessly slow for hundreds of test users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def builtin_rows(db: None) -> None:
+    """The rows the data migration makes; a flush by an earlier live-server test removes them."""
+    builtins.ensure(DatasetRole, UserGroup, Organization)
+
+
+@dataclass
+class World:
+    admin: User
+    manager: User
+    editor: User
+    viewer: User
+    outsider: User
+    orders: Dataset
+    customers: Dataset
+    orders_fail: CheckResult
+    orders_warn: CheckResult
+    orders_pass: CheckResult
+    orders_fail_2: CheckResult
+    customers_fail: CheckResult
+    keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def role(self, name: str) -> DatasetRole:
+        return DatasetRole.objects.get(name=name)
+
+    def user(self, name: str) -> User:
+        user = getattr(self, name)
+        assert isinstance(user, User)
+        return user
+
+
+def make_user(email: str, *, admin: bool = False) -> User:
+    role = GlobalRole.ADMIN if admin else GlobalRole.USER
+    return User.objects.create_user(email, "pw-for-tests", name=email.split("@")[0].title(), global_role=role)
+
+
+def push(
+    by: User, data_source: str, dataset: str, *results: tuple[str, str, float | None]
+) -> list[CheckResult]:
+    """Ingest one scan of (check name, outcome, value) results and return them in order."""
+    _, stored = catalog.ingest_scan(
+        catalog.ScanInput(
+            data_timestamp=T0,
+            results=[
+                catalog.ResultInput(
+                    data_source=data_source,
+                    dataset=dataset,
+                    check=catalog.CheckInput(name=name),
+                    outcome=outcome,
+                    value=value,
+                )
+                for name, outcome, value in results
+            ],
+        ),
+        by=by,
+    )
+    return stored
+
+
+@pytest.fixture
+def world(builtin_rows: None) -> World:
+    admin = make_user("alice@example.com", admin=True)
+    manager = make_user("manager@example.com")
+    editor = make_user("editor@example.com")
+    viewer = make_user("viewer@example.com")
+    outsider = make_user("outsider@example.com")
+
+    orders_fail, orders_warn, orders_pass, orders_fail_2 = push(
+        admin,
+        "warehouse",
+        "orders",
+        ("row_count > 0", "fail", 0),
+        ("missing_count(id) = 0", "warn", 3),
+        ("duplicate_count(id) = 0", "pass", 0),
+        ("freshness(updated_at) < 1d", "fail", 30),
+    )
+    (customers_fail,) = push(admin, "warehouse", "customers", ("row_count > 10", "fail", 2))
+    orders = orders_fail.dataset
+    # orders is private: only the three named users hold roles on it.
+    Responsibility.objects.filter(dataset=orders).delete()
+    for user, role in ((manager, "Manager"), (editor, "Editor"), (viewer, "Viewer")):
+        Responsibility.objects.create(dataset=orders, user=user, role=DatasetRole.objects.get(name=role))
+
+    w = World(
+        admin=admin,
+        manager=manager,
+        editor=editor,
+        viewer=viewer,
+        outsider=outsider,
+        orders=orders,
+        customers=customers_fail.dataset,
+        orders_fail=orders_fail,
+        orders_warn=orders_warn,
+        orders_pass=orders_pass,
+        orders_fail_2=orders_fail_2,
+        customers_fail=customers_fail,
+    )
+    for name in ("admin", "manager", "editor", "viewer", "outsider"):
+        key, secret = ApiKey.issue(w.user(name))
+        w.keys[name] = (key.key_id, secret)
+    return w
+
+
+ClientFor = Callable[[str], httpx.Client]
+
+
+@pytest.fixture
+def client_for(live_server: object, world: World) -> Iterator[ClientFor]:
+    """`client_for("editor")` is an httpx client for the live server, authenticated with that user's key.
+
+    "anonymous" sends no credentials and "badkey" sends a key that does not exist.
+    """
+    clients: list[httpx.Client] = []
+    base = f"{live_server.url}/api/v1"  # type: ignore[attr-defined]
+
+    def make(name: str) -> httpx.Client:
+        if name == "anonymous":
+            auth = None
+        elif name == "badkey":
+            auth = httpx.BasicAuth("no-such-key", "no-such-secret")
+        else:
+            auth = httpx.BasicAuth(*world.keys[name])
+        client = httpx.Client(base_url=base, auth=auth, timeout=30)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
