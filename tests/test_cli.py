@@ -41,7 +41,9 @@ def test_createadmin_makes_a_global_admin(builtin_rows: None) -> None:
 
 def test_createadmin_promotes_an_existing_user(builtin_rows: None) -> None:
     User.objects.create_user("bob@example.com", "old password 1")
-    call_command("createadmin", "--email", "bob@example.com", "--password", "new password 22", stdout=StringIO())
+    call_command(
+        "createadmin", "--email", "bob@example.com", "--password", "new password 22", stdout=StringIO()
+    )
     bob = User.objects.get(email="bob@example.com")
     assert bob.is_admin
     assert bob.check_password("new password 22")
@@ -66,7 +68,7 @@ def test_apikey_create_prints_json_and_stores_only_a_hash(builtin_rows: None) ->
 
 
 def test_apikey_create_for_an_unknown_email_fails_clearly(builtin_rows: None) -> None:
-    with pytest.raises(CommandError, match="no user nobody@example.com"):
+    with pytest.raises(CommandError, match=r"no user nobody@example\.com"):
         call_command("apikey", "create", "--email", "nobody@example.com")
 
 
@@ -106,7 +108,11 @@ def test_a_configured_secret_key_is_used_and_nothing_is_written(tmp_path: Path) 
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUELL_")}
     env |= {"QUELL_DATA_DIR": str(tmp_path), "QUELL_SECRET_KEY": "from-the-environment-" * 3}
     shown = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"],
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)",
+        ],
         env=env | {"DJANGO_SETTINGS_MODULE": "quell.settings"},
         capture_output=True,
         text=True,

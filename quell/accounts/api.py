@@ -10,7 +10,7 @@ from ninja import Query, Router, Schema, Status
 
 from quell.accounts import services
 from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole, Organization, User
-from quell.api.base import COMMON_ERRORS, ErrorOut, Page, PageParams, caller, paginate
+from quell.api.base import COMMON_ERRORS, ErrorOut, Id, Page, PageParams, caller, paginate
 
 router = Router(tags=["users and roles"])
 
@@ -32,13 +32,13 @@ class UserIn(Schema):
 
 class OrganizationOut(Schema):
     name: str
-    defaultDatasetRoleId: int | None
+    defaultDatasetRoleId: Id | None
     usersCanCreateDatasets: bool
 
 
 class OrganizationIn(Schema):
     name: str | None = None
-    defaultDatasetRoleId: int | None = None
+    defaultDatasetRoleId: Id | None = None
 
 
 class DatasetRoleOut(Schema):

@@ -17,8 +17,10 @@ from quell.api.base import (
     READ_ERRORS,
     WRITE_ERRORS,
     ErrorOut,
+    Id,
     Page,
     PageParams,
+    PathId,
     UserRef,
     caller,
     paginate,
@@ -81,9 +83,9 @@ class CheckResultOut(Schema):
 
 class ResponsibilityItem(Schema):
     type: Literal["user", "userGroup"]
-    userId: int | None = None
-    userGroupId: int | None = None
-    roleId: int
+    userId: Id | None = None
+    userGroupId: Id | None = None
+    roleId: Id
 
     @model_validator(mode="after")
     def names_its_principal(self) -> ResponsibilityItem:
@@ -102,9 +104,9 @@ class ResponsibilityItem(Schema):
 
 class ResponsibilityOut(Schema):
     type: Literal["user", "userGroup"]
-    userId: int | None
-    userGroupId: int | None
-    roleId: int
+    userId: Id | None
+    userGroupId: Id | None
+    roleId: Id
     roleName: str
     name: str
 
@@ -158,7 +160,7 @@ class DatasetQuery(PageParams):
 
 
 class CheckQuery(PageParams):
-    datasetId: int | None = None
+    datasetId: Id | None = None
 
 
 class ResultQuery(PageParams):
@@ -254,7 +256,7 @@ def list_datasets(request: HttpRequest, query: Query[DatasetQuery]) -> dict[str,
 
 
 @router.get("/datasets/{dataset_id}", response={200: DatasetOut, **READ_ERRORS}, summary="One dataset")
-def get_dataset(request: HttpRequest, dataset_id: int) -> dict[str, Any]:
+def get_dataset(request: HttpRequest, dataset_id: PathId) -> dict[str, Any]:
     dataset = services.get_dataset(dataset_id, by=caller(request))
     return dataset_out(_with_counts(Dataset.objects.filter(pk=dataset.pk).select_related("data_source")))[0]
 
@@ -264,7 +266,7 @@ def get_dataset(request: HttpRequest, dataset_id: int) -> dict[str, Any]:
     response={200: Page[ResponsibilityOut], **READ_ERRORS, 403: ErrorOut},
     summary="Who holds which role on a dataset",
 )
-def list_responsibilities(request: HttpRequest, dataset_id: int) -> dict[str, Any]:
+def list_responsibilities(request: HttpRequest, dataset_id: PathId) -> dict[str, Any]:
     rows = services.list_responsibilities(dataset_id, by=caller(request))
     return _list_page(responsibility_out(rows))
 
@@ -276,7 +278,7 @@ def list_responsibilities(request: HttpRequest, dataset_id: int) -> dict[str, An
     description="The body is `{responsibilities: [...]}` or the bare list; it replaces the current list.",
 )
 def set_responsibilities(
-    request: HttpRequest, dataset_id: int, payload: ResponsibilitiesIn | list[ResponsibilityItem]
+    request: HttpRequest, dataset_id: PathId, payload: ResponsibilitiesIn | list[ResponsibilityItem]
 ) -> dict[str, Any]:
     items = payload.responsibilities if isinstance(payload, ResponsibilitiesIn) else payload
     inputs = [
@@ -294,7 +296,7 @@ def list_checks(request: HttpRequest, query: Query[CheckQuery]) -> dict[str, Any
 
 
 @router.get("/checks/{check_id}", response={200: CheckOut, **READ_ERRORS}, summary="One check")
-def get_check(request: HttpRequest, check_id: int) -> dict[str, Any]:
+def get_check(request: HttpRequest, check_id: PathId) -> dict[str, Any]:
     return check_out([services.get_check(check_id, by=caller(request))])[0]
 
 
@@ -303,7 +305,7 @@ def get_check(request: HttpRequest, check_id: int) -> dict[str, Any]:
     response={200: Page[CheckResultOut], **READ_ERRORS},
     summary="A check's results, newest first",
 )
-def list_check_results(request: HttpRequest, check_id: int, query: Query[ResultQuery]) -> dict[str, Any]:
+def list_check_results(request: HttpRequest, check_id: PathId, query: Query[ResultQuery]) -> dict[str, Any]:
     results = services.list_check_results(check_id, by=caller(request), outcomes=list(query.outcome))
     return paginate(results, query.page, query.size, result_out)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -13,10 +13,13 @@ from ninja import Field, Query, Router, Schema, Status
 from quell.accounts.models import User
 from quell.api.base import (
     COMMON_ERRORS,
+    MAX_ID,
     WRITE_ERRORS,
     ErrorOut,
+    Id,
     Page,
     PageParams,
+    PathId,
     UserRef,
     caller,
     paginate,
@@ -78,11 +81,11 @@ class IncidentCreateIn(Schema):
     name: str | None = None
     description: str | None = ""
     severity: SeverityName = "major"
-    checkResultIds: list[int] | None = Field(
+    checkResultIds: list[Id] | None = Field(
         None, description="Warn or fail results; alias `monitorResultIds`."
     )
-    monitorResultIds: list[int] | None = None
-    leadId: int | None = Field(None, description="Defaults to the caller.")
+    monitorResultIds: list[Id] | None = None
+    leadId: Id | None = Field(None, description="Defaults to the caller.")
     status: StatusName = "reported"
     resolutionNotes: str | None = None
 
@@ -94,16 +97,16 @@ class IncidentUpdateIn(Schema):
     severity: SeverityName | None = None
     status: StatusName | None = None
     resolutionNotes: str | None = None
-    leadId: int | None = None
-    version: int | None = Field(
+    leadId: Id | None = None
+    version: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(
         None, description="The version you read; a stale one gets 409 and changes nothing."
     )
 
 
 class AttachIn(Schema):
-    checkResultIds: list[int] | None = None
-    monitorResultIds: list[int] | None = None
-    version: int | None = None
+    checkResultIds: list[Id] | None = None
+    monitorResultIds: list[Id] | None = None
+    version: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
 
 
 class CommentIn(Schema):
@@ -125,10 +128,10 @@ class TimelineEventOut(Schema):
 class IncidentQuery(PageParams):
     status: list[StatusName] = Field(default_factory=list)
     severity: list[SeverityName] = Field(default_factory=list)
-    datasetId: list[int] = Field(default_factory=list)
-    leadId: list[int] = Field(default_factory=list)
-    reporterId: list[int] = Field(default_factory=list)
-    incidentIds: list[int] = Field(default_factory=list)
+    datasetId: list[Id] = Field(default_factory=list)
+    leadId: list[Id] = Field(default_factory=list)
+    reporterId: list[Id] = Field(default_factory=list)
+    incidentIds: list[Id] = Field(default_factory=list)
     search: str = Field("", max_length=200, description="Words that must all appear in the title.")
     from_: datetime | None = Field(None, alias="from", description="Created at or after.")
     to: datetime | None = Field(None, description="Created before.")
@@ -250,11 +253,11 @@ def create_incident(request: HttpRequest, payload: IncidentCreateIn) -> Status[d
     response={200: IncidentOut, **COMMON_ERRORS, 404: ErrorOut},
     summary="One incident",
 )
-def get_incident(request: HttpRequest, incident_id: int) -> dict[str, Any]:
+def get_incident(request: HttpRequest, incident_id: PathId) -> dict[str, Any]:
     return _one(services.get_incident(incident_id, by=caller(request)))
 
 
-def _update(request: HttpRequest, incident_id: int, payload: IncidentUpdateIn) -> Any:
+def _update(request: HttpRequest, incident_id: PathId, payload: IncidentUpdateIn) -> Any:
     by = caller(request)
     try:
         incident = services.update_incident(
@@ -277,19 +280,19 @@ UPDATE_RESPONSES: dict[int, Any] = {200: IncidentOut, **WRITE_ERRORS, 409: Confl
 
 
 @router.post("/incidents/{incident_id}", response=UPDATE_RESPONSES, summary="Update an incident (Soda style)")
-def update_incident_post(request: HttpRequest, incident_id: int, payload: IncidentUpdateIn) -> Any:
+def update_incident_post(request: HttpRequest, incident_id: PathId, payload: IncidentUpdateIn) -> Any:
     return _update(request, incident_id, payload)
 
 
 @router.patch("/incidents/{incident_id}", response=UPDATE_RESPONSES, summary="Update an incident")
-def update_incident_patch(request: HttpRequest, incident_id: int, payload: IncidentUpdateIn) -> Any:
+def update_incident_patch(request: HttpRequest, incident_id: PathId, payload: IncidentUpdateIn) -> Any:
     return _update(request, incident_id, payload)
 
 
 @router.post(
     "/incidents/{incident_id}/checkResults", response=UPDATE_RESPONSES, summary="Attach more check results"
 )
-def attach_check_results(request: HttpRequest, incident_id: int, payload: AttachIn) -> Any:
+def attach_check_results(request: HttpRequest, incident_id: PathId, payload: AttachIn) -> Any:
     by = caller(request)
     try:
         incident = services.attach_check_results(
@@ -308,7 +311,7 @@ def attach_check_results(request: HttpRequest, incident_id: int, payload: Attach
     response={200: list[TimelineEventOut], **COMMON_ERRORS, 404: ErrorOut},
     summary="Every change, attached result and comment, oldest first",
 )
-def get_timeline(request: HttpRequest, incident_id: int) -> list[dict[str, Any]]:
+def get_timeline(request: HttpRequest, incident_id: PathId) -> list[dict[str, Any]]:
     return timeline_out(services.timeline(incident_id, by=caller(request)))
 
 
@@ -317,6 +320,6 @@ def get_timeline(request: HttpRequest, incident_id: int) -> list[dict[str, Any]]
     response={201: TimelineEventOut, **WRITE_ERRORS},
     summary="Comment on an incident",
 )
-def add_comment(request: HttpRequest, incident_id: int, payload: CommentIn) -> Status[dict[str, Any]]:
+def add_comment(request: HttpRequest, incident_id: PathId, payload: CommentIn) -> Status[dict[str, Any]]:
     event = services.add_comment(incident_id, payload.text, by=caller(request))
     return Status(201, timeline_out([event])[0])

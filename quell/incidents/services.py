@@ -99,10 +99,10 @@ def list_incidents(filters: IncidentFilters, *, by: User) -> QuerySet[Incident]:
     if filters.incident_ids:
         incidents = incidents.filter(id__in=filters.incident_ids)
     if filters.dataset_ids:
+        # Only datasets the caller can view: filtering by a private one must not reveal its incidents.
+        dataset_ids = access.datasets_with(by).filter(pk__in=filters.dataset_ids).values("pk")
         incidents = incidents.filter(
-            Exists(
-                IncidentDataset.objects.filter(incident=OuterRef("pk"), dataset_id__in=filters.dataset_ids)
-            )
+            Exists(IncidentDataset.objects.filter(incident=OuterRef("pk"), dataset_id__in=dataset_ids))
         )
     if filters.search.strip():
         for word in filters.search.split():
