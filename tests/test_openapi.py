@@ -93,3 +93,17 @@ def test_json_that_is_not_an_object_is_a_400(client_for: ClientFor) -> None:
 
 def test_an_unknown_path_under_the_api_is_a_404(client_for: ClientFor) -> None:
     assert client_for("editor").get("/nothing-here").status_code == 404
+
+
+def test_text_a_database_cannot_store_is_refused_before_anything_is_written(client_for: ClientFor) -> None:
+    editor = client_for("editor")
+    body = b'{"dataTimestamp": "2026-11-01T00:00:00Z", "results": [{"dataSource": "a\\u0000b", "dataset": "t", "check": {"name": "c"}, "outcome": "fail"}]}'
+    response = editor.post("/checkResults", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_request"
+    lone_surrogate = b'{"title": "\\udb7c", "checkResultIds": [1]}'
+    response = editor.post("/incidents", content=lone_surrogate, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    response = editor.get("/incidents", params={"search": "a\x00b"})
+    assert response.status_code == 400
+    assert "NUL" in response.json()["message"]

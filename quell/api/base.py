@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.datastructures import MultiValueDict
 from ninja import Field, NinjaAPI, Path, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBasicAuth, SessionAuth
+from pydantic import AfterValidator
 
 from quell.accounts.auth import user_for_api_key
 from quell.accounts.models import User
@@ -42,6 +47,47 @@ class BrowserSessionAuth(SessionAuth):
         if isinstance(user, User) and user.is_active:
             return user
         return None
+
+
+class UnstorableText(ValueError):
+    pass
+
+
+def _require_storable(value: Any) -> None:
+    """Refuse text PostgreSQL cannot store (NUL, unpaired surrogates), anywhere in a parsed request."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise UnstorableText("Text may not contain NUL characters.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnstorableText("Text must be valid Unicode (it has an unpaired surrogate).") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _require_storable(key)
+            _require_storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _require_storable(item)
+
+
+class StorableJSONParser(Parser):
+    """JSON bodies and query strings, refusing text that no database could keep, before any handler runs."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = json.loads(request.body)
+        _require_storable(data)
+        return cast(dict[str, Any], data)
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        parsed = super().parse_querydict(data, list_fields, request)
+        try:
+            _require_storable(parsed)
+        except UnstorableText as error:
+            raise HttpError(400, str(error)) from None
+        return parsed
 
 
 class ErrorOut(Schema):
@@ -119,6 +165,7 @@ def build_api() -> NinjaAPI:
         ),
         urls_namespace="api",
         auth=[ApiKeyBasicAuth(), BrowserSessionAuth()],
+        parser=StorableJSONParser(),
     )
 
     def respond(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:
@@ -177,6 +224,19 @@ def build_api() -> NinjaAPI:
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    # Databases keep UTC; an offset like -19:08 is valid ISO 8601 but PostgreSQL refuses it.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
 
 
 class PageParams(Schema):

@@ -22,6 +22,7 @@ from quell.api.base import (
     PageParams,
     PathId,
     UserRef,
+    UtcDatetime,
     caller,
     paginate,
     user_ref,
@@ -77,7 +78,7 @@ class CheckResultOut(Schema):
     scanId: int | None
     outcome: str
     value: float | None
-    dataTimestamp: datetime
+    dataTimestamp: UtcDatetime
     diagnostics: dict[str, Any]
 
 
@@ -130,12 +131,12 @@ class ResultIn(Schema):
     check: CheckIn
     outcome: OutcomeName
     value: float | None = None
-    dataTimestamp: datetime | None = None
+    dataTimestamp: UtcDatetime | None = None
     diagnostics: dict[str, Any] | None = None
 
 
 class ResultsIn(Schema):
-    dataTimestamp: datetime
+    dataTimestamp: UtcDatetime
     results: list[ResultIn] = Field(..., min_length=1, max_length=10_000)
     scanDefinition: str | None = Field(None, max_length=500)
     idempotencyKey: str | None = Field(

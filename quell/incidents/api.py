@@ -21,6 +21,7 @@ from quell.api.base import (
     PageParams,
     PathId,
     UserRef,
+    UtcDatetime,
     caller,
     paginate,
     user_ref,
@@ -49,7 +50,7 @@ class LinkedResultOut(Schema):
     datasetName: str
     outcome: str
     value: float | None
-    dataTimestamp: datetime
+    dataTimestamp: UtcDatetime
 
 
 class IncidentOut(Schema):
@@ -133,8 +134,8 @@ class IncidentQuery(PageParams):
     reporterId: list[Id] = Field(default_factory=list)
     incidentIds: list[Id] = Field(default_factory=list)
     search: str = Field("", max_length=200, description="Words that must all appear in the title.")
-    from_: datetime | None = Field(None, alias="from", description="Created at or after.")
-    to: datetime | None = Field(None, description="Created before.")
+    from_: UtcDatetime | None = Field(None, alias="from", description="Created at or after.")
+    to: UtcDatetime | None = Field(None, description="Created before.")
 
 
 def linked_result(result: Any) -> dict[str, Any]:
