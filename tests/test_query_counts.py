@@ -25,8 +25,12 @@ def queries(call: Callable[[], Any]) -> int:
 def open_incidents(world: World, count: int) -> None:
     for n in range(count):
         (result,) = push(world.admin, "warehouse", "orders", (f"check {n}", "fail", n))
-        incident = incidents.create_incident(by=world.editor, title=f"Problem {n}", check_result_ids=[result.pk])
-        incidents.update_incident(incident.pk, by=world.editor, status="investigating", lead_id=world.manager.pk)
+        incident = incidents.create_incident(
+            by=world.editor, title=f"Problem {n}", check_result_ids=[result.pk]
+        )
+        incidents.update_incident(
+            incident.pk, by=world.editor, status="investigating", lead_id=world.manager.pk
+        )
 
 
 @pytest.mark.parametrize("user", ["admin", "editor", "viewer"])
@@ -53,12 +57,20 @@ def test_the_dataset_and_check_lists_cost_the_same_for_few_and_many(world: World
 
     few = queries(lists)
     for n in range(10):
-        push(world.admin, "warehouse", f"table_{n}", ("row_count > 0", "pass", 5), ("freshness < 1d", "warn", 2))
+        push(
+            world.admin,
+            "warehouse",
+            f"table_{n}",
+            ("row_count > 0", "pass", 5),
+            ("freshness < 1d", "warn", 2),
+        )
     assert queries(lists) == few
 
 
 def test_the_timeline_costs_the_same_however_long_it_is(world: World) -> None:
-    incident = incidents.create_incident(by=world.editor, title="Long story", check_result_ids=[world.orders_fail.pk])
+    incident = incidents.create_incident(
+        by=world.editor, title="Long story", check_result_ids=[world.orders_fail.pk]
+    )
     incidents.update_incident(incident.pk, by=world.editor, lead_id=world.manager.pk)
 
     def read() -> None:
@@ -67,5 +79,7 @@ def test_the_timeline_costs_the_same_however_long_it_is(world: World) -> None:
     few = queries(read)
     for n in range(8):
         incidents.add_comment(incident.pk, f"note {n}", by=world.editor)
-        incidents.update_incident(incident.pk, by=world.editor, lead_id=[world.editor, world.manager][n % 2].pk)
+        incidents.update_incident(
+            incident.pk, by=world.editor, lead_id=[world.editor, world.manager][n % 2].pk
+        )
     assert queries(read) == few
