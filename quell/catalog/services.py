@@ -211,23 +211,31 @@ def ingest_scan(scan_input: ScanInput, *, by: User) -> tuple[Scan, list[CheckRes
     """Store a scan with its results and measurements, creating data sources, datasets and checks.
 
     All or nothing: any invalid result or missing permission raises before anything is kept. A scan
-    whose idempotency key was seen before returns the stored scan and writes nothing.
+    whose idempotency key this user sent before returns the stored scan and writes nothing. Keys are
+    per user, so someone else's key neither finds nor reveals another user's scan.
     """
     _validate(scan_input)
     if scan_input.idempotency_key:
-        existing = Scan.objects.filter(idempotency_key=scan_input.idempotency_key).first()
+        scan_input.idempotency_key = f"{by.pk}:{scan_input.idempotency_key}"
+        existing = _stored_scan(scan_input.idempotency_key)
         if existing is not None:
-            return existing, list(existing.results.select_related("check_ref", "dataset").order_by("id"))
+            return existing
     try:
         with transaction.atomic():
             return _ingest(scan_input, by)
     except IntegrityError:
-        # Someone stored the same scan in the meantime; theirs stands.
-        if scan_input.idempotency_key:
-            existing = Scan.objects.filter(idempotency_key=scan_input.idempotency_key).first()
-            if existing is not None:
-                return existing, list(existing.results.select_related("check_ref", "dataset").order_by("id"))
+        # The same user stored the same scan in the meantime; theirs stands.
+        existing = _stored_scan(scan_input.idempotency_key) if scan_input.idempotency_key else None
+        if existing is not None:
+            return existing
         raise
+
+
+def _stored_scan(key: str) -> tuple[Scan, list[CheckResult]] | None:
+    scan = Scan.objects.filter(idempotency_key=key).first()
+    if scan is None:
+        return None
+    return scan, list(scan.results.select_related("check_ref", "dataset").order_by("id"))
 
 
 def _validate(scan_input: ScanInput) -> None:

@@ -341,11 +341,12 @@ def attach_check_results(
 
 
 def add_comment(incident_id: int, text: str, *, by: User) -> TimelineEvent:
-    text = _clean_text("comment", text, COMMENT_MAX, "text")
-    if not text:
-        raise Invalid("A comment needs some text.", code="comment_empty", field="text")
     with transaction.atomic():
+        # Permission first: someone who may not comment learns nothing from a validation message.
         incident = _incident_for_change(incident_id, by, None)
+        text = _clean_text("comment", text, COMMENT_MAX, "text")
+        if not text:
+            raise Invalid("A comment needs some text.", code="comment_empty", field="text")
         now = timezone.now()
         event = TimelineEvent.objects.create(
             incident=incident, kind=EventKind.COMMENT, actor=by, created_at=now, text=text
