@@ -10,6 +10,7 @@ import dj_database_url
 from quell.lib.env import (
     default_data_dir,
     envbool,
+    envfloat,
     envint,
     envlist,
     envstr,
@@ -39,6 +40,8 @@ INSTALLED_APPS = [
     "quell.accounts",
     "quell.catalog",
     "quell.incidents",
+    "quell.ingest",
+    "quell.integrations",
     "quell.web",
 ]
 
@@ -140,3 +143,18 @@ LOGGING = {
 
 # Page sizes in the API follow Soda Cloud's limits.
 API_MAX_PAGE_SIZE = 1000
+
+# How long a Soda Core log-in token lives; the client logs in again when it gets a 401.
+SODA_TOKEN_SECONDS = envint("QUELL_SODA_TOKEN_SECONDS", 12 * 3600)
+
+# Outbound webhooks, Slack and Teams (quell/integrations). Loopback, private, link-local and metadata
+# addresses are refused unless listed here (host names and CIDRs), e.g. "127.0.0.1,10.0.0.0/8".
+WEBHOOK_ALLOWED_NETWORKS = envlist("QUELL_WEBHOOK_ALLOWED_NETWORKS")
+WEBHOOK_TIMEOUT_SECONDS = envfloat("QUELL_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+# Retries back off exponentially from BASE to MAX (with jitter) and stop WINDOW after the event.
+WEBHOOK_RETRY_BASE_SECONDS = envfloat("QUELL_WEBHOOK_RETRY_BASE_SECONDS", 5.0)
+WEBHOOK_RETRY_MAX_SECONDS = envfloat("QUELL_WEBHOOK_RETRY_MAX_SECONDS", 6 * 3600.0)
+WEBHOOK_RETRY_WINDOW_SECONDS = envfloat("QUELL_WEBHOOK_RETRY_WINDOW_SECONDS", 3 * 24 * 3600.0)
+# A worker holds a delivery this long; past it, a worker that died mid-delivery is presumed gone.
+WEBHOOK_LEASE_SECONDS = envfloat("QUELL_WEBHOOK_LEASE_SECONDS", 60.0)
+WEBHOOK_SWEEP_SECONDS = envfloat("QUELL_WEBHOOK_SWEEP_SECONDS", 15.0)

@@ -8,5 +8,7 @@ api = build_api()
 
 urlpatterns = [
     path("api/v1/", api.urls),
+    path("", include("quell.ingest.urls")),
+    path("settings/integrations/", include("quell.integrations.urls")),
     path("", include("quell.web.urls")),
 ]

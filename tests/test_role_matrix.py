@@ -13,17 +13,30 @@ show an outsider anything of `orders`, even when an incident spans `orders` and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from quell.accounts.models import DatasetRole, Organization, User
-from quell.catalog.models import Check, CheckResult, Dataset, DataSource, Responsibility, Scan
+from quell.catalog import services as catalog
+from quell.catalog.models import (
+    Check,
+    CheckAttributeDefinition,
+    CheckResult,
+    Dataset,
+    DataSource,
+    Responsibility,
+    Scan,
+)
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident, IncidentCheckResult, IncidentDataset, TimelineEvent
+from quell.integrations import services as integration_services
+from quell.integrations.models import Delivery, Event, Integration
 from tests.conftest import ClientFor, World
 
 USERS = ("admin", "manager", "editor", "viewer", "outsider")
@@ -53,6 +66,12 @@ class Targets:
     viewer_role: int
     admin_role: int
     everyone: int
+    # Added for the ingest endpoints (scans, failed rows, check attributes).
+    orders_scan: int = 0
+    attribute: int = 0
+    # Added for the integrations endpoints.
+    integration: int = 0
+    delivery: int = 0
 
 
 Body = Callable[[Targets], dict[str, Any]]
@@ -252,6 +271,125 @@ CALLS = [
     ),
 ]
 
+
+def _fixture(path: str) -> Any:
+    return json.loads((Path(__file__).parent / "ingest" / "fixtures" / path).read_text())
+
+
+def soda_results_for_orders(t: Targets) -> dict[str, Any]:
+    body = dict(_fixture("soda/soda-core-3.5.6-upload.json")["sodaCoreInsertScanResults"]["body"])
+    body["checks"] = [{**check, "dataSource": "warehouse"} for check in body["checks"]]
+    return {"results": {k: v for k, v in body.items() if k not in {"type", "token"}}}
+
+
+def gx_result_for_orders(t: Targets) -> dict[str, Any]:
+    expectation = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}}
+    return {
+        "result": {
+            "results": [{"success": False, "expectation_config": expectation}],
+            "meta": {
+                "active_batch_definition": {"datasource_name": "warehouse", "data_asset_name": "orders"}
+            },
+        }
+    }
+
+
+def dbt_artifacts(t: Targets) -> dict[str, Any]:
+    return {"runResults": _fixture("dbt/run_results.json"), "manifest": _fixture("dbt/manifest.json")}
+
+
+PUSH_TO_ORDERS = (201, 201, 201, 403, 403)
+
+CALLS += [
+    Call("GET scans", "GET", "/scans", None, ALL_200),
+    Call("GET an orders scan", "GET", "/scans/{orders_scan}", None, READ_ORDERS),
+    Call("GET an orders scan's results", "GET", "/scans/{orders_scan}/results", None, READ_ORDERS),
+    Call("GET an orders scan's logs", "GET", "/scans/{orders_scan}/logs", None, READ_ORDERS),
+    Call(
+        "GET an orders result's failed rows",
+        "GET",
+        "/checkResults/{unlinked_orders_result}/failedRows",
+        None,
+        READ_ORDERS,
+    ),
+    Call("GET orders contract", "GET", "/datasets/{orders}/contract", None, READ_ORDERS),
+    Call("GET check attributes", "GET", "/checkAttributes", None, ALL_200),
+    Call(
+        "POST check attributes",
+        "POST",
+        "/checkAttributes",
+        lambda t: {"name": "domain", "type": "text"},
+        (201, 403, 403, 403, 403),
+    ),
+    Call(
+        "DELETE a check attribute", "DELETE", "/checkAttributes/{attribute}", None, (204, 403, 403, 403, 403)
+    ),
+    Call("GET failed rows settings", "GET", "/organization/failedRows", None, ALL_200),
+    Call(
+        "POST failed rows settings",
+        "POST",
+        "/organization/failedRows",
+        lambda t: {"collectFailedRows": False},
+        ADMIN_ONLY,
+    ),
+    Call("POST a soda import to orders", "POST", "/imports/soda", soda_results_for_orders, PUSH_TO_ORDERS),
+    Call(
+        "POST a GX import to orders",
+        "POST",
+        "/imports/greatExpectations",
+        gx_result_for_orders,
+        PUSH_TO_ORDERS,
+    ),
+    Call(
+        "POST a dbt import of new datasets", "POST", "/imports/dbt", dbt_artifacts, (201, 201, 201, 201, 201)
+    ),
+]
+
+ADMIN_CREATES = (201, 403, 403, 403, 403)
+ADMIN_QUEUES = (202, 403, 403, 403, 403)
+
+CALLS += [
+    Call("GET integrations", "GET", "/integrations", None, ADMIN_ONLY),
+    Call(
+        "POST integrations",
+        "POST",
+        "/integrations",
+        lambda t: {"name": "Pager", "kind": "webhook", "url": "https://example.com/pager"},
+        ADMIN_CREATES,
+    ),
+    Call("GET an integration", "GET", "/integrations/{integration}", None, ADMIN_ONLY),
+    Call(
+        "PATCH an integration",
+        "PATCH",
+        "/integrations/{integration}",
+        lambda t: {"name": "Renamed"},
+        ADMIN_ONLY,
+    ),
+    Call("DELETE an integration", "DELETE", "/integrations/{integration}", None, (204, 403, 403, 403, 403)),
+    Call("POST rotateSecret", "POST", "/integrations/{integration}/rotateSecret", None, ADMIN_ONLY),
+    Call("POST an integration test", "POST", "/integrations/{integration}/test", None, ADMIN_QUEUES),
+    Call("GET deliveries", "GET", "/integrations/{integration}/deliveries", None, ADMIN_ONLY),
+    Call("GET a delivery", "GET", "/integrations/{integration}/deliveries/{delivery}", None, ADMIN_ONLY),
+    Call(
+        "POST a redelivery",
+        "POST",
+        "/integrations/{integration}/deliveries/{delivery}/redeliver",
+        None,
+        ADMIN_QUEUES,
+    ),
+]
+
+
+def integration_with_a_delivery(world: World) -> tuple[int, int]:
+    """A webhook (hearing no event) and a delivered test message of it, to read and redeliver."""
+    hook, _ = integration_services.create_integration(
+        by=world.admin, name="Jira", kind="webhook", url="https://example.com/hook", events=[]
+    )
+    delivery = integration_services.send_test(hook.pk, by=world.admin)
+    Delivery.objects.filter(pk=delivery.pk).update(status="delivered")
+    return hook.pk, delivery.pk
+
+
 # A read changes nothing, so one test asks it as every caller in turn; a write gets a fresh world per caller.
 READS = [pytest.param(call, id=call.name) for call in CALLS if not call.writes]
 WRITES = [
@@ -274,6 +412,7 @@ def targets(world: World) -> Targets:
     def role_id(name: str) -> int:
         return world.role(name).pk
 
+    integration, delivery = integration_with_a_delivery(world)
     return Targets(
         orders=world.orders.pk,
         customers=world.customers.pk,
@@ -295,6 +434,12 @@ def targets(world: World) -> Targets:
         viewer_role=role_id("Viewer"),
         admin_role=role_id("Admin"),
         everyone=world.customers.responsibilities.get(group__is_everyone=True).group_id or 0,
+        orders_scan=world.orders_fail.scan_id or 0,
+        attribute=catalog.create_check_attribute_definition(
+            by=world.admin, name="tier", attribute_type="text"
+        ).pk,
+        integration=integration,
+        delivery=delivery,
     )
 
 
@@ -314,6 +459,10 @@ def database_state() -> dict[str, list[Any]]:
         IncidentDataset,
         IncidentCheckResult,
         TimelineEvent,
+        CheckAttributeDefinition,
+        Integration,
+        Event,
+        Delivery,
     ]
     return {model.__name__: list(model.objects.order_by("pk").values_list()) for model in models}
 
@@ -395,6 +544,11 @@ def test_every_operation_of_the_api_is_in_the_matrix(client_for: ClientFor) -> N
         "{orders_incident}": "{incident_id}",
         "{customers_incident}": "{incident_id}",
         "{spanning_incident}": "{incident_id}",
+        "{orders_scan}": "{scan_id}",
+        "{unlinked_orders_result}/failedRows": "{result_id}/failedRows",
+        "{attribute}": "{definition_id}",
+        "{integration}": "{integration_id}",
+        "{delivery}": "{delivery_id}",
     }
     for ours, theirs in templates.items():
         called = {(method, path.replace(ours, theirs)) for method, path in called}

@@ -147,6 +147,10 @@ class Organization(models.Model):
     )
     # Soda's global "User" role may create datasets by pushing scan results; an admin can turn it off.
     users_can_create_datasets = models.BooleanField(default=True)
+    # Failed-row samples hold copies of warehouse rows: an admin may refuse them (Soda Core is then
+    # told `disableCollectingWarehouseData`) or cap how much of each sample is kept.
+    collect_failed_rows = models.BooleanField(default=True)
+    failed_rows_max_bytes = models.PositiveIntegerField(default=1024 * 1024)
 
     def __str__(self) -> str:
         return self.name
@@ -189,3 +193,25 @@ class ApiKey(models.Model):
 
     def matches(self, secret: str) -> bool:
         return hmac.compare_digest(self.secret_hash, _hash_secret(secret))
+
+
+class LoginFailure(models.Model):
+    """One failed log-in through the web form, kept for a while to throttle password guessing.
+
+    Stored in the database rather than a per-process cache so that the limit holds across several
+    web processes.
+    """
+
+    email = models.CharField(max_length=254)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # Throttling: "recent failures for this email" and "recent failures from this address".
+            models.Index(fields=["email", "at"], name="login_failure_email_at"),
+            models.Index(fields=["ip", "at"], name="login_failure_ip_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"failed log-in for {self.email} from {self.ip} at {self.at:%Y-%m-%d %H:%M}"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from quell.accounts.models import (
     PERMISSION_FIELDS,
     ApiKey,
     DatasetRole,
     GlobalRole,
+    LoginFailure,
     Organization,
     User,
     UserGroup,
@@ -136,3 +141,256 @@ def create_dataset_role(*, by: User, name: str, permissions: set[str]) -> Datase
 
 def everyone_group() -> UserGroup:
     return UserGroup.objects.get(is_everyone=True)
+
+
+# --- People ---------------------------------------------------------------------------------------
+
+
+def list_people(*, by: User) -> QuerySet[User]:
+    """Every user's name and email, for lead pickers and the lead and reporter filters.
+
+    Open to every active user: the names are already on every incident they can see, and a filter
+    by lead or reporter is useless without them. Deactivated users stay in the list because they
+    may still lead or have reported old incidents.
+    """
+    if not by.is_active:
+        return User.objects.none()
+    return User.objects.order_by("name", "email", "id")
+
+
+def get_user(user_id: int, *, by: User) -> User:
+    require_admin(by, "manage users")
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise NotFound(f"User {user_id} not found.")
+    return user
+
+
+def _other_active_admins(user: User) -> bool:
+    return User.objects.filter(global_role=GlobalRole.ADMIN, is_active=True).exclude(pk=user.pk).exists()
+
+
+def set_user_active(user_id: int, active: bool, *, by: User) -> User:
+    """Deactivate (they can no longer log in; their API keys stop working) or reactivate a user."""
+    with transaction.atomic():
+        user = get_user(user_id, by=by)
+        if not active and user.pk == by.pk:
+            raise Invalid("You cannot deactivate yourself.", code="deactivate_self", field="active")
+        if not active and user.is_admin and not _other_active_admins(user):
+            raise Invalid("The last active admin cannot be deactivated.", code="last_admin", field="active")
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+    return user
+
+
+def set_global_role(user_id: int, global_role: str, *, by: User) -> User:
+    if global_role not in GlobalRole.values:
+        raise Invalid(f"globalRole must be one of {', '.join(GlobalRole.values)}.", field="globalRole")
+    with transaction.atomic():
+        user = get_user(user_id, by=by)
+        demoting = user.global_role == GlobalRole.ADMIN and global_role != GlobalRole.ADMIN
+        # Without an admin nobody could manage users or roles any more, short of the command line.
+        if demoting and user.is_active and not _other_active_admins(user):
+            raise Invalid("The last active admin must stay an admin.", code="last_admin", field="globalRole")
+        user.global_role = global_role
+        user.save(update_fields=["global_role"])
+    return user
+
+
+# --- Groups ---------------------------------------------------------------------------------------
+
+
+def list_groups(*, by: User) -> QuerySet[UserGroup]:
+    """Groups with their member counts. Every active user may read them: responsibilities name them."""
+    if not by.is_active:
+        return UserGroup.objects.none()
+    return UserGroup.objects.annotate(member_count=Count("members")).order_by("-is_everyone", "name", "id")
+
+
+def get_group(group_id: int, *, by: User) -> UserGroup:
+    group = list_groups(by=by).filter(pk=group_id).first()
+    if group is None:
+        raise NotFound(f"Group {group_id} not found.")
+    return group
+
+
+def _group_name(name: str, *, exclude_id: int | None = None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise Invalid("A group needs a name.", code="name_required", field="name")
+    if len(name) > 200:
+        raise Invalid("A group name is at most 200 characters.", code="name_too_long", field="name")
+    taken = UserGroup.objects.filter(name__iexact=name)
+    if exclude_id is not None:
+        taken = taken.exclude(pk=exclude_id)
+    if taken.exists():
+        raise Invalid(f"There is already a group named {name}.", code="name_taken", field="name")
+    return name
+
+
+def create_group(*, by: User, name: str) -> UserGroup:
+    require_admin(by, "create groups")
+    with transaction.atomic():
+        return UserGroup.objects.create(name=_group_name(name))
+
+
+def rename_group(group_id: int, name: str, *, by: User) -> UserGroup:
+    require_admin(by, "rename groups")
+    with transaction.atomic():
+        group = get_group(group_id, by=by)
+        if group.is_everyone:
+            raise Invalid("The Everyone group cannot be renamed.", code="everyone_fixed", field="name")
+        group.name = _group_name(name, exclude_id=group.pk)
+        group.save(update_fields=["name"])
+    return group
+
+
+def delete_group(group_id: int, *, by: User) -> None:
+    """Delete a group; the responsibilities that name it go with it."""
+    require_admin(by, "delete groups")
+    with transaction.atomic():
+        group = get_group(group_id, by=by)
+        if group.is_everyone:
+            raise Invalid("The Everyone group cannot be deleted.", code="everyone_fixed")
+        group.delete()
+
+
+def set_group_members(group_id: int, user_ids: list[int], *, by: User) -> UserGroup:
+    """Replace the group's members with exactly these users."""
+    require_admin(by, "change group members")
+    with transaction.atomic():
+        group = get_group(group_id, by=by)
+        if group.is_everyone:
+            raise Invalid("Everyone holds every user; its members cannot be changed.", field="members")
+        wanted = set(user_ids)
+        users = list(User.objects.filter(pk__in=wanted))
+        missing = wanted - {user.pk for user in users}
+        if missing:
+            raise Invalid(
+                f"Unknown users: {', '.join(str(pk) for pk in sorted(missing))}.",
+                code="unknown_user",
+                field="members",
+            )
+        group.members.set(users)
+    return group
+
+
+# --- Dataset roles --------------------------------------------------------------------------------
+
+
+def get_dataset_role(role_id: int, *, by: User) -> DatasetRole:
+    role = list_dataset_roles(by=by).filter(pk=role_id).first()
+    if role is None:
+        raise NotFound(f"Dataset role {role_id} not found.")
+    return role
+
+
+def update_dataset_role(role_id: int, *, by: User, name: str, permissions: set[str]) -> DatasetRole:
+    """Rename a custom role and replace its permissions. Built-in roles are fixed."""
+    require_admin(by, "change dataset roles")
+    with transaction.atomic():
+        role = get_dataset_role(role_id, by=by)
+        if role.builtin:
+            raise Invalid(f"{role.name} is built in and cannot be changed.", code="builtin_role")
+        name = (name or "").strip()
+        if not name:
+            raise Invalid("A role needs a name.", field="name")
+        unknown = permissions - set(PERMISSION_FIELDS)
+        if unknown:
+            raise Invalid(f"Unknown permissions: {', '.join(sorted(unknown))}.", field="permissions")
+        if DatasetRole.objects.filter(name__iexact=name).exclude(pk=role.pk).exists():
+            raise Invalid(f"There is already a role named {name}.", code="name_taken", field="name")
+        role.name = name[:100]
+        for permission in PERMISSION_FIELDS:
+            setattr(role, permission, permission in permissions or permission == "view_dataset")
+        role.save()
+    return role
+
+
+def delete_dataset_role(role_id: int, *, by: User) -> None:
+    require_admin(by, "delete dataset roles")
+    with transaction.atomic():
+        role = get_dataset_role(role_id, by=by)
+        if role.builtin:
+            raise Invalid(f"{role.name} is built in and cannot be deleted.", code="builtin_role")
+        in_use = role.responsibilities.count()
+        if in_use:
+            raise Invalid(
+                f"{role.name} is given in {in_use} responsibilit{'y' if in_use == 1 else 'ies'}; "
+                "give those people another role first.",
+                code="role_in_use",
+            )
+        if Organization.get().default_dataset_role_id == role.pk:
+            raise Invalid(
+                f"{role.name} is the role Everyone gets on new datasets; choose another one first.",
+                code="role_in_use",
+            )
+        role.delete()
+
+
+# --- API keys -------------------------------------------------------------------------------------
+
+
+def list_api_keys(*, by: User) -> QuerySet[ApiKey]:
+    """The caller's own keys, live and revoked, newest first."""
+    return ApiKey.objects.filter(user=by).order_by("-created_at", "-id")
+
+
+def revoke_api_key(key_pk: int, *, by: User) -> ApiKey:
+    """Revoke one of the caller's own keys; revoking twice keeps the first time."""
+    with transaction.atomic():
+        key = list_api_keys(by=by).select_for_update().filter(pk=key_pk).first()
+        if key is None:
+            raise NotFound(f"API key {key_pk} not found.")
+        if key.revoked_at is None:
+            key.revoked_at = timezone.now()
+            key.save(update_fields=["revoked_at"])
+    return key
+
+
+# --- Log-in throttling ----------------------------------------------------------------------------
+
+# Five wrong passwords for one account within a quarter of an hour lock that account's web log-in
+# for the rest of the quarter; an address gets more, since a whole office may share one.
+LOGIN_WINDOW = timedelta(minutes=15)
+LOGIN_FAILURES_PER_EMAIL = 5
+LOGIN_FAILURES_PER_IP = 30
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    blocked: bool
+    retry_after_seconds: int = 0
+
+
+def login_throttle(email: str, ip: str | None) -> LoginThrottle:
+    """Whether log-in attempts for this email or from this address are refused for now."""
+    now = timezone.now()
+    since = now - LOGIN_WINDOW
+    email = (email or "").strip().lower()
+    checks = [(LoginFailure.objects.filter(email=email, at__gte=since), LOGIN_FAILURES_PER_EMAIL)]
+    if ip:
+        checks.append((LoginFailure.objects.filter(ip=ip, at__gte=since), LOGIN_FAILURES_PER_IP))
+    wait = 0
+    for failures, limit in checks:
+        # The block ends when the oldest failure that still counts towards the limit leaves the window.
+        times = list(failures.order_by("-at").values_list("at", flat=True)[:limit])
+        if len(times) >= limit:
+            wait = max(wait, int((times[-1] + LOGIN_WINDOW - now).total_seconds()) + 1)
+    return LoginThrottle(blocked=wait > 0, retry_after_seconds=wait)
+
+
+def record_login_failure(email: str, ip: str | None) -> None:
+    now = timezone.now()
+    LoginFailure.objects.create(email=(email or "").strip().lower()[:254], ip=ip or None, at=now)
+    # Old failures count for nothing; clearing them here keeps the table small without a cron job.
+    LoginFailure.objects.filter(at__lt=now - 4 * LOGIN_WINDOW).delete()
+
+
+def clear_login_failures(email: str) -> None:
+    LoginFailure.objects.filter(email=(email or "").strip().lower()).delete()
+
+
+def require_settings_access(*, by: User) -> None:
+    """The Settings pages are for global admins; every change there checks again."""
+    require_admin(by, "open the settings")

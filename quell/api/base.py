@@ -213,10 +213,14 @@ def build_api() -> NinjaAPI:
     from quell.accounts.api import router as accounts_router
     from quell.catalog.api import router as catalog_router
     from quell.incidents.api import router as incidents_router
+    from quell.ingest.api import router as ingest_router
+    from quell.integrations.api import router as integrations_router
 
     api.add_router("/", accounts_router)
     api.add_router("/", catalog_router)
     api.add_router("/", incidents_router)
+    api.add_router("/integrations", integrations_router)
+    api.add_router("/", ingest_router)
     return api
 
 

@@ -41,6 +41,10 @@ class Dataset(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # The data contract Soda Core 4.x verified last (`sodaCoreUploadContractFile`), shown on the dataset.
+    contract = models.TextField(blank=True)
+    contract_file_path = models.CharField(max_length=1000, blank=True)
+    contract_updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("data_source__name", "name")
@@ -101,6 +105,11 @@ class Check(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     source = models.CharField(max_length=100, blank=True)
+    # The Soda metrics this check evaluates; a result is linked to their measurement from the same scan,
+    # which is how Soda's anomaly checks pair historic check results with historic values.
+    metric_identities = models.JSONField(default=list, blank=True)
+    # Where the check is defined: {"filePath", "line", "col"} and, for Soda Core 4.x, "checkPath".
+    location = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # The newest result, kept here so lists of checks need no per-row lookup.
     last_outcome = models.CharField(max_length=12, choices=Outcome.choices, blank=True)
@@ -114,6 +123,16 @@ class Check(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ScanState(models.TextChoices):
+    """Soda Cloud's scan states that a pushed scan can end in."""
+
+    COMPLETED = "completed", "Completed"
+    COMPLETED_WITH_WARNINGS = "completedWithWarnings", "Completed with warnings"
+    COMPLETED_WITH_FAILURES = "completedWithFailures", "Completed with failures"
+    COMPLETED_WITH_ERRORS = "completedWithErrors", "Completed with errors"
+    FAILED = "failed", "Failed"
 
 
 class Scan(models.Model):
@@ -131,6 +150,13 @@ class Scan(models.Model):
     has_warnings = models.BooleanField(default=False)
     has_failures = models.BooleanField(default=False)
     logs = models.JSONField(default=list, blank=True)
+    state = models.CharField(max_length=30, choices=ScanState.choices, default=ScanState.COMPLETED)
+    # The scan's id in the client's world, e.g. Soda Core 4.x's SODA_SCAN_ID for managed scans.
+    external_id = models.CharField(max_length=300, blank=True)
+    # What sent it, e.g. "SodaCore/3.5.6" or "dbt 1.11.1".
+    client = models.CharField(max_length=200, blank=True)
+    # Every dataset the scan reported on, so scan lists per dataset need no walk through results.
+    datasets = models.ManyToManyField(Dataset, related_name="scans", blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -138,6 +164,12 @@ class Scan(models.Model):
 
     class Meta:
         ordering = ("-created_at",)
+        indexes = [
+            # Scan list per data source, newest first.
+            models.Index(fields=["data_source", "-data_timestamp"], name="scan_source_newest"),
+            # sodaCoreMarkScanFailed looks a scan up by the client's id.
+            models.Index(fields=["external_id"], name="scan_external_id"),
+        ]
 
     def __str__(self) -> str:
         return f"scan {self.pk} {self.definition_name}"
@@ -153,6 +185,10 @@ class CheckResult(models.Model):
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
     value = models.FloatField(null=True, blank=True)
     diagnostics = models.JSONField(default=dict, blank=True)
+    # The value of the check's metric in the same scan (Soda's `measurementId` in historic check results).
+    measurement = models.ForeignKey(
+        "Measurement", null=True, blank=True, on_delete=models.SET_NULL, related_name="check_results"
+    )
     data_timestamp = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -189,3 +225,87 @@ class Measurement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identity}={self.value}"
+
+
+class FailedRowsSample(models.Model):
+    """Rows that failed a check, uploaded by Soda Core 3.x before the scan results that refer to them.
+
+    Until a scan's results name its `file_id`, a sample belongs to no result and only its uploader
+    can attach it. Content is JSON Lines, one array per row, cut to the organisation's size limit.
+    """
+
+    file_id = models.CharField(max_length=64, unique=True)
+    check_result = models.ForeignKey(
+        CheckResult, null=True, blank=True, on_delete=models.CASCADE, related_name="failed_rows_samples"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file_path = models.CharField(max_length=1000, blank=True)
+    content = models.TextField(blank=True)
+    columns = models.JSONField(default=list, blank=True)
+    total_row_count = models.PositiveIntegerField(null=True, blank=True)
+    stored_row_count = models.PositiveIntegerField(default=0)
+    byte_size = models.PositiveIntegerField(default=0)
+    # True when the upload was larger than the organisation allows and only its first rows were kept.
+    truncated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("id",)
+        indexes = [
+            # Clearing out samples whose scan results never arrived.
+            models.Index(fields=["check_result", "created_at"], name="sample_unlinked_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sample {self.file_id} ({self.stored_row_count} rows)"
+
+
+class ContractUpload(models.Model):
+    """A data contract uploaded by Soda Core 4.x before the scan results that name its `file_id`."""
+
+    file_id = models.CharField(max_length=64, unique=True)
+    contents = models.TextField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="contract_uploads"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return f"contract {self.file_id}"
+
+
+class AttributeType(models.TextChoices):
+    """Soda Cloud's check attribute types (what `sodaCoreAvailableCheckAttributes` answers)."""
+
+    CHECKBOX = "checkbox", "Checkbox"
+    DATETIME = "datetime", "Date and time"
+    MULTISELECT = "multiselect", "Multiple choice"
+    NUMBER = "number", "Number"
+    SINGLESELECT = "singleselect", "Single choice"
+    TEXT = "text", "Text"
+
+
+class CheckAttributeDefinition(models.Model):
+    """An attribute checks may carry (`attributes:` in SodaCL); Soda Core refuses checks using others."""
+
+    name = models.CharField(max_length=100, unique=True)
+    label = models.CharField(max_length=200, blank=True)
+    type = models.CharField(max_length=20, choices=AttributeType.choices)
+    # For single- and multiselect: the values a check may use.
+    allowed_values = models.JSONField(default=list, blank=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,29 +1,53 @@
-"""Domain operations on the catalog: datasets, their responsibilities, and ingesting check results."""
+"""Domain operations on the catalog: datasets, responsibilities, ingesting scans, their history and samples."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
-from dataclasses import dataclass, field
-from datetime import datetime
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    Window,
+)
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
 
 from quell.accounts.models import DatasetRole, Organization, User, UserGroup
 from quell.catalog import access
 from quell.catalog.models import (
+    AttributeType,
     Check,
+    CheckAttributeDefinition,
     CheckResult,
+    ContractUpload,
     Dataset,
     DataSource,
+    FailedRowsSample,
     Measurement,
     Outcome,
     Responsibility,
     Scan,
+    ScanState,
 )
-from quell.lib.errors import Invalid, NotFound
+from quell.integrations import events as integration_events
+from quell.lib.errors import Forbidden, Invalid, NotFound
 
 MANAGER_ROLE = "Manager"
 
@@ -61,6 +85,16 @@ def list_datasets(*, by: User, search: str = "", data_source_name: str = "") -> 
 
 def get_dataset(dataset_id: int, *, by: User) -> Dataset:
     return access.visible_dataset(by, dataset_id)
+
+
+def get_data_source(data_source_id: int, *, by: User) -> DataSource:
+    """A data source the caller can view one of the datasets of; NotFound for the others."""
+    source = DataSource.objects.filter(
+        pk=data_source_id, pk__in=access.datasets_with(by).values("data_source_id")
+    ).first()
+    if source is None:
+        raise NotFound(f"Data source {data_source_id} not found.")
+    return source
 
 
 # --- Responsibilities -----------------------------------------------------------------------------
@@ -156,6 +190,21 @@ def visible_check_results(*, by: User) -> QuerySet[CheckResult]:
 
 # --- Ingestion ------------------------------------------------------------------------------------
 
+# Column sizes, checked before writing so an over-long name is a 400 rather than a database error.
+LIMITS = {
+    "dataSource": 200,
+    "dataset": 500,
+    "check.name": 1000,
+    "check.identity": 300,
+    "check.column": 500,
+    "check.type": 100,
+    "metric.identity": 1000,
+    "metric.metricName": 200,
+    "definitionName": 500,
+    "externalId": 300,
+    "client": 200,
+}
+
 
 @dataclass
 class CheckInput:
@@ -165,6 +214,17 @@ class CheckInput:
     definition: str = ""
     check_type: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
+    metric_identities: list[str] = field(default_factory=list)
+    location: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SampleRef:
+    """A failed-rows sample a result refers to by the file id its upload was given."""
+
+    file_id: str
+    columns: list[Any] = field(default_factory=list)
+    total_row_count: int | None = None
 
 
 @dataclass
@@ -176,6 +236,7 @@ class ResultInput:
     value: float | None = None
     data_timestamp: datetime | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    samples: list[SampleRef] = field(default_factory=list)
 
 
 @dataclass
@@ -185,6 +246,16 @@ class MeasurementInput:
     value: Any
     data_source: str = ""
     dataset: str = ""
+
+
+@dataclass
+class ContractInput:
+    """A contract uploaded before the scan (by file id) that the scan verified on this dataset."""
+
+    data_source: str
+    dataset: str
+    file_id: str
+    file_path: str = ""
 
 
 @dataclass
@@ -200,6 +271,12 @@ class ScanInput:
     measurements: list[MeasurementInput] = field(default_factory=list)
     idempotency_key: str | None = None
     data_source_types: dict[str, str] = field(default_factory=dict)
+    external_id: str = ""
+    client: str = ""
+    contracts: list[ContractInput] = field(default_factory=list)
+
+
+Progress = Callable[[int], object]
 
 
 def derived_identity(data_source: str, dataset: str, check_name: str) -> str:
@@ -207,47 +284,86 @@ def derived_identity(data_source: str, dataset: str, check_name: str) -> str:
     return hashlib.sha256(f"{data_source}\x1f{dataset}\x1f{check_name}".encode()).hexdigest()[:16]
 
 
-def ingest_scan(scan_input: ScanInput, *, by: User) -> tuple[Scan, list[CheckResult]]:
+def ingest_scan(
+    scan_input: ScanInput, *, by: User, on_progress: Progress | None = None
+) -> tuple[Scan, list[CheckResult]]:
     """Store a scan with its results and measurements, creating data sources, datasets and checks.
 
     All or nothing: any invalid result or missing permission raises before anything is kept. A scan
-    whose idempotency key this user sent before returns the stored scan and writes nothing. Keys are
-    per user, so someone else's key neither finds nor reveals another user's scan.
+    whose idempotency key was seen before returns the stored scan and writes nothing. `on_progress`
+    is called with the number of results stored since its last call.
     """
     _validate(scan_input)
     if scan_input.idempotency_key:
-        scan_input.idempotency_key = f"{by.pk}:{scan_input.idempotency_key}"
-        existing = _stored_scan(scan_input.idempotency_key)
+        # Keys are the sender's own: another user's identical key must neither return nor block theirs.
+        key = f"{by.pk}:{scan_input.idempotency_key}"
+        if len(key) > IDEMPOTENCY_KEY_MAX:
+            key = f"{by.pk}:sha256:{hashlib.sha256(scan_input.idempotency_key.encode()).hexdigest()}"
+        scan_input = replace(scan_input, idempotency_key=key)
+        existing = _stored_scan(key)
         if existing is not None:
             return existing
     try:
         with transaction.atomic():
-            return _ingest(scan_input, by)
+            return _ingest(scan_input, by, on_progress)
     except IntegrityError:
-        # The same user stored the same scan in the meantime; theirs stands.
-        existing = _stored_scan(scan_input.idempotency_key) if scan_input.idempotency_key else None
-        if existing is not None:
-            return existing
+        # Someone stored the same scan in the meantime; theirs stands.
+        if scan_input.idempotency_key:
+            existing = _stored_scan(scan_input.idempotency_key)
+            if existing is not None:
+                return existing
         raise
+
+
+IDEMPOTENCY_KEY_MAX = 300
 
 
 def _stored_scan(key: str) -> tuple[Scan, list[CheckResult]] | None:
     scan = Scan.objects.filter(idempotency_key=key).first()
     if scan is None:
         return None
-    return scan, list(scan.results.select_related("check_ref", "dataset").order_by("id"))
+    return scan, list(scan.results.select_related("check_ref", "dataset__data_source").order_by("id"))
+
+
+def _too_long(where: str, name: str, value: str) -> None:
+    limit = LIMITS[name]
+    if len(value) > limit:
+        raise Invalid(f"{where} is longer than {limit} characters.", code="too_long", field=where)
+
+
+def _require_finite(where: str, value: Any) -> None:
+    """Refuse NaN and infinities anywhere in a value: PostgreSQL's JSON cannot hold them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Invalid(f"{where} must be a finite number.", field=where)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _require_finite(f"{where}.{key}", item)
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            _require_finite(f"{where}[{position}]", item)
 
 
 def _validate(scan_input: ScanInput) -> None:
     if not scan_input.results and not scan_input.measurements:
         raise Invalid("A scan needs at least one result.", code="empty_scan", field="results")
+    _too_long("definitionName", "definitionName", scan_input.definition_name)
+    _too_long("externalId", "externalId", scan_input.external_id)
+    _too_long("client", "client", scan_input.client)
     for position, result in enumerate(scan_input.results):
         where = f"results[{position}]"
         for name, value in (("dataSource", result.data_source), ("dataset", result.dataset)):
             if not value.strip():
                 raise Invalid(f"{where}.{name} must not be empty.", field=f"{where}.{name}")
+            _too_long(f"{where}.{name}", name, value)
         if not result.check.name.strip():
             raise Invalid(f"{where}.check.name must not be empty.", field=f"{where}.check.name")
+        for name, value in (
+            ("check.name", result.check.name),
+            ("check.identity", result.check.identity),
+            ("check.column", result.check.column),
+            ("check.type", result.check.check_type),
+        ):
+            _too_long(f"{where}.{name}", name, value)
         if result.outcome not in Outcome.values:
             allowed = ", ".join(Outcome.values)
             raise Invalid(
@@ -257,19 +373,47 @@ def _validate(scan_input: ScanInput) -> None:
             )
         if result.value is not None and not math.isfinite(result.value):
             raise Invalid(f"{where}.value must be a finite number.", field=f"{where}.value")
+        _require_finite(f"{where}.diagnostics", result.diagnostics)
+    for position, measurement in enumerate(scan_input.measurements):
+        where = f"metrics[{position}]"
+        if not measurement.identity.strip():
+            raise Invalid(f"{where}.identity must not be empty.", field=f"{where}.identity")
+        _too_long(f"{where}.identity", "metric.identity", measurement.identity)
+        _too_long(f"{where}.metricName", "metric.metricName", measurement.metric_name)
+        _require_finite(f"{where}.value", measurement.value)
 
 
-def _ingest(scan_input: ScanInput, by: User) -> tuple[Scan, list[CheckResult]]:
-    source_names = {r.data_source for r in scan_input.results} | {
-        m.data_source for m in scan_input.measurements if m.data_source
-    }
+def _scan_state(scan_input: ScanInput) -> str:
+    if scan_input.has_errors:
+        return ScanState.COMPLETED_WITH_ERRORS
+    outcomes = {r.outcome for r in scan_input.results}
+    if Outcome.FAIL in outcomes:
+        return ScanState.COMPLETED_WITH_FAILURES
+    if Outcome.WARN in outcomes:
+        return ScanState.COMPLETED_WITH_WARNINGS
+    return ScanState.COMPLETED
+
+
+def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tuple[Scan, list[CheckResult]]:
+    source_names = (
+        {r.data_source for r in scan_input.results}
+        | {m.data_source for m in scan_input.measurements if m.data_source}
+        | {c.data_source for c in scan_input.contracts}
+    )
     sources = {s.name: s for s in DataSource.objects.filter(name__in=source_names)}
     for name in sorted(source_names - sources.keys()):
         sources[name] = DataSource.objects.create(name=name, type=scan_input.data_source_types.get(name, ""))
+    for name, source in sources.items():
+        # A source created by a tool that did not say its type learns it from one that does.
+        if not source.type and scan_input.data_source_types.get(name):
+            source.type = scan_input.data_source_types[name][:100]
+            source.save(update_fields=["type"])
 
-    dataset_keys = {(r.data_source, r.dataset) for r in scan_input.results} | {
-        (m.data_source, m.dataset) for m in scan_input.measurements if m.data_source and m.dataset
-    }
+    dataset_keys = (
+        {(r.data_source, r.dataset) for r in scan_input.results}
+        | {(m.data_source, m.dataset) for m in scan_input.measurements if m.data_source and m.dataset}
+        | {(c.data_source, c.dataset) for c in scan_input.contracts}
+    )
     datasets: dict[tuple[str, str], Dataset] = {}
     for source_name, dataset_name in sorted(dataset_keys):
         found = Dataset.objects.filter(data_source=sources[source_name], name=dataset_name).first()
@@ -295,8 +439,25 @@ def _ingest(scan_input: ScanInput, by: User) -> tuple[Scan, list[CheckResult]]:
         has_warnings=any(r.outcome == Outcome.WARN for r in scan_input.results),
         has_failures=any(r.outcome == Outcome.FAIL for r in scan_input.results),
         logs=scan_input.logs,
+        state=_scan_state(scan_input),
+        external_id=scan_input.external_id,
+        client=scan_input.client,
         created_by=by,
     )
+    scan.datasets.set(datasets.values())
+
+    measurements = Measurement.objects.bulk_create(
+        Measurement(
+            identity=m.identity,
+            metric_name=m.metric_name,
+            dataset=datasets.get((m.data_source, m.dataset)),
+            scan=scan,
+            value=m.value,
+            data_timestamp=scan_input.data_timestamp,
+        )
+        for m in scan_input.measurements
+    )
+    measurement_by_identity = {m.identity: m for m in measurements}
 
     results: list[CheckResult] = []
     checks: dict[tuple[int, str], Check] = {}
@@ -309,6 +470,14 @@ def _ingest(scan_input: ScanInput, by: User) -> tuple[Scan, list[CheckResult]]:
             dataset, identity, result.check, scan_input.source
         )
         checks[(dataset.pk, identity)] = check
+        measurement = next(
+            (
+                measurement_by_identity[m]
+                for m in result.check.metric_identities
+                if m in measurement_by_identity
+            ),
+            None,
+        )
         results.append(
             CheckResult(
                 check_ref=check,
@@ -317,9 +486,12 @@ def _ingest(scan_input: ScanInput, by: User) -> tuple[Scan, list[CheckResult]]:
                 outcome=result.outcome,
                 value=result.value,
                 diagnostics=result.diagnostics,
+                measurement=measurement,
                 data_timestamp=result.data_timestamp or scan_input.data_timestamp,
             )
         )
+        if on_progress is not None:
+            on_progress(1)
     CheckResult.objects.bulk_create(results)
     for result_row in results:
         check = result_row.check_ref
@@ -328,18 +500,48 @@ def _ingest(scan_input: ScanInput, by: User) -> tuple[Scan, list[CheckResult]]:
             check.last_result_at = result_row.data_timestamp
     Check.objects.bulk_update(list(checks.values()), ["last_outcome", "last_result_at"])
 
-    Measurement.objects.bulk_create(
-        Measurement(
-            identity=m.identity,
-            metric_name=m.metric_name,
-            dataset=datasets.get((m.data_source, m.dataset)),
-            scan=scan,
-            value=m.value,
-            data_timestamp=scan_input.data_timestamp,
-        )
-        for m in scan_input.measurements
-    )
+    _attach_samples(scan_input, results, by)
+    _apply_contracts(scan_input, datasets, by)
+    integration_events.record_check_evaluation(scan, results, by=by)
     return scan, results
+
+
+def _attach_samples(scan_input: ScanInput, results: list[CheckResult], by: User) -> None:
+    refs = {
+        ref.file_id: (row, ref)
+        for result, row in zip(scan_input.results, results, strict=True)
+        for ref in result.samples
+    }
+    if not refs:
+        return
+    # Only the uploader's own, still unclaimed samples: a file id seen elsewhere must not pull in
+    # someone else's rows.
+    samples = FailedRowsSample.objects.filter(file_id__in=refs, uploaded_by=by, check_result__isnull=True)
+    for sample in samples:
+        row, ref = refs[sample.file_id]
+        sample.check_result = row
+        sample.columns = ref.columns or sample.columns
+        if ref.total_row_count is not None:
+            sample.total_row_count = ref.total_row_count
+    FailedRowsSample.objects.bulk_update(samples, ["check_result", "columns", "total_row_count"])
+
+
+def _apply_contracts(scan_input: ScanInput, datasets: dict[tuple[str, str], Dataset], by: User) -> None:
+    for contract in scan_input.contracts:
+        upload = ContractUpload.objects.filter(file_id=contract.file_id, uploaded_by=by).first()
+        if upload is None:
+            raise Invalid(
+                f"There is no contract upload {contract.file_id!r}; upload the contract first.",
+                code="unknown_contract",
+                field="contract.fileId",
+            )
+        dataset = datasets[(contract.data_source, contract.dataset)]
+        dataset.contract = upload.contents
+        dataset.contract_file_path = contract.file_path[:1000]
+        dataset.contract_updated_at = timezone.now()
+        dataset.save(update_fields=["contract", "contract_file_path", "contract_updated_at"])
+        upload.dataset = dataset
+        upload.save(update_fields=["dataset"])
 
 
 def _require_manage_checks(user: User, dataset: Dataset) -> None:
@@ -348,6 +550,17 @@ def _require_manage_checks(user: User, dataset: Dataset) -> None:
         # Pushing into a dataset one cannot see must not reveal that it exists.
         raise access.Forbidden(f"You may not push results to {dataset.data_source.name}/{dataset.name}.")
     access.require(user, dataset, access.MANAGE_CHECKS, "push results to it")
+
+
+_DESCRIBED_BY_NEWEST_SCAN = (
+    "name",
+    "column",
+    "definition",
+    "check_type",
+    "attributes",
+    "metric_identities",
+    "location",
+)
 
 
 def _upsert_check(dataset: Dataset, identity: str, check_input: CheckInput, source: str) -> Check:
@@ -360,22 +573,423 @@ def _upsert_check(dataset: Dataset, identity: str, check_input: CheckInput, sour
             "definition": check_input.definition,
             "check_type": check_input.check_type,
             "attributes": check_input.attributes,
+            "metric_identities": check_input.metric_identities,
+            "location": check_input.location,
             "source": source,
         },
     )
     if not created:
         # The newest scan describes the check as it is now.
         changed = False
-        for attr, value in (
-            ("name", check_input.name),
-            ("column", check_input.column),
-            ("definition", check_input.definition),
-            ("check_type", check_input.check_type),
-            ("attributes", check_input.attributes),
-        ):
+        for attr in _DESCRIBED_BY_NEWEST_SCAN:
+            value = getattr(check_input, attr)
             if value and getattr(check, attr) != value:
                 setattr(check, attr, value)
                 changed = True
         if changed:
-            check.save(update_fields=["name", "column", "definition", "check_type", "attributes"])
+            check.save(update_fields=list(_DESCRIBED_BY_NEWEST_SCAN))
     return check
+
+
+# --- History (Soda's change-over-time and anomaly checks ask for it) --------------------------------
+
+# The most values one history query returns per identity, whatever the client asks for.
+HISTORY_MAX_PER_IDENTITY = 1000
+
+
+def _visible_measurements(by: User) -> QuerySet[Measurement]:
+    if not by.is_active:
+        return Measurement.objects.none()
+    if by.is_admin:
+        return Measurement.objects.all()
+    # A metric no check of the scan refers to may belong to no dataset; its uploader may still read it.
+    return Measurement.objects.filter(
+        Q(dataset__in=access.dataset_ids_with(by)) | Q(dataset__isnull=True, scan__created_by=by)
+    )
+
+
+def historic_measurements(
+    identities: list[str],
+    *,
+    by: User,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+) -> list[Measurement]:
+    """Stored values of these metrics that the caller may see, newest first, at most `limit` per identity."""
+    per_identity = min(limit or HISTORY_MAX_PER_IDENTITY, HISTORY_MAX_PER_IDENTITY)
+    rows = _visible_measurements(by).filter(identity__in=identities)
+    if since is not None:
+        rows = rows.filter(data_timestamp__gte=since)
+    if until is not None:
+        rows = rows.filter(data_timestamp__lte=until)
+    rows = rows.annotate(
+        position=Window(
+            RowNumber(), partition_by=[F("identity")], order_by=[F("data_timestamp").desc(), F("id").desc()]
+        )
+    ).filter(position__lte=per_identity)
+    return list(rows.order_by("-data_timestamp", "-id"))
+
+
+def historic_check_results(
+    identities: list[str],
+    *,
+    by: User,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+) -> list[CheckResult]:
+    """Results of the checks with these identities that the caller may see, newest first."""
+    per_identity = min(limit or HISTORY_MAX_PER_IDENTITY, HISTORY_MAX_PER_IDENTITY)
+    rows = visible_check_results(by=by).filter(check_ref__identity__in=identities)
+    if since is not None:
+        rows = rows.filter(data_timestamp__gte=since)
+    if until is not None:
+        rows = rows.filter(data_timestamp__lte=until)
+    rows = rows.annotate(
+        position=Window(
+            RowNumber(),
+            partition_by=[F("check_ref__identity")],
+            order_by=[F("data_timestamp").desc(), F("id").desc()],
+        )
+    ).filter(position__lte=per_identity)
+    return list(rows.select_related("check_ref", "dataset__data_source").order_by("-data_timestamp", "-id"))
+
+
+# --- Scans ----------------------------------------------------------------------------------------
+
+
+def visible_scans(by: User) -> QuerySet[Scan]:
+    """Scans that reported on a dataset the caller can view, and those the caller pushed."""
+    if not by.is_active:
+        return Scan.objects.none()
+    if by.is_admin:
+        return Scan.objects.all()
+    on_visible = Scan.datasets.through.objects.filter(
+        scan_id=OuterRef("pk"), dataset_id__in=access.dataset_ids_with(by)
+    )
+    return Scan.objects.filter(Q(Exists(on_visible)) | Q(created_by=by))
+
+
+def list_scans(
+    *, by: User, data_source_id: int | None = None, dataset_id: int | None = None
+) -> QuerySet[Scan]:
+    """Scans newest first, for one data source or one dataset the caller can view, or all they can see."""
+    scans = visible_scans(by)
+    if dataset_id is not None:
+        access.visible_dataset(by, dataset_id)
+        scans = scans.filter(
+            Exists(Scan.datasets.through.objects.filter(scan_id=OuterRef("pk"), dataset_id=dataset_id))
+        )
+    if data_source_id is not None:
+        if not access.datasets_with(by).filter(data_source_id=data_source_id).exists():
+            raise NotFound(f"Data source {data_source_id} not found.")
+        scans = scans.filter(
+            Exists(
+                Scan.datasets.through.objects.filter(
+                    scan_id=OuterRef("pk"), dataset__data_source_id=data_source_id
+                )
+            )
+        )
+    return scans.select_related("data_source", "created_by").order_by("-data_timestamp", "-id")
+
+
+def with_scan_details(scans: QuerySet[Scan], *, by: User) -> QuerySet[Scan]:
+    """Scans with what a list shows of each, in a fixed number of queries however many there are.
+
+    Each scan gets `visible_datasets` (the datasets it reported on that the caller can view) and
+    counts of its results on those datasets: `passes`, `warns`, `fails`, `excluded`, `unevaluated`.
+    The counts are correlated subqueries, so a page of scans costs the same however long the history.
+    """
+    visible = access.datasets_with(by)
+
+    def count(outcome: str) -> Coalesce:
+        rows = CheckResult.objects.filter(scan=OuterRef("pk"), outcome=outcome, dataset__in=visible)
+        grouped = rows.order_by().values("scan").annotate(n=Count("*")).values("n")
+        return Coalesce(Subquery(grouped, output_field=IntegerField()), Value(0))
+
+    return scans.prefetch_related(
+        Prefetch(
+            "datasets",
+            queryset=visible.select_related("data_source").order_by("name", "id"),
+            to_attr="visible_datasets",
+        )
+    ).annotate(
+        passes=count(Outcome.PASS),
+        warns=count(Outcome.WARN),
+        fails=count(Outcome.FAIL),
+        excluded=count(Outcome.EXCLUDED),
+        unevaluated=count(Outcome.UNEVALUATED),
+    )
+
+
+def get_scan(scan_id: int, *, by: User) -> Scan:
+    scan = visible_scans(by).select_related("data_source", "created_by").filter(pk=scan_id).first()
+    if scan is None:
+        raise NotFound(f"Scan {scan_id} not found.")
+    return scan
+
+
+def scan_results(scan_id: int, *, by: User) -> QuerySet[CheckResult]:
+    """A scan's results on datasets the caller can view, grouped by dataset then check."""
+    scan = get_scan(scan_id, by=by)
+    return (
+        visible_check_results(by=by)
+        .filter(scan=scan)
+        .select_related("check_ref", "dataset__data_source")
+        .order_by("dataset__name", "check_ref__name", "id")
+    )
+
+
+def can_read_scan_logs(scan: Scan, by: User) -> bool:
+    # Logs name every table and check of the scan, so they are for those who can see all of them.
+    if by.is_admin or scan.created_by_id == by.pk:
+        return True
+    dataset_ids = set(scan.datasets.values_list("id", flat=True))
+    return bool(dataset_ids) and not (
+        dataset_ids - set(access.datasets_with(by).values_list("id", flat=True))
+    )
+
+
+def scan_logs(scan_id: int, *, by: User) -> list[dict[str, Any]]:
+    """The scan's log lines as the client sent them (`level`, `message`, `timestamp`, ...)."""
+    scan = get_scan(scan_id, by=by)
+    if not can_read_scan_logs(scan, by):
+        raise Forbidden("The scan's logs cover datasets you cannot view.")
+    return [line for line in scan.logs if isinstance(line, dict)]
+
+
+def mark_scan_failed(external_id: str, logs: list[Any], *, by: User, source: str, client: str = "") -> Scan:
+    """Record that a scan failed (Soda's sodaCoreMarkScanFailed), adding its logs.
+
+    The scan is the one Quell answered with this id, or the caller's own with this client-side id;
+    when neither exists the failure is kept as a scan of its own so it shows in the scan list.
+    """
+    if not external_id.strip():
+        raise Invalid("scanId must not be empty.", field="scanId")
+    _too_long("scanId", "externalId", external_id)
+    _require_finite("logs", logs)
+    with transaction.atomic():
+        scan = None
+        if external_id.isdigit() and len(external_id) < 19:
+            scan = visible_scans(by).filter(pk=int(external_id)).first()
+        if scan is None:
+            scan = Scan.objects.filter(external_id=external_id, created_by=by).order_by("-id").first()
+        if scan is None:
+            return Scan.objects.create(
+                external_id=external_id,
+                source=source,
+                client=client,
+                data_timestamp=timezone.now(),
+                has_errors=True,
+                state=ScanState.FAILED,
+                logs=logs,
+                created_by=by,
+            )
+        if not (by.is_admin or scan.created_by_id == by.pk):
+            for dataset in scan.datasets.all():
+                access.require(by, dataset, access.MANAGE_CHECKS, "mark its scan failed")
+        scan.state = ScanState.FAILED
+        scan.has_errors = True
+        scan.logs = [*scan.logs, *logs]
+        scan.save(update_fields=["state", "has_errors", "logs"])
+        return scan
+
+
+# --- Failed-row samples ---------------------------------------------------------------------------
+
+# Samples and contracts whose scan results never arrived are cleared out after this long.
+UNCLAIMED_UPLOAD_LIFETIME = timedelta(days=1)
+
+
+@dataclass
+class FailedRows:
+    """A failed-rows sample ready to show: column descriptions and the stored rows."""
+
+    file_id: str
+    columns: list[dict[str, Any]]
+    rows: list[list[Any]]
+    total_row_count: int | None
+    stored_row_count: int
+    truncated: bool
+
+
+def samples_disabled() -> bool:
+    return not Organization.get().collect_failed_rows
+
+
+def store_failed_rows_sample(data: bytes, *, by: User, file_path: str = "") -> FailedRowsSample:
+    """Keep an uploaded sample (JSON Lines, one array per row) until scan results claim it.
+
+    Only whole rows are kept, up to the organisation's size limit; a larger upload is cut and
+    marked truncated. Refused when the organisation does not collect failed rows.
+    """
+    org = Organization.get()
+    if not org.collect_failed_rows:
+        raise Forbidden(
+            "This organisation does not collect failed-row samples.", code="soda_core_uploads_disabled"
+        )
+    truncated = len(data) > org.failed_rows_max_bytes
+    if truncated:
+        data = data[: org.failed_rows_max_bytes]
+        data = data[: data.rfind(b"\n") + 1]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid("A failed-rows sample must be UTF-8 JSON Lines.", code="invalid_sample") from None
+    if "\x00" in text:
+        raise Invalid("A failed-rows sample may not contain NUL characters.", code="invalid_sample")
+    lines = [line for line in text.splitlines() if line.strip()]
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, list):
+            raise Invalid(f"Line {number} of the sample is not a JSON array.", code="invalid_sample")
+    with transaction.atomic():
+        FailedRowsSample.objects.filter(
+            check_result__isnull=True, created_at__lt=timezone.now() - UNCLAIMED_UPLOAD_LIFETIME
+        ).delete()
+        return FailedRowsSample.objects.create(
+            file_id=uuid.uuid4().hex,
+            uploaded_by=by,
+            file_path=file_path[:1000],
+            content=text,
+            stored_row_count=len(lines),
+            byte_size=len(data),
+            truncated=truncated,
+        )
+
+
+def get_check_result(result_id: int, *, by: User) -> CheckResult:
+    result = (
+        visible_check_results(by=by)
+        .select_related("check_ref", "dataset__data_source", "scan")
+        .filter(pk=result_id)
+        .first()
+    )
+    if result is None:
+        raise NotFound(f"Check result {result_id} not found.")
+    return result
+
+
+def can_view_failed_rows(result: CheckResult, by: User) -> bool:
+    return access.VIEW_FAILED_ROWS in access.permissions_on(by, result.dataset_id)
+
+
+def failed_rows(result_id: int, *, by: User) -> list[FailedRows]:
+    """The failed-row samples of a check result, for callers with "Access failed row samples"."""
+    result = get_check_result(result_id, by=by)
+    access.require(by, result.dataset, access.VIEW_FAILED_ROWS, "see the failed rows of its checks")
+    return [
+        FailedRows(
+            file_id=sample.file_id,
+            columns=[c for c in sample.columns if isinstance(c, dict)],
+            rows=[json.loads(line) for line in sample.content.splitlines() if line.strip()],
+            total_row_count=sample.total_row_count,
+            stored_row_count=sample.stored_row_count,
+            truncated=sample.truncated,
+        )
+        for sample in result.failed_rows_samples.order_by("id")
+    ]
+
+
+def update_failed_rows_settings(
+    *, by: User, collect: bool | None = None, max_bytes: int | None = None
+) -> Organization:
+    """Turn the collection of failed-row samples on or off, or change how much of each is kept."""
+    access.require_admin(by, "change how failed-row samples are collected")
+    org = Organization.get()
+    if collect is not None:
+        org.collect_failed_rows = collect
+    if max_bytes is not None:
+        if not MIN_SAMPLE_BYTES <= max_bytes <= MAX_SAMPLE_BYTES:
+            raise Invalid(
+                f"The sample size limit must be between {MIN_SAMPLE_BYTES} and {MAX_SAMPLE_BYTES} bytes.",
+                field="failedRowsMaxBytes",
+            )
+        org.failed_rows_max_bytes = max_bytes
+    org.save(update_fields=["collect_failed_rows", "failed_rows_max_bytes"])
+    return org
+
+
+MIN_SAMPLE_BYTES = 1024
+MAX_SAMPLE_BYTES = 64 * 1024 * 1024
+
+
+# --- Contracts ------------------------------------------------------------------------------------
+
+CONTRACT_MAX_CHARS = 1024 * 1024
+
+
+def store_contract_upload(contents: str, *, by: User) -> ContractUpload:
+    """Keep a contract's text until the scan results that verified it name its file id."""
+    if not contents.strip():
+        raise Invalid("The contract is empty.", field="contents")
+    if len(contents) > CONTRACT_MAX_CHARS:
+        raise Invalid(f"The contract is longer than {CONTRACT_MAX_CHARS} characters.", field="contents")
+    with transaction.atomic():
+        ContractUpload.objects.filter(
+            dataset__isnull=True, created_at__lt=timezone.now() - UNCLAIMED_UPLOAD_LIFETIME
+        ).delete()
+        return ContractUpload.objects.create(file_id=uuid.uuid4().hex, contents=contents, uploaded_by=by)
+
+
+# --- Check attributes -----------------------------------------------------------------------------
+
+ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
+CHOICE_TYPES = (AttributeType.SINGLESELECT, AttributeType.MULTISELECT)
+
+
+def list_check_attribute_definitions(*, by: User) -> QuerySet[CheckAttributeDefinition]:
+    # Everyone who writes checks needs to know which attributes exist; only admins define them.
+    if not by.is_active:
+        return CheckAttributeDefinition.objects.none()
+    return CheckAttributeDefinition.objects.order_by("name", "id")
+
+
+def create_check_attribute_definition(
+    *,
+    by: User,
+    name: str,
+    attribute_type: str,
+    label: str = "",
+    allowed_values: list[str] | None = None,
+    description: str = "",
+) -> CheckAttributeDefinition:
+    access.require_admin(by, "define check attributes")
+    name = (name or "").strip()
+    if not ATTRIBUTE_NAME.match(name):
+        raise Invalid(
+            "An attribute name is 1 to 100 letters, digits, underscores, dots or hyphens.", field="name"
+        )
+    if attribute_type not in AttributeType.values:
+        raise Invalid(f"type must be one of {', '.join(AttributeType.values)}.", field="type")
+    values = [str(v).strip() for v in (allowed_values or [])]
+    if attribute_type in CHOICE_TYPES:
+        if not values or any(not v for v in values):
+            raise Invalid(
+                f"A {attribute_type} attribute needs a list of allowed values.", field="allowedValues"
+            )
+        if len(set(values)) != len(values):
+            raise Invalid("The allowed values repeat a value.", field="allowedValues")
+    elif values:
+        raise Invalid(f"A {attribute_type} attribute takes no allowed values.", field="allowedValues")
+    with transaction.atomic():
+        if CheckAttributeDefinition.objects.filter(name=name).exists():
+            raise Invalid(f"There is already an attribute named {name}.", code="name_taken", field="name")
+        return CheckAttributeDefinition.objects.create(
+            name=name,
+            type=attribute_type,
+            label=(label or "").strip()[:200],
+            allowed_values=values,
+            description=(description or "").strip(),
+        )
+
+
+def delete_check_attribute_definition(definition_id: int, *, by: User) -> None:
+    access.require_admin(by, "remove check attributes")
+    deleted, _ = CheckAttributeDefinition.objects.filter(pk=definition_id).delete()
+    if not deleted:
+        raise NotFound(f"Check attribute {definition_id} not found.")

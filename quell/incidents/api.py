@@ -28,6 +28,8 @@ from quell.api.base import (
 )
 from quell.incidents import services
 from quell.incidents.models import Incident, TimelineEvent
+from quell.integrations.api import ExternalLinkOut
+from quell.integrations.services import link_out, links_for_incidents
 from quell.lib.errors import Conflict, Invalid
 
 router = Router(tags=["incidents"])
@@ -71,6 +73,7 @@ class IncidentOut(Schema):
     datasets: list[DatasetRef]
     cloudUrl: str
     version: int
+    links: list[ExternalLinkOut] = Field(default_factory=list, description="Links receivers gave back.")
 
 
 class ConflictOut(ErrorOut):
@@ -153,6 +156,8 @@ def linked_result(result: Any) -> dict[str, Any]:
 
 def incident_out(incidents: Iterable[Incident]) -> list[dict[str, Any]]:
     """Serialise incidents loaded through services.with_details (no query per incident)."""
+    incidents = list(incidents)
+    links = links_for_incidents(incidents)
     return [
         {
             "id": i.pk,
@@ -175,6 +180,7 @@ def incident_out(incidents: Iterable[Incident]) -> list[dict[str, Any]]:
             ],
             "cloudUrl": f"{settings.BASE_URL}/incidents/{i.number}",
             "version": i.version,
+            "links": [link_out(link) for link in links[i.pk]],
         }
         for i in incidents
     ]

@@ -11,13 +11,27 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from quell.accounts.models import User
+from quell.accounts.models import User, UserGroup
 from quell.catalog import access
-from quell.catalog.models import FAILING_OUTCOMES, CheckResult
+from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset, Responsibility
 from quell.incidents.models import (
+    OPEN_STATUSES,
     EventKind,
     Incident,
     IncidentCheckResult,
@@ -27,6 +41,7 @@ from quell.incidents.models import (
     Status,
     TimelineEvent,
 )
+from quell.integrations import events as integration_events
 from quell.lib.errors import Conflict, Forbidden, Invalid, NotFound
 
 TITLE_MAX = 300
@@ -150,6 +165,174 @@ def timeline(incident_id: int, *, by: User) -> list[TimelineEvent]:
     ]
 
 
+# --- Reading for the web pages -------------------------------------------------------------------
+
+# How lists may be ordered; each ends with a unique column so pages never overlap.
+SEVERITY_RANK = Case(
+    When(severity=Severity.CRITICAL, then=Value(0)),
+    When(severity=Severity.MAJOR, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+SORTS: dict[str, tuple[str, ...]] = {
+    "created": ("-created_at", "-id"),
+    "updated": ("-updated_at", "-id"),
+    "severity": ("severity_rank", "-created_at", "-id"),
+}
+
+
+def sort_incidents(incidents: QuerySet[Incident], sort: str) -> QuerySet[Incident]:
+    """Order by one of SORTS: newest created (the default), last updated, or most severe first."""
+    if sort not in SORTS:
+        raise Invalid(
+            f"sort must be one of {', '.join(SORTS)}, not {sort!r}.", code="invalid_sort", field="sort"
+        )
+    if sort == "severity":
+        incidents = incidents.annotate(severity_rank=SEVERITY_RANK)
+    return incidents.order_by(*SORTS[sort])
+
+
+def for_list(incidents: QuerySet[Incident], by: User) -> QuerySet[Incident]:
+    """What a row in a list of incidents shows (lead, reporter, visible datasets), in fixed queries."""
+    visible_datasets = (
+        access.datasets_with(by).select_related("data_source").order_by("data_source__name", "name")
+    )
+    return incidents.select_related("lead", "reporter").prefetch_related(
+        Prefetch("datasets", queryset=visible_datasets, to_attr="visible_datasets")
+    )
+
+
+def count_by(incidents: QuerySet[Incident], field_name: str) -> dict[str, int]:
+    """How many of these incidents have each value of `field_name` (status or severity), in one query."""
+    rows = incidents.order_by().values_list(field_name).annotate(n=Count("id"))
+    return dict(rows)
+
+
+def lead_candidates(dataset_ids: set[int], *, by: User) -> QuerySet[User]:
+    """Active users who can view at least one of these datasets: the people who may lead an incident.
+
+    Only datasets the caller can view count, so the list reveals nothing about private ones.
+    """
+    ids = list(access.datasets_with(by).filter(pk__in=dataset_ids).values_list("pk", flat=True))
+    if not ids:
+        return User.objects.none()
+    users = User.objects.filter(is_active=True).order_by("name", "email", "id")
+    viewing = Responsibility.objects.filter(dataset_id__in=ids, role__view_dataset=True)
+    if viewing.filter(group__is_everyone=True).exists():
+        return users
+    group_ids = viewing.filter(group__isnull=False).values("group_id")
+    members = UserGroup.members.through.objects.filter(usergroup_id__in=group_ids).values("user_id")
+    return users.filter(
+        Q(global_role="admin")
+        | Q(pk__in=viewing.filter(user__isnull=False).values("user_id"))
+        | Q(pk__in=members)
+    )
+
+
+def may_manage_incidents_on(dataset: Dataset, *, by: User) -> bool:
+    """Whether the caller may create incidents from this dataset's results (Manage incidents on it)."""
+    return access.MANAGE_INCIDENTS in access.permissions_on(by, dataset.pk)
+
+
+def require_manage_incidents_on(dataset: Dataset, *, by: User) -> None:
+    access.require(by, dataset, access.MANAGE_INCIDENTS, "create incidents from its check results")
+
+
+def attachable_results(incident_id: int, *, by: User, search: str = "", limit: int = 50) -> list[CheckResult]:
+    """Warn and fail results the caller could include in the incident, newest first.
+
+    They come from the incident's datasets on which the caller holds Manage incidents, and are not
+    linked yet. `search` keeps results whose check name contains every word.
+    """
+    incident = visible_incidents(by).filter(pk=incident_id).first()
+    if incident is None:
+        raise NotFound(f"Incident {incident_id} not found.")
+    dataset_ids = access.datasets_with(by, access.MANAGE_INCIDENTS).filter(incidents=incident).values("pk")
+    results = CheckResult.objects.filter(dataset_id__in=dataset_ids, outcome__in=FAILING_OUTCOMES).exclude(
+        pk__in=IncidentCheckResult.objects.filter(incident=incident).values("check_result_id")
+    )
+    for word in search.split():
+        results = results.filter(check_ref__name__icontains=word)
+    return list(
+        results.select_related("check_ref", "dataset__data_source").order_by("-data_timestamp", "-id")[:limit]
+    )
+
+
+def changes_since(incident_id: int, version: int, *, by: User) -> list[TimelineEvent]:
+    """The timeline events that took the incident from `version` to its current version.
+
+    Every write that bumps the version (creation, a save, an attachment) records its events with one
+    timestamp, so the changes since version v are the event groups after the first v.
+    """
+    incident = get_incident(incident_id, by=by)
+    visible_result_ids = {link.check_result_id for link in incident.visible_links}  # type: ignore[attr-defined]
+    events = list(
+        incident.timeline.exclude(kind=EventKind.COMMENT)
+        .select_related("actor", "check_result__check_ref")
+        .order_by("created_at", "id")
+    )
+    groups: list[list[TimelineEvent]] = []
+    for event in events:
+        if groups and groups[-1][0].created_at == event.created_at:
+            groups[-1].append(event)
+        else:
+            groups.append([event])
+    return [
+        event
+        for group in groups[max(version, 0) :]
+        for event in group
+        if event.kind != EventKind.RESULT_ATTACHED or event.check_result_id in visible_result_ids
+    ]
+
+
+def linked_incidents(result_ids: list[int], *, by: User) -> dict[int, list[Incident]]:
+    """For each of these check results, the incidents it is part of (oldest link first).
+
+    Whoever can see a result can see every incident that links it, since such an incident includes
+    the result's dataset; results the caller cannot see are left out.
+    """
+    links = (
+        IncidentCheckResult.objects.filter(
+            check_result_id__in=result_ids, check_result__dataset__in=access.datasets_with(by)
+        )
+        .select_related("incident")
+        .order_by("added_at", "id")
+    )
+    found: dict[int, list[Incident]] = {}
+    for link in links:
+        found.setdefault(link.check_result_id, []).append(link.incident)
+    return found
+
+
+def _count(rows: QuerySet[Any], key: str) -> Coalesce:
+    """A correlated count of `rows` per outer row, grouped by `key` (avoids joins that multiply rows)."""
+    grouped = rows.order_by().values(key).annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(grouped, output_field=IntegerField()), Value(0))
+
+
+def with_dataset_counts(datasets: QuerySet[Dataset]) -> QuerySet[Dataset]:
+    """Annotate check_count, failing_check_count and open_incident_count, in the same query."""
+    checks = Check.objects.filter(dataset=OuterRef("pk"))
+    open_links = IncidentDataset.objects.filter(dataset=OuterRef("pk"), incident__status__in=OPEN_STATUSES)
+    return datasets.annotate(
+        check_count=_count(checks, "dataset"),
+        failing_check_count=_count(checks.filter(last_outcome__in=FAILING_OUTCOMES), "dataset"),
+        open_incident_count=_count(open_links, "dataset"),
+    )
+
+
+def datasets_needing_attention(*, by: User) -> QuerySet[Dataset]:
+    """Datasets the caller can view whose checks warn or fail now and that have no open incident."""
+    open_links = IncidentDataset.objects.filter(dataset=OuterRef("pk"), incident__status__in=OPEN_STATUSES)
+    failing = Check.objects.filter(dataset=OuterRef("pk"), last_outcome__in=FAILING_OUTCOMES)
+    return (
+        with_dataset_counts(access.datasets_with(by).select_related("data_source"))
+        .filter(Exists(failing))
+        .exclude(Exists(open_links))
+        .order_by("-failing_check_count", "data_source__name", "name", "id")
+    )
+
+
 # --- Writing --------------------------------------------------------------------------------------
 
 
@@ -219,6 +402,7 @@ def create_incident(
             for result in results
         ]
         TimelineEvent.objects.bulk_create(events)
+        integration_events.record_incident_event(incident, "incidentCreated", by=by)
     return get_incident(incident.pk, by=by)
 
 
@@ -294,6 +478,7 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
         incident.version += 1
         incident.save()
         TimelineEvent.objects.bulk_create(events)
+        integration_events.record_incident_event(incident, "incidentUpdated", by=by, changes=events)
     return get_incident(incident.pk, by=by)
 
 
@@ -337,6 +522,7 @@ def attach_check_results(
         incident.updated_at = now
         incident.version += 1
         incident.save(update_fields=["updated_at", "version"])
+        integration_events.record_incident_event(incident, "incidentUpdated", by=by, results=new_results)
     return get_incident(incident.pk, by=by)
 
 

@@ -5,9 +5,14 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from quell.integrations.delivery import start_sweeper
+
 
 class Command(BaseCommand):
-    help = "Run the background task worker (django-tasks-db's db_worker, with Quell's defaults)."
+    help = (
+        "Run the background task worker (django-tasks-db's db_worker, with Quell's defaults), and the "
+        "integrations sweeper that recovers deliveries of workers that died and re-queues due ones."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--interval", type=float, default=1.0, help="Seconds between polls when idle.")
@@ -15,4 +20,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         extra = ["--batch"] if options["batch"] else []
+        if not options["batch"]:
+            # django-tasks-db neither retries nor reaps the tasks of a killed worker; the sweeper does,
+            # in a thread that ends with the process.
+            start_sweeper()
         call_command("db_worker", "--queue-name", "*", "--interval", str(options["interval"]), *extra)

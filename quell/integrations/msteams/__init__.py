@@ -1,0 +1,1 @@
+"""Microsoft Teams: an Adaptive Card to a Teams Workflows webhook URL."""

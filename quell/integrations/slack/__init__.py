@@ -1,0 +1,1 @@
+"""Slack: a Block Kit message to an incoming-webhook URL."""

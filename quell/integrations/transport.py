@@ -1,0 +1,205 @@
+"""How an event reaches a receiver: one Transport per kind, over one guarded HTTP poster.
+
+`Transport.notify()` returns what the receiver answered, or raises TransportError; with
+`permanent=True` the delivery is not retried, and with `disable=True` the integration is turned off.
+Subclasses build the request (`build`) and may read a successful answer (`accept`); the status code
+rules and the HTTP plumbing live here once for every kind.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from quell.integrations.models import Delivery, Event, Integration
+from quell.integrations.netguard import DestinationRefused, guarded_client
+
+# httpx logs every request's full URL at INFO; a Slack or Teams URL is itself the credential.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+USER_AGENT = "Quell-Webhooks/1"
+# What an attempt keeps of the answer, for the delivery log.
+EXCERPT_CHARS = 1000
+# What is read of an answer at most (enough for a link-back JSON); the rest is not waited for.
+MAX_ANSWER_BYTES = 64 * 1024
+# 4xx answers that mean "not now" rather than "never".
+RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+# A Retry-After longer than this is not believed.
+MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
+
+
+@dataclass
+class OutboundRequest:
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    status_code: int
+    body: bytes
+    headers: Mapping[str, str]
+
+    @property
+    def excerpt(self) -> str:
+        return self.body[: EXCERPT_CHARS * 4].decode("utf-8", "replace")[:EXCERPT_CHARS]
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+@dataclass
+class Sent:
+    """A successful delivery: what the receiver answered, and the link it gave back, if any."""
+
+    status_code: int
+    excerpt: str
+    link: tuple[str, str] | None = None
+
+
+class TransportError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        disable: bool = False,
+        status_code: int | None = None,
+        excerpt: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent or disable
+        self.disable = disable
+        self.status_code = status_code
+        self.excerpt = excerpt
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_SECONDS)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def post(request: OutboundRequest, timeout: float | None = None) -> Answer:
+    """POST through the guarded client, reading at most MAX_ANSWER_BYTES within `timeout` seconds overall."""
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    headers = {"content-type": "application/json", "user-agent": USER_AGENT, **request.headers}
+    try:
+        with (
+            guarded_client(timeout) as client,
+            client.stream("POST", request.url, content=request.body, headers=headers) as response,
+        ):
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= MAX_ANSWER_BYTES:
+                    break
+                if time.monotonic() > deadline:
+                    raise TransportError(f"The receiver took more than {timeout:g} s to answer.")
+            return Answer(response.status_code, b"".join(chunks)[:MAX_ANSWER_BYTES], dict(response.headers))
+    except DestinationRefused as refused:
+        raise TransportError(f"Refused: {refused}", permanent=True) from None
+    except httpx.TimeoutException:
+        raise TransportError(f"No answer within {timeout:g} s.") from None
+    except httpx.TooManyRedirects:
+        raise TransportError("The receiver redirected more than 5 times.") from None
+    except httpx.UnsupportedProtocol as error:
+        raise TransportError(f"Unsupported URL: {error}", permanent=True) from None
+    except httpx.HTTPError as error:
+        raise TransportError(f"{type(error).__name__}: {error}") from None
+
+
+class Transport:
+    """Sends events to one integration."""
+
+    def __init__(self, integration: Integration) -> None:
+        self.integration = integration
+
+    def notify(self, event: Event, delivery: Delivery) -> Sent:
+        raise NotImplementedError
+
+
+class HttpTransport(Transport):
+    def build(self, event: Event, delivery: Delivery) -> OutboundRequest:
+        raise NotImplementedError
+
+    def notify(self, event: Event, delivery: Delivery) -> Sent:
+        answer = post(self.build(event, delivery))
+        self.raise_for_answer(answer)
+        return self.accept(event, answer)
+
+    def raise_for_answer(self, answer: Answer) -> None:
+        status = answer.status_code
+        if 200 <= status < 300:
+            return
+        described = f"The receiver answered {status}."
+        if status == 410:
+            raise TransportError(
+                f"{described} It says this URL is gone, so Quell turned the integration off.",
+                disable=True,
+                status_code=status,
+                excerpt=answer.excerpt,
+            )
+        if 400 <= status < 500 and status not in RETRYABLE_4XX:
+            raise TransportError(
+                f"{described} Not retried: the request itself was refused.",
+                permanent=True,
+                status_code=status,
+                excerpt=answer.excerpt,
+            )
+        raise TransportError(
+            described,
+            status_code=status,
+            excerpt=answer.excerpt,
+            retry_after=parse_retry_after(answer.headers.get("retry-after")),
+        )
+
+    def accept(self, event: Event, answer: Answer) -> Sent:
+        return Sent(answer.status_code, answer.excerpt)
+
+
+def compact_json(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def transport_for(integration: Integration) -> Transport:
+    from quell.integrations.msteams.transport import TeamsTransport
+    from quell.integrations.slack.transport import SlackTransport
+    from quell.integrations.webhook.transport import WebhookTransport
+
+    kinds: dict[str, type[Transport]] = {
+        "webhook": WebhookTransport,
+        "slack": SlackTransport,
+        "msteams": TeamsTransport,
+    }
+    return kinds[integration.kind](integration)

@@ -1,0 +1,1 @@
+"""Generic webhooks: Soda's payload shape, signed the Standard Webhooks way."""

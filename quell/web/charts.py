@@ -1,0 +1,117 @@
+"""A check's result values over time as an inline SVG: a line through the values, each point marked by
+its outcome with a distinct shape (circle pass, triangle warn, square fail, hollow diamond excluded or
+not evaluated) so colour is not the only signal. Server-side, so the page needs no charting script."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from quell.catalog.models import CheckResult
+
+WIDTH = 720
+HEIGHT = 220
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 14, 34
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    outcome: str
+    value: float
+    at: datetime
+
+    @property
+    def box_x(self) -> float:
+        return self.x - 5
+
+    @property
+    def box_y(self) -> float:
+        return self.y - 5
+
+    @property
+    def diamond(self) -> str:
+        return f"{self.x:.1f},{self.y - 6:.1f} {self.x - 6:.1f},{self.y:.1f} {self.x:.1f},{self.y + 6:.1f} {self.x + 6:.1f},{self.y:.1f}"
+
+    @property
+    def triangle(self) -> str:
+        return f"{self.x:.1f},{self.y - 6:.1f} {self.x - 6:.1f},{self.y + 5:.1f} {self.x + 6:.1f},{self.y + 5:.1f}"
+
+
+@dataclass(frozen=True)
+class Tick:
+    position: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    points: list[Point]
+    line: str
+    y_ticks: list[Tick]
+    x_ticks: list[Tick]
+    plot_left: int
+    plot_right: int
+    plot_top: int
+    plot_bottom: int
+    without_value: int
+    counts: dict[str, int]
+
+
+def _label(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 or value == int(value) else f"{value:.3g}"
+
+
+def result_chart(results: Sequence[CheckResult]) -> Chart | None:
+    """The chart for these results (any order), or None when none of them has a numeric value."""
+    ordered = sorted(results, key=lambda r: (r.data_timestamp, r.pk))
+    valued = [r for r in ordered if r.value is not None]
+    if not valued:
+        return None
+    plot_w = WIDTH - LEFT - RIGHT
+    plot_h = HEIGHT - TOP - BOTTOM
+    values = [float(r.value) for r in valued if r.value is not None]
+    low, high = min(values), max(values)
+    if low == high:
+        low, high = low - 1, high + 1
+    first, last = valued[0].data_timestamp, valued[-1].data_timestamp
+    span = (last - first).total_seconds() or 1.0
+
+    def x_of(at: datetime) -> float:
+        return LEFT + plot_w * ((at - first).total_seconds() / span if len(valued) > 1 else 0.5)
+
+    def y_of(value: float) -> float:
+        return TOP + plot_h * (1 - (value - low) / (high - low))
+
+    points = [
+        Point(x_of(r.data_timestamp), y_of(float(r.value)), r.outcome, float(r.value), r.data_timestamp)
+        for r in valued
+        if r.value is not None
+    ]
+    y_ticks = [Tick(y_of(v), _label(v)) for v in (high, (high + low) / 2, low)]
+    x_ticks = [Tick(points[0].x, f"{first:%b %d}")]
+    if len(points) > 1:
+        x_ticks.append(Tick(points[-1].x, f"{last:%b %d}"))
+    counts = {
+        outcome: sum(1 for r in ordered if r.outcome == outcome) for outcome in ("pass", "warn", "fail")
+    }
+    # Excluded and not-evaluated results rarely carry a value; when they do they share a hollow diamond.
+    counts["other"] = len(ordered) - sum(counts.values())
+    return Chart(
+        width=WIDTH,
+        height=HEIGHT,
+        points=points,
+        line=" ".join(f"{p.x:.1f},{p.y:.1f}" for p in points),
+        y_ticks=y_ticks,
+        x_ticks=x_ticks,
+        plot_left=LEFT,
+        plot_right=WIDTH - RIGHT,
+        plot_top=TOP,
+        plot_bottom=HEIGHT - BOTTOM,
+        without_value=len(ordered) - len(valued),
+        counts=counts,
+    )

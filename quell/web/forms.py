@@ -1,0 +1,265 @@
+"""Forms: they check the shape of what a browser sends (types, choices, lengths, NUL characters);
+the rules themselves live in the services, whose refusals the views put back on these forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
+
+from quell.accounts.models import DATASET_PERMISSIONS, GlobalRole
+from quell.catalog.models import AttributeType
+from quell.incidents.models import Severity, Status
+from quell.incidents.services import DESCRIPTION_MAX, SORTS, TITLE_MAX
+
+OPEN = "open"
+STATUS_FILTER_CHOICES = [(OPEN, "Open (not resolved)"), *Status.choices]
+SORT_CHOICES = [("created", "Newest first"), ("updated", "Last updated"), ("severity", "Severity")]
+assert {key for key, _ in SORT_CHOICES} == set(SORTS)
+
+
+class IdListField(forms.Field):
+    """Several integer ids from repeated inputs (checkboxes with one name)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[int]:
+        if not value:
+            return []
+        if not isinstance(value, list | tuple):
+            value = [value]
+        try:
+            return [int(item) for item in value]
+        except (TypeError, ValueError):
+            raise ValidationError("Choose from the list.") from None
+
+
+class LoginForm(forms.Form):
+    email = forms.EmailField(label="Email", max_length=254)
+    password = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput, max_length=4096)
+
+
+def _people_choices(people: Any) -> list[tuple[int, str]]:
+    return [(person.pk, person.display_name) for person in people]
+
+
+def _without_blanks(data: Any) -> Any:
+    if data is None:
+        return None
+    kept = QueryDict(mutable=True)
+    for key in data:
+        values = [value for value in data.getlist(key) if value != ""]
+        if values:
+            kept.setlist(key, values)
+    return kept
+
+
+class IncidentFilterForm(forms.Form):
+    """The filters of a list of incidents; they live in the URL so a view can be shared."""
+
+    q = forms.CharField(label="Title", required=False, max_length=200)
+    status = forms.MultipleChoiceField(label="Status", required=False, choices=STATUS_FILTER_CHOICES)
+    severity = forms.MultipleChoiceField(label="Severity", required=False, choices=Severity.choices)
+    lead = forms.TypedMultipleChoiceField(label="Lead", required=False, coerce=int)
+    reporter = forms.TypedMultipleChoiceField(label="Reporter", required=False, coerce=int)
+    dataset = forms.TypedMultipleChoiceField(label="Dataset", required=False, coerce=int)
+    sort = forms.ChoiceField(label="Sort", required=False, choices=SORT_CHOICES)
+
+    def __init__(self, data: Any = None, *, people: Any, datasets: Any = None, **kwargs: Any) -> None:
+        # A select left on "Any" submits `status=`; that means no filter, not a wrong value.
+        super().__init__(_without_blanks(data), **kwargs)
+        people_choices = _people_choices(people)
+        self.fields["lead"].choices = people_choices  # type: ignore[attr-defined]
+        self.fields["reporter"].choices = people_choices  # type: ignore[attr-defined]
+        if datasets is None:
+            del self.fields["dataset"]
+        else:
+            self.fields["dataset"].choices = [  # type: ignore[attr-defined]
+                (ds.pk, f"{ds.data_source.name}/{ds.name}") for ds in datasets
+            ]
+
+    def value(self, name: str) -> Any:
+        """The valid value of a filter, or its empty value when it was missing or wrong."""
+        if not hasattr(self, "cleaned_data"):
+            self.is_valid()
+        empty: Any = "" if name in ("q", "sort") else []
+        return self.cleaned_data.get(name) or empty
+
+
+class IncidentCreateForm(forms.Form):
+    title = forms.CharField(label="Name", max_length=TITLE_MAX)
+    description = forms.CharField(
+        label="Description",
+        required=False,
+        max_length=DESCRIPTION_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    severity = forms.ChoiceField(label="Severity", choices=Severity.choices, initial=Severity.MAJOR)
+    lead = forms.TypedChoiceField(label="Lead", coerce=int)
+    results = forms.TypedMultipleChoiceField(
+        label="Check results",
+        coerce=int,
+        error_messages={"required": "Select one or more warn or fail results."},
+    )
+
+    def __init__(self, *args: Any, leads: Any, results: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["lead"].choices = _people_choices(leads)  # type: ignore[attr-defined]
+        self.fields["results"].choices = [(r.pk, str(r.pk)) for r in results]  # type: ignore[attr-defined]
+
+
+class IncidentEditForm(forms.Form):
+    title = forms.CharField(label="Title", max_length=TITLE_MAX)
+    description = forms.CharField(
+        label="Description",
+        required=False,
+        max_length=DESCRIPTION_MAX,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    severity = forms.ChoiceField(label="Severity", choices=Severity.choices)
+    status = forms.ChoiceField(label="Status", choices=Status.choices)
+    lead = forms.TypedChoiceField(label="Lead", coerce=int)
+    resolution_notes = forms.CharField(
+        label="Resolution note",
+        required=False,
+        max_length=DESCRIPTION_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required to resolve: say what was done.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+    def __init__(self, *args: Any, leads: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["lead"].choices = _people_choices(leads)  # type: ignore[attr-defined]
+
+
+# Service field names (the API's) to the form fields that show their errors.
+INCIDENT_FIELDS = {
+    "title": "title",
+    "description": "description",
+    "severity": "severity",
+    "status": "status",
+    "leadId": "lead",
+    "resolutionNotes": "resolution_notes",
+    "checkResultIds": "results",
+}
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(
+        label="Comment", max_length=DESCRIPTION_MAX, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class AttachResultsForm(forms.Form):
+    results = IdListField(label="Check results", error_messages={"required": "Select one or more results."})
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(label="Name", required=False, max_length=200, help_text="What the key is for.")
+
+
+class UserCreateForm(forms.Form):
+    email = forms.EmailField(label="Email", max_length=254)
+    name = forms.CharField(label="Name", required=False, max_length=200)
+    password = forms.CharField(
+        label="Initial password",
+        strip=False,
+        widget=forms.PasswordInput,
+        max_length=4096,
+        help_text="Share it with them; at least 8 characters.",
+    )
+    global_role = forms.ChoiceField(label="Global role", choices=GlobalRole.choices, initial=GlobalRole.USER)
+
+
+class GlobalRoleForm(forms.Form):
+    global_role = forms.ChoiceField(label="Global role", choices=GlobalRole.choices)
+
+
+class NameForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=200)
+
+
+class GroupMembersForm(forms.Form):
+    members = forms.TypedMultipleChoiceField(
+        label="Members", required=False, coerce=int, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args: Any, people: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["members"].choices = [  # type: ignore[attr-defined]
+            (person.pk, f"{person.display_name} ({person.email})") for person in people
+        ]
+
+
+class DatasetRoleForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100)
+    permissions = forms.MultipleChoiceField(
+        label="Permissions",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=[(field, label) for field, _, label in DATASET_PERMISSIONS],
+        help_text="View dataset is always included: every other permission presupposes it.",
+    )
+
+
+class OrganizationForm(forms.Form):
+    name = forms.CharField(label="Organisation name", max_length=200)
+    default_role = forms.TypedChoiceField(
+        label="Everyone's role on new datasets",
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text="None makes new datasets private to the people named on them.",
+    )
+
+    def __init__(self, *args: Any, roles: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["default_role"].choices = [  # type: ignore[attr-defined]
+            ("", "None (new datasets are private)"),
+            *[(role.pk, role.name) for role in roles],
+        ]
+
+
+class FailedRowsSettingsForm(forms.Form):
+    collect = forms.BooleanField(
+        label="Collect failed-row samples",
+        required=False,
+        help_text="When off, Soda Core is told not to send any (disableCollectingWarehouseData).",
+    )
+    max_bytes = forms.IntegerField(
+        label="Largest sample kept, in bytes",
+        help_text="A larger sample keeps only its first whole rows. 1048576 is 1 MiB.",
+    )
+
+
+# Service field names (the API's) to the form fields that show their errors.
+FAILED_ROWS_FIELDS = {"collectFailedRows": "collect", "failedRowsMaxBytes": "max_bytes"}
+
+
+class CheckAttributeForm(forms.Form):
+    name = forms.CharField(
+        label="Name", max_length=100, help_text="As checks write it under attributes:, e.g. pipeline_stage."
+    )
+    label = forms.CharField(label="Label", required=False, max_length=200)
+    type = forms.ChoiceField(label="Type", choices=AttributeType.choices)
+    allowed_values = forms.CharField(
+        label="Allowed values",
+        required=False,
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For single and multiple choice: one value a line.",
+    )
+    description = forms.CharField(
+        label="Description", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def values(self) -> list[str]:
+        """The allowed values, one a line; blank lines are layout, not values."""
+        text: str = self.cleaned_data.get("allowed_values") or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+CHECK_ATTRIBUTE_FIELDS = {"name": "name", "type": "type", "allowedValues": "allowed_values"}

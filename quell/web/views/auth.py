@@ -1,0 +1,70 @@
+"""Log-in by email and password, throttled against guessing; log-out."""
+
+from __future__ import annotations
+
+import math
+
+from django.contrib.auth import authenticate, login, logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from quell.accounts import services as accounts
+from quell.web.forms import LoginForm
+
+WRONG = "Email or password is wrong."
+
+
+def _next_url(request: HttpRequest) -> str:
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted
+    return resolve_url("web:home")
+
+
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+def login_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect(_next_url(request))
+    form = LoginForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        ip = request.META.get("REMOTE_ADDR")
+        email = request.POST.get("email", "")
+        throttle = accounts.login_throttle(email, ip)
+        if throttle.blocked:
+            minutes = math.ceil(throttle.retry_after_seconds / 60)
+            form.is_valid()
+            form.add_error(
+                None,
+                f"Too many failed log-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            )
+            status = 429
+        elif form.is_valid():
+            user = authenticate(
+                request, username=form.cleaned_data["email"], password=form.cleaned_data["password"]
+            )
+            if user is not None:
+                accounts.clear_login_failures(form.cleaned_data["email"])
+                login(request, user)
+                return redirect(_next_url(request))
+            accounts.record_login_failure(email, ip)
+            form.add_error(None, WRONG)
+            status = 400
+        else:
+            status = 400
+    return render(request, "web/login.html", {"form": form, "next": _next_url(request)}, status=status)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("web:login")

@@ -1,0 +1,131 @@
+"""The check page (definition, latest outcome, chart, results), a result's page, and Create Incident."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from quell.accounts.models import User
+from quell.catalog import services as catalog
+from quell.catalog.models import FAILING_OUTCOMES, Check
+from quell.incidents import services as incidents
+from quell.lib.errors import Forbidden, Invalid
+from quell.web.charts import result_chart
+from quell.web.forms import INCIDENT_FIELDS, IncidentCreateForm
+from quell.web.views.base import apply_error, page, paginate, signed_in
+
+CHART_POINTS = 90
+FAILING = [str(outcome) for outcome in FAILING_OUTCOMES]
+PICKABLE_RESULTS = 100
+
+
+def _create_form(check: Check, by: User, data: Any = None) -> IncidentCreateForm:
+    failing = list(catalog.list_check_results(check.pk, by=by, outcomes=FAILING)[:PICKABLE_RESULTS])
+    leads = incidents.lead_candidates({check.dataset_id}, by=by)
+    form = IncidentCreateForm(data, leads=leads, results=failing, initial={"lead": by.pk})
+    form.failing_results = failing  # type: ignore[attr-defined]
+    return form
+
+
+@page
+@require_GET
+def check_page(request: HttpRequest, check_id: int) -> HttpResponse:
+    by = signed_in(request)
+    check = catalog.get_check(check_id, by=by)
+    outcome = request.GET.get("outcome", "")
+    outcomes = FAILING if outcome == "failing" else None
+    results = paginate(request, catalog.list_check_results(check.pk, by=by, outcomes=outcomes))
+    recent = list(catalog.list_check_results(check.pk, by=by)[:CHART_POINTS])
+    can_create = incidents.may_manage_incidents_on(check.dataset, by=by)
+    context: dict[str, Any] = {
+        "check": check,
+        "dataset": check.dataset,
+        "latest": recent[0] if recent else None,
+        "chart": result_chart(recent),
+        "chart_points": CHART_POINTS,
+        "results": results,
+        "outcome": outcome,
+        "linked": incidents.linked_incidents([r.pk for r in results], by=by),
+        "can_create": can_create,
+    }
+    if can_create:
+        context["form"] = _create_form(check, by)
+    return render(request, "web/check.html", context)
+
+
+@dataclass(frozen=True)
+class SampleTable:
+    """A failed-rows sample as a table: a heading per column, however many the rows have."""
+
+    sample: catalog.FailedRows
+    headings: list[str]
+
+
+def _sample_table(sample: catalog.FailedRows) -> SampleTable:
+    width = max([len(sample.columns), *(len(row) for row in sample.rows)])
+    names = [str(column.get("name") or "") for column in sample.columns]
+    headings = [names[n] if n < len(names) and names[n] else f"Column {n + 1}" for n in range(width)]
+    return SampleTable(sample, headings)
+
+
+@page
+@require_GET
+def check_result(request: HttpRequest, result_id: int) -> HttpResponse:
+    by = signed_in(request)
+    result = catalog.get_check_result(result_id, by=by)
+    samples: list[SampleTable] = []
+    samples_refused = ""
+    try:
+        samples = [_sample_table(sample) for sample in catalog.failed_rows(result.pk, by=by)]
+    except Forbidden as refused:
+        samples_refused = refused.message
+    context = {
+        "result": result,
+        "check": result.check_ref,
+        "dataset": result.dataset,
+        "diagnostics": json.dumps(result.diagnostics, indent=2, ensure_ascii=False, sort_keys=True),
+        "incidents": incidents.linked_incidents([result.pk], by=by).get(result.pk, []),
+        "samples": samples,
+        "samples_refused": samples_refused,
+        "samples_disabled": catalog.samples_disabled(),
+    }
+    return render(request, "web/check_result.html", context)
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
+    """The Create Incident form: in the check page's dialog, or as a page of its own without scripts."""
+    by = signed_in(request)
+    check = catalog.get_check(check_id, by=by)
+    incidents.require_manage_incidents_on(check.dataset, by=by)
+    form = _create_form(check, by, request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                incident = incidents.create_incident(
+                    by=by,
+                    title=data["title"],
+                    description=data["description"],
+                    severity=data["severity"],
+                    lead_id=data["lead"],
+                    check_result_ids=data["results"],
+                )
+            except Invalid as error:
+                apply_error(form, error, INCIDENT_FIELDS)
+            else:
+                if request.htmx:  # type: ignore[attr-defined]
+                    return HttpResponseClientRedirect(reverse("web:incident", args=[incident.number]))
+                return redirect("web:incident", number=incident.number)
+    template = "web/_create_incident_form.html" if request.htmx else "web/create_incident.html"  # type: ignore[attr-defined]
+    return render(request, template, {"check": check, "dataset": check.dataset, "form": form}, status=status)

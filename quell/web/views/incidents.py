@@ -1,0 +1,244 @@
+"""The org-wide Incidents page, the dataset Incidents tab's list, and the incident page with its edits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from quell.accounts import services as accounts
+from quell.accounts.models import User
+from quell.catalog import services as catalog
+from quell.catalog.models import Dataset
+from quell.incidents import services as incidents
+from quell.incidents.models import OPEN_STATUSES, Incident, Status
+from quell.integrations import services as integrations
+from quell.lib.errors import Conflict, Invalid
+from quell.web.forms import (
+    INCIDENT_FIELDS,
+    OPEN,
+    AttachResultsForm,
+    CommentForm,
+    IncidentEditForm,
+    IncidentFilterForm,
+)
+from quell.web.views.base import apply_error, page, paginate, signed_in
+
+PICKER_SIZE = 50
+
+
+# --- Lists ----------------------------------------------------------------------------------------
+
+
+def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None) -> dict[str, Any]:
+    """The context of a filtered, sorted, paginated list of incidents with counts per status.
+
+    On a dataset's tab the dataset filter is fixed to it; on the org-wide page it is a filter.
+    """
+    people = list(accounts.list_people(by=by))
+    datasets = None if dataset else list(catalog.list_datasets(by=by))
+    form = IncidentFilterForm(request.GET, people=people, datasets=datasets)
+    form.is_valid()
+    statuses: list[str] = []
+    for value in form.value("status"):
+        statuses += list(OPEN_STATUSES) if value == OPEN else [value]
+    filters = incidents.IncidentFilters(
+        severities=form.value("severity"),
+        lead_ids=form.value("lead"),
+        reporter_ids=form.value("reporter"),
+        dataset_ids=[dataset.pk] if dataset else form.value("dataset"),
+        search=form.value("q"),
+    )
+    # Counts per status follow every filter but the status one, so each count says what choosing it gives.
+    counts = incidents.count_by(incidents.list_incidents(filters, by=by), "status")
+    filters.statuses = statuses
+    sort = form.value("sort") or "created"
+    rows = incidents.for_list(incidents.sort_incidents(incidents.list_incidents(filters, by=by), sort), by)
+    chosen = set(form.value("status"))
+    return {
+        "filter_form": form,
+        "status_counts": [
+            (value, label, counts.get(value, 0), value in chosen) for value, label in Status.choices
+        ],
+        "open_count": sum(counts.get(value, 0) for value in OPEN_STATUSES),
+        "all_count": sum(counts.values()),
+        "open_chosen": OPEN in chosen,
+        "any_status_chosen": bool(chosen),
+        "filtered": any(
+            form.value(name) for name in ("q", "status", "severity", "lead", "reporter", "dataset")
+        ),
+        "incidents": paginate(request, rows),
+        "people": people,
+        "filter_datasets": datasets,
+        "sort": sort,
+        # The raw choices, as strings, so the filter form shows what the URL says.
+        "chosen": {name: set(request.GET.getlist(name)) for name in form.fields},
+    }
+
+
+@page
+@require_GET
+def incidents_page(request: HttpRequest) -> HttpResponse:
+    by = signed_in(request)
+    return render(request, "web/incidents.html", incident_list(request, by))
+
+
+# --- One incident ---------------------------------------------------------------------------------
+
+
+def _edit_initial(incident: Incident) -> dict[str, Any]:
+    return {
+        "title": incident.title,
+        "description": incident.description,
+        "severity": incident.severity,
+        "status": incident.status,
+        "lead": incident.lead_id,
+        "resolution_notes": incident.resolution_notes,
+        "version": incident.version,
+    }
+
+
+def _leads(incident: Incident, by: User) -> list[User]:
+    dataset_ids = {ds.pk for ds in incident.visible_datasets}  # type: ignore[attr-defined]
+    leads = list(incidents.lead_candidates(dataset_ids, by=by))
+    # The current lead stays choosable even if they lost access since, so the form still saves.
+    if incident.lead not in leads:
+        leads.insert(0, incident.lead)
+    return leads
+
+
+def _render_incident(
+    request: HttpRequest,
+    incident: Incident,
+    *,
+    edit_form: IncidentEditForm | None = None,
+    comment_form: CommentForm | None = None,
+    attach_form: AttachResultsForm | None = None,
+    conflict: list[Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    by = signed_in(request)
+    events = incidents.timeline(incident.pk, by=by)
+    can_edit = incidents.can_manage(incident, by)
+    lead_ids: set[int] = {incident.lead_id}
+    for event in [*events, *(conflict or [])]:
+        if event.field == "lead":
+            lead_ids |= {value for value in (event.old_value, event.new_value) if isinstance(value, int)}
+    context: dict[str, Any] = {
+        "incident": incident,
+        "events": events,
+        "people": accounts.list_people(by=by).in_bulk(lead_ids),
+        "can_edit": can_edit,
+        "conflict": conflict,
+        # Links receivers gave back (a Jira ticket, a Slack thread).
+        "integration_links": integrations.incident_links(incident.pk, by=by),
+    }
+    if can_edit:
+        context["edit_form"] = edit_form or IncidentEditForm(
+            initial=_edit_initial(incident), leads=_leads(incident, by)
+        )
+        context["comment_form"] = comment_form or CommentForm()
+        context["attach_form"] = attach_form or AttachResultsForm()
+        search = request.GET.get("results_q", "")[:200]
+        context["picker_search"] = search
+        context["picker"] = incidents.attachable_results(incident.pk, by=by, search=search, limit=PICKER_SIZE)
+        context["picker_size"] = PICKER_SIZE
+    return render(request, "web/incident.html", context, status=status)
+
+
+@page
+@require_GET
+def incident_page(request: HttpRequest, number: int) -> HttpResponse:
+    by = signed_in(request)
+    return _render_incident(request, incidents.get_incident_by_number(number, by=by))
+
+
+@page
+@require_POST
+def edit_incident(request: HttpRequest, number: int) -> HttpResponse:
+    by = signed_in(request)
+    incident = incidents.get_incident_by_number(number, by=by)
+    form = IncidentEditForm(request.POST, leads=_leads(incident, by))
+    if not form.is_valid():
+        return _render_incident(request, incident, edit_form=form, status=400)
+    data = form.cleaned_data
+    try:
+        incidents.update_incident(
+            incident.pk,
+            by=by,
+            version=data["version"],
+            title=data["title"],
+            description=data["description"],
+            severity=data["severity"],
+            status=data["status"],
+            lead_id=data["lead"],
+            resolution_notes=data["resolution_notes"],
+        )
+    except Conflict:
+        current = incidents.get_incident(incident.pk, by=by)
+        changes = incidents.changes_since(incident.pk, data["version"], by=by)
+        # Keep what they typed, but at the current version: saving again is then a deliberate overwrite.
+        resubmit = request.POST.copy()
+        resubmit["version"] = str(current.version)
+        again = IncidentEditForm(resubmit, leads=_leads(current, by))
+        again.is_valid()
+        return _render_incident(request, current, edit_form=again, conflict=changes, status=409)
+    except Invalid as error:
+        apply_error(form, error, INCIDENT_FIELDS)
+        return _render_incident(request, incident, edit_form=form, status=400)
+    messages.success(request, f"Saved incident #{incident.number}.")
+    return redirect("web:incident", number=incident.number)
+
+
+@page
+@require_POST
+def attach_results(request: HttpRequest, number: int) -> HttpResponse:
+    by = signed_in(request)
+    incident = incidents.get_incident_by_number(number, by=by)
+    form = AttachResultsForm(request.POST)
+    if form.is_valid():
+        before = len(incident.visible_links)  # type: ignore[attr-defined]
+        try:
+            after = incidents.attach_check_results(incident.pk, form.cleaned_data["results"], by=by)
+        except Invalid as error:
+            apply_error(form, error, INCIDENT_FIELDS)
+        else:
+            added = len(after.visible_links) - before  # type: ignore[attr-defined]
+            messages.success(request, f"Included {added} more check result{'s' if added != 1 else ''}.")
+            return redirect(reverse("web:incident", args=[number]) + "#results")
+    return _render_incident(request, incident, attach_form=form, status=400)
+
+
+@page
+@require_GET
+def results_picker(request: HttpRequest, number: int) -> HttpResponse:
+    """The picker's list of includable results, for the search box to swap in as one types."""
+    by = signed_in(request)
+    incident = incidents.get_incident_by_number(number, by=by)
+    search = request.GET.get("results_q", "")[:200]
+    picker = incidents.attachable_results(incident.pk, by=by, search=search, limit=PICKER_SIZE)
+    return render(
+        request,
+        "web/_results_picker.html",
+        {"picker": picker, "picker_search": search, "picker_size": PICKER_SIZE, "incident": incident},
+    )
+
+
+@page
+@require_POST
+def comment(request: HttpRequest, number: int) -> HttpResponse:
+    by = signed_in(request)
+    incident = incidents.get_incident_by_number(number, by=by)
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        try:
+            incidents.add_comment(incident.pk, form.cleaned_data["text"], by=by)
+        except Invalid as error:
+            apply_error(form, error, {"text": "text"})
+        else:
+            return redirect(reverse("web:incident", args=[number]) + "#timeline")
+    return _render_incident(request, incident, comment_form=form, status=400)

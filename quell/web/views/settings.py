@@ -1,0 +1,332 @@
+"""Settings, for global admins: the organisation, users, groups, dataset roles, responsibilities,
+failed-row samples and check attributes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from quell.accounts import services as accounts
+from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole
+from quell.catalog import services as catalog
+from quell.catalog.models import Responsibility
+from quell.lib.errors import Invalid
+from quell.web.forms import (
+    CHECK_ATTRIBUTE_FIELDS,
+    FAILED_ROWS_FIELDS,
+    CheckAttributeForm,
+    DatasetRoleForm,
+    FailedRowsSettingsForm,
+    GlobalRoleForm,
+    GroupMembersForm,
+    NameForm,
+    OrganizationForm,
+    UserCreateForm,
+)
+from quell.web.views.base import apply_error, page, paginate, signed_in
+
+USER_FIELDS = {"email": "email", "password": "password", "globalRole": "global_role", "name": "name"}
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    return render(
+        request, template, {"settings_tab": template.split("/")[-1].split(".")[0], **context}, status=status
+    )
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def organization(request: HttpRequest) -> HttpResponse:
+    by = signed_in(request)
+    accounts.require_settings_access(by=by)
+    org = accounts.get_organization(by=by)
+    roles = accounts.list_dataset_roles(by=by)
+    initial = {"name": org.name, "default_role": org.default_dataset_role_id}
+    form = OrganizationForm(request.POST or None, roles=roles, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        role = form.cleaned_data["default_role"]
+        try:
+            accounts.update_organization(
+                by=by,
+                name=form.cleaned_data["name"],
+                default_dataset_role_id=role,
+                clear_default_role=role is None,
+            )
+        except Invalid as error:
+            apply_error(form, error, {"defaultDatasetRoleId": "default_role"})
+        else:
+            messages.success(request, "Saved the organisation settings.")
+            return redirect("web:settings")
+    status = 400 if form.errors else 200
+    return _render(request, "web/settings/organization.html", {"form": form, "org": org}, status)
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def users(request: HttpRequest) -> HttpResponse:
+    by = signed_in(request)
+    people = accounts.list_users(by=by)
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = accounts.create_user(
+                by=by,
+                email=data["email"],
+                name=data["name"],
+                password=data["password"],
+                global_role=data["global_role"],
+            )
+        except Invalid as error:
+            apply_error(form, error, USER_FIELDS)
+        else:
+            messages.success(request, f"Created {user.email}. Give them their initial password.")
+            return redirect("web:settings_users")
+    status = 400 if form.errors else 200
+    return _render(
+        request, "web/settings/users.html", {"users": paginate(request, people, 100), "form": form}, status
+    )
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
+    by = signed_in(request)
+    person = accounts.get_user(user_id, by=by)
+    role_form = GlobalRoleForm(initial={"global_role": person.global_role})
+    error = ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "role":
+                role_form = GlobalRoleForm(request.POST)
+                if role_form.is_valid():
+                    accounts.set_global_role(person.pk, role_form.cleaned_data["global_role"], by=by)
+                    messages.success(
+                        request, f"{person.email} is now a global {role_form.cleaned_data['global_role']}."
+                    )
+                    return redirect("web:settings_user", user_id=person.pk)
+            elif action in ("deactivate", "activate"):
+                accounts.set_user_active(person.pk, action == "activate", by=by)
+                messages.success(request, f"{person.email} is {action}d.")
+                return redirect("web:settings_user", user_id=person.pk)
+            else:
+                error = "Unknown action."
+        except Invalid as refused:
+            error = refused.message
+    status = 400 if error or role_form.errors else 200
+    return _render(
+        request, "web/settings/user.html", {"person": person, "role_form": role_form, "error": error}, status
+    )
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def groups(request: HttpRequest) -> HttpResponse:
+    by = signed_in(request)
+    accounts.require_settings_access(by=by)
+    form = NameForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = accounts.create_group(by=by, name=form.cleaned_data["name"])
+        except Invalid as error:
+            apply_error(form, error)
+        else:
+            messages.success(request, f"Created the group {group.name}; now choose its members.")
+            return redirect("web:settings_group", group_id=group.pk)
+    status = 400 if form.errors else 200
+    return _render(
+        request, "web/settings/groups.html", {"groups": accounts.list_groups(by=by), "form": form}, status
+    )
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
+    by = signed_in(request)
+    accounts.require_settings_access(by=by)
+    group = accounts.get_group(group_id, by=by)
+    people = list(accounts.list_people(by=by))
+    name_form = NameForm(initial={"name": group.name})
+    members_form = GroupMembersForm(
+        people=people, initial={"members": list(group.members.values_list("pk", flat=True))}
+    )
+    error = ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "rename":
+                name_form = NameForm(request.POST)
+                if name_form.is_valid():
+                    accounts.rename_group(group.pk, name_form.cleaned_data["name"], by=by)
+                    messages.success(request, "Renamed the group.")
+                    return redirect("web:settings_group", group_id=group.pk)
+            elif action == "members":
+                members_form = GroupMembersForm(request.POST, people=people)
+                if members_form.is_valid():
+                    accounts.set_group_members(group.pk, members_form.cleaned_data["members"], by=by)
+                    messages.success(request, "Saved the members.")
+                    return redirect("web:settings_group", group_id=group.pk)
+            elif action == "delete":
+                accounts.delete_group(group.pk, by=by)
+                messages.success(request, f"Deleted the group {group.name}.")
+                return redirect("web:settings_groups")
+            else:
+                error = "Unknown action."
+        except Invalid as refused:
+            if action == "rename":
+                apply_error(name_form, refused)
+            else:
+                error = refused.message
+    status = 400 if error or name_form.errors or members_form.errors else 200
+    context = {"group": group, "name_form": name_form, "members_form": members_form, "error": error}
+    return _render(request, "web/settings/group.html", context, status)
+
+
+def _role_matrix(roles: list[DatasetRole]) -> list[tuple[str, list[bool]]]:
+    """One row per permission, one column per role: whether the role grants it."""
+    return [(label, [getattr(role, field) for role in roles]) for field, _, label in DATASET_PERMISSIONS]
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def roles(request: HttpRequest) -> HttpResponse:
+    by = signed_in(request)
+    accounts.require_settings_access(by=by)
+    form = DatasetRoleForm(request.POST or None, initial={"permissions": ["view_dataset"]})
+    if request.method == "POST" and form.is_valid():
+        try:
+            role = accounts.create_dataset_role(
+                by=by, name=form.cleaned_data["name"], permissions=set(form.cleaned_data["permissions"])
+            )
+        except Invalid as error:
+            apply_error(form, error)
+        else:
+            messages.success(request, f"Created the dataset role {role.name}.")
+            return redirect("web:settings_roles")
+    all_roles = list(accounts.list_dataset_roles(by=by))
+    context = {
+        "roles": all_roles,
+        "matrix": _role_matrix(all_roles),
+        "form": form,
+        "default_role_id": accounts.get_organization(by=by).default_dataset_role_id,
+    }
+    return _render(request, "web/settings/roles.html", context, 400 if form.errors else 200)
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def role_detail(request: HttpRequest, role_id: int) -> HttpResponse:
+    by = signed_in(request)
+    accounts.require_settings_access(by=by)
+    role = accounts.get_dataset_role(role_id, by=by)
+    form = DatasetRoleForm(initial={"name": role.name, "permissions": sorted(role.permissions())})
+    error = ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "save":
+                form = DatasetRoleForm(request.POST)
+                if form.is_valid():
+                    accounts.update_dataset_role(
+                        role.pk,
+                        by=by,
+                        name=form.cleaned_data["name"],
+                        permissions=set(form.cleaned_data["permissions"]),
+                    )
+                    messages.success(request, "Saved the role.")
+                    return redirect("web:settings_roles")
+            elif action == "delete":
+                accounts.delete_dataset_role(role.pk, by=by)
+                messages.success(request, f"Deleted the dataset role {role.name}.")
+                return redirect("web:settings_roles")
+            else:
+                error = "Unknown action."
+        except Invalid as refused:
+            if action == "save":
+                apply_error(form, refused)
+            else:
+                error = refused.message
+    status = 400 if error or form.errors else 200
+    return _render(request, "web/settings/role.html", {"role": role, "form": form, "error": error}, status)
+
+
+@page
+@require_GET
+def datasets(request: HttpRequest) -> HttpResponse:
+    by = signed_in(request)
+    accounts.require_settings_access(by=by)
+    rows = catalog.list_datasets(by=by).prefetch_related(
+        Prefetch("responsibilities", queryset=Responsibility.objects.select_related("group", "role"))
+    )
+    datasets_page = paginate(request, rows, 100)
+    for dataset in datasets_page:
+        held = list(dataset.responsibilities.all())
+        dataset.responsibility_count = len(held)
+        dataset.everyone_role = next((r.role for r in held if r.group and r.group.is_everyone), None)
+    return _render(request, "web/settings/datasets.html", {"datasets": datasets_page})
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def failed_rows(request: HttpRequest) -> HttpResponse:
+    by = signed_in(request)
+    accounts.require_settings_access(by=by)
+    org = accounts.get_organization(by=by)
+    initial = {"collect": org.collect_failed_rows, "max_bytes": org.failed_rows_max_bytes}
+    form = FailedRowsSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            catalog.update_failed_rows_settings(
+                by=by, collect=form.cleaned_data["collect"], max_bytes=form.cleaned_data["max_bytes"]
+            )
+        except Invalid as error:
+            apply_error(form, error, FAILED_ROWS_FIELDS)
+        else:
+            messages.success(request, "Saved the failed-row sample settings.")
+            return redirect("web:settings_failed_rows")
+    status = 400 if form.errors else 200
+    return _render(request, "web/settings/failed_rows.html", {"form": form, "org": org}, status)
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def check_attributes(request: HttpRequest) -> HttpResponse:
+    by = signed_in(request)
+    accounts.require_settings_access(by=by)
+    form = CheckAttributeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            definition = catalog.create_check_attribute_definition(
+                by=by,
+                name=data["name"],
+                attribute_type=data["type"],
+                label=data["label"],
+                allowed_values=form.values(),
+                description=data["description"],
+            )
+        except Invalid as error:
+            apply_error(form, error, CHECK_ATTRIBUTE_FIELDS)
+        else:
+            messages.success(request, f"Defined the check attribute {definition.name}.")
+            return redirect("web:settings_check_attributes")
+    context = {
+        "definitions": paginate(request, catalog.list_check_attribute_definitions(by=by), 100),
+        "form": form,
+    }
+    return _render(request, "web/settings/check_attributes.html", context, 400 if form.errors else 200)
+
+
+@page
+@require_POST
+def delete_check_attribute(request: HttpRequest, definition_id: int) -> HttpResponse:
+    by = signed_in(request)
+    catalog.delete_check_attribute_definition(definition_id, by=by)
+    messages.success(request, "Removed the check attribute.")
+    return redirect("web:settings_check_attributes")

@@ -1,0 +1,213 @@
+"""The check page: definition, latest outcome, chart, results, and Create Incident from its results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from quell.catalog.models import CheckResult
+from quell.incidents.models import Incident, TimelineEvent
+from tests.conftest import World
+from tests.web.conftest import ClientAs, day, push_at
+
+
+@pytest.fixture
+def history(world: World) -> list[CheckResult]:
+    """Three more days of the orders row count: pass, warn, fail (with the world's fail, four results)."""
+    results = []
+    for n, (outcome, value) in enumerate([("pass", 120.0), ("warn", 3.0), ("fail", 0.0)], start=1):
+        results += push_at(world.admin, "orders", day(n), ("row_count > 0", outcome, value))
+    return results
+
+
+def check_url(world: World) -> str:
+    return f"/checks/{world.orders_fail.check_ref_id}"
+
+
+def test_the_check_page_shows_the_latest_outcome_and_every_result(
+    client_as: ClientAs, world: World, history: list[CheckResult]
+) -> None:
+    body = client_as("viewer").get(check_url(world)).content.decode()
+
+    assert "row_count &gt; 0" in body
+    latest = body.split('id="latest-heading"')[1].split("</p>")[0]
+    assert "Fail" in latest
+    assert body.count('class="badge outcome-') >= 5  # the latest, and four results
+
+
+def test_the_chart_marks_each_outcome_with_its_own_shape_and_a_legend(
+    client_as: ClientAs, world: World, history: list[CheckResult]
+) -> None:
+    body = client_as("viewer").get(check_url(world)).content.decode()
+    chart = body.split('<figure class="chart">')[1].split("</figure>")[0]
+
+    assert chart.count('class="point point-pass"') == 1
+    assert chart.count('class="point point-warn"') == 1
+    assert chart.count('class="point point-fail"') == 2
+    assert "<polyline" in chart
+    for word in ("Pass", "Warn", "Fail"):
+        assert f"</svg> {word}</span>" in chart
+
+
+def test_a_check_without_values_says_there_is_nothing_to_chart(client_as: ClientAs, world: World) -> None:
+    (result,) = push_at(world.admin, "customers", day(1), ("schema", "fail", None))
+
+    body = client_as("viewer").get(f"/checks/{result.check_ref_id}").content.decode()
+
+    assert "No result has a numeric value to chart." in body
+
+
+def test_the_results_list_links_the_incidents_each_result_is_in(
+    client_as: ClientAs, world: World, orders_incident: Incident
+) -> None:
+    body = client_as("viewer").get(check_url(world)).content.decode()
+
+    assert f'href="/incidents/{orders_incident.number}">#{orders_incident.number}</a>' in body
+
+
+def test_the_results_list_can_show_only_warn_and_fail(
+    client_as: ClientAs, world: World, history: list[CheckResult]
+) -> None:
+    body = client_as("viewer").get(check_url(world) + "?outcome=failing").content.decode()
+    table = body.split('id="results-heading"')[1]
+
+    assert "outcome-pass" not in table
+    assert "outcome-warn" in table
+
+
+@pytest.mark.parametrize("role", ["admin", "manager", "editor"])
+def test_the_context_menu_offers_create_incident_to_those_who_manage_incidents(
+    client_as: ClientAs, world: World, role: str
+) -> None:
+    body = client_as(role).get(check_url(world)).content.decode()
+
+    assert ">Create Incident</a>" in body
+    assert '<dialog id="create-incident"' in body
+
+
+def test_the_context_menu_of_a_viewer_has_no_create_incident(client_as: ClientAs, world: World) -> None:
+    body = client_as("viewer").get(check_url(world)).content.decode()
+
+    assert 'id="check-menu"' in body
+    assert "Create Incident" not in body
+    assert "<dialog" not in body
+
+
+def test_the_dialog_offers_only_this_checks_warn_and_fail_results(
+    client_as: ClientAs, world: World, history: list[CheckResult]
+) -> None:
+    body = client_as("editor").get(check_url(world)).content.decode()
+    dialog = body.split('<dialog id="create-incident"')[1]
+    passing, warn, fail = history
+
+    assert f'id="result-{warn.pk}"' in dialog
+    assert f'id="result-{fail.pk}"' in dialog
+    assert f'id="result-{world.orders_fail.pk}"' in dialog
+    assert f'id="result-{passing.pk}"' not in dialog
+    assert f'id="result-{world.orders_fail_2.pk}"' not in dialog  # another check's result
+
+
+def create(client_as: ClientAs, world: World, role: str = "editor", **fields: object) -> Any:
+    data: dict[str, object] = {
+        "title": "Orders are empty",
+        "description": "No rows since Tuesday.",
+        "severity": "critical",
+        "lead": world.manager.pk,
+        "results": [world.orders_fail.pk],
+        **fields,
+    }
+    return client_as(role).post(f"{check_url(world)}/create-incident", data)
+
+
+def test_saving_the_dialog_creates_the_incident_and_lands_on_it(
+    client_as: ClientAs, world: World, history: list[CheckResult]
+) -> None:
+    response = create(client_as, world, results=[world.orders_fail.pk, history[2].pk])
+
+    incident = Incident.objects.get()
+    assert response["Location"] == f"/incidents/{incident.number}"
+    assert incident.title == "Orders are empty"
+    assert incident.description == "No rows since Tuesday."
+    assert incident.severity == "critical"
+    assert incident.lead == world.manager
+    assert incident.reporter == world.editor
+    assert set(incident.check_results.values_list("pk", flat=True)) == {world.orders_fail.pk, history[2].pk}
+
+
+def test_saving_from_htmx_redirects_the_browser_to_the_incident(client_as: ClientAs, world: World) -> None:
+    data = {
+        "title": "Orders are empty",
+        "severity": "major",
+        "lead": world.editor.pk,
+        "results": [world.orders_fail.pk],
+    }
+
+    response = client_as("editor").post(f"{check_url(world)}/create-incident", data, HTTP_HX_REQUEST="true")
+
+    assert response["HX-Redirect"] == f"/incidents/{Incident.objects.get().number}"
+
+
+def test_a_missing_name_is_shown_at_the_field_and_creates_nothing(client_as: ClientAs, world: World) -> None:
+    response = create(client_as, world, title="  ")
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'id="id_title_error"' in body
+    assert not Incident.objects.exists()
+
+
+def test_choosing_no_result_is_shown_at_the_results_and_creates_nothing(
+    client_as: ClientAs, world: World
+) -> None:
+    response = create(client_as, world, results=[])
+
+    assert response.status_code == 400
+    assert "Select one or more warn or fail results." in response.content.decode()
+    assert not Incident.objects.exists()
+
+
+def test_an_htmx_error_answers_only_the_form_for_the_dialog(client_as: ClientAs, world: World) -> None:
+    data = {"title": "", "severity": "major", "lead": world.editor.pk, "results": [world.orders_fail.pk]}
+
+    response = client_as("editor").post(f"{check_url(world)}/create-incident", data, HTTP_HX_REQUEST="true")
+
+    body = response.content.decode()
+    assert body.lstrip().startswith('<form id="create-incident-form"')
+    assert "<html" not in body
+
+
+def test_a_viewer_cannot_create_an_incident_even_by_posting_the_form(
+    client_as: ClientAs, world: World
+) -> None:
+    response = create(client_as, world, role="viewer", lead=world.viewer.pk)
+
+    assert response.status_code == 403
+    assert not Incident.objects.exists()
+    assert not TimelineEvent.objects.exists()
+
+
+def test_an_outsider_posting_the_form_is_told_the_check_does_not_exist(
+    client_as: ClientAs, world: World
+) -> None:
+    response = create(client_as, world, role="outsider", lead=world.outsider.pk)
+
+    assert response.status_code == 404
+    assert not Incident.objects.exists()
+
+
+def test_the_lead_must_be_someone_who_can_see_the_dataset(client_as: ClientAs, world: World) -> None:
+    response = create(client_as, world, lead=world.outsider.pk)
+
+    assert response.status_code == 400
+    assert 'id="id_lead_error"' in response.content.decode()
+    assert not Incident.objects.exists()
+
+
+def test_the_lead_picker_lists_only_people_who_can_see_the_dataset(client_as: ClientAs, world: World) -> None:
+    body = client_as("editor").get(check_url(world)).content.decode()
+    picker = body.split('id="id_lead"')[1].split("</select>")[0]
+
+    for name in ("Alice", "Manager", "Editor", "Viewer"):
+        assert f">{name}</option>" in picker
+    assert "Outsider" not in picker
