@@ -414,3 +414,10 @@ def test_an_invalid_filter_is_refused_with_400_naming_it(
     assert set(body) == {"code", "message"}
     assert body["code"] == "invalid_request"
     assert body["message"].startswith(parameter)
+
+
+@pytest.mark.parametrize("value", ["-128710", "1700000000", "1.5e9"])
+def test_a_number_is_not_taken_for_a_date(client_for: ClientFor, value: str) -> None:
+    response = client_for("admin").get("/incidents", params={"to": value})
+    assert response.status_code == 400
+    assert "ISO 8601" in response.json()["message"]

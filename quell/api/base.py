@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar, cast
@@ -17,7 +18,7 @@ from ninja import Field, NinjaAPI, Path, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBasicAuth, SessionAuth
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from quell.accounts.auth import user_for_api_key
 from quell.accounts.models import User
@@ -240,7 +241,17 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError("the time is out of range once converted to UTC") from None
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
+def _iso_only(value: Any) -> Any:
+    # pydantic reads a bare number as a Unix timestamp; the API documents ISO 8601, so a number is a
+    # mistake to report rather than a date in 1970 to guess.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("must be an ISO 8601 date-time such as 2026-11-26T06:00:00Z")
+    return value
+
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?")
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_to_utc)]
 
 
 class PageParams(Schema):

@@ -1,0 +1,86 @@
+"""Measure Quell's hot operations on one database at one scale and print a Markdown table.
+
+    .venv/bin/python bench/run.py --database-url sqlite:////tmp/quell-bench/quell.sqlite3 --incidents 10000
+    .venv/bin/python bench/run.py --database-url postgresql://root@127.0.0.1:5432/quell_bench_pg --incidents 10000
+
+The database is migrated, filled with `quell loadgen` if it holds no incidents, then measured (see
+quell/bench/harness.py for what each column means). Writes (creating incidents, pushing results)
+add rows, so later runs on the same database measure a slightly bigger one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", required=True, help="sqlite:////abs/path or postgresql://...")
+    parser.add_argument(
+        "--incidents", type=int, default=10_000, help="Scale for loadgen when the database is empty."
+    )
+    parser.add_argument("--days", type=int, default=365, help="Days of results per check for loadgen.")
+    parser.add_argument("--repeats", type=int, default=30, help="Timed calls per operation and figure.")
+    parser.add_argument(
+        "--analyze", action="store_true", help="Run ANALYZE first, so the planner has statistics."
+    )
+    parser.add_argument("--out", type=Path, help="Also write the table (with a header) to this file.")
+    parser.add_argument(
+        "--server-log", type=Path, help="Where the server's output goes (default: discarded)."
+    )
+    args = parser.parse_args()
+
+    os.environ["QUELL_DATABASE_URL"] = args.database_url
+    os.environ.setdefault("QUELL_DATA_DIR", tempfile.mkdtemp(prefix="quell-bench-"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quell.settings")
+    import logging
+
+    import django
+
+    django.setup()
+    # One log line per request would bury the table.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from django.core.management import call_command
+    from django.db import connection
+
+    from quell.bench import harness, loadgen
+    from quell.incidents.models import Incident
+
+    call_command("migrate", verbosity=0)
+    if not Incident.objects.exists():
+        scale = loadgen.Scale(incidents=args.incidents, days=args.days)
+        print(f"Filling the database: {loadgen.describe(scale)}", file=sys.stderr)
+        started = time.monotonic()
+        loadgen.generate(scale, progress=sys.stderr.isatty())
+        print(f"  took {time.monotonic() - started:.0f} s", file=sys.stderr)
+    if args.analyze:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    targets = harness.pick_targets()
+    creds = harness.credentials(targets)
+    ops = harness.operations(targets)
+    with harness.server(args.server_log) as base_url:
+        results = harness.measure(ops, base_url, creds, repeats=args.repeats)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sqlite_version()" if connection.vendor == "sqlite" else "SHOW server_version")
+        version = cursor.fetchone()[0]
+    header = (
+        f"{connection.vendor} {version}, {targets.total:,} incidents, {args.repeats} calls per figure, "
+        f"Python {platform.python_version()}, ANALYZE {'run first' if args.analyze else 'not run'}\n\n"
+    )
+    table = header + harness.markdown(results)
+    print(table)
+    if args.out:
+        args.out.write_text(table)
+
+
+if __name__ == "__main__":
+    main()
