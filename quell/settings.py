@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "quell.incidents",
     "quell.ingest",
     "quell.integrations",
+    "quell.ops",
     "quell.web",
 ]
 

@@ -16,13 +16,12 @@ import os
 import random
 import secrets
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 from django_tasks import task
@@ -315,24 +314,3 @@ def sweep(now: datetime | None = None) -> SweepReport:
             report.enqueued,
         )
     return report
-
-
-def run_sweeper(stop: threading.Event, interval: float | None = None) -> None:
-    """Sweep now and then every `interval` seconds until `stop` is set (a thread of `quell worker`)."""
-    interval = settings.WEBHOOK_SWEEP_SECONDS if interval is None else interval
-    while True:
-        try:
-            close_old_connections()
-            sweep()
-        except Exception:
-            logger.exception("The delivery sweeper failed; it tries again in %s s", interval)
-        finally:
-            close_old_connections()
-        if stop.wait(interval):
-            return
-
-
-def start_sweeper() -> threading.Event:
-    stop = threading.Event()
-    threading.Thread(target=run_sweeper, args=(stop,), name="quell-delivery-sweeper", daemon=True).start()
-    return stop

@@ -5,13 +5,13 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from quell.integrations.delivery import start_sweeper
+from quell.ops.periodic import start_periodic
 
 
 class Command(BaseCommand):
     help = (
-        "Run the background task worker (django-tasks-db's db_worker, with Quell's defaults), and the "
-        "integrations sweeper that recovers deliveries of workers that died and re-queues due ones."
+        "Run the background task worker (django-tasks-db's db_worker, with Quell's defaults) and the "
+        "periodic jobs: the delivery sweep that recovers deliveries of workers that died, heartbeats, housekeeping."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         extra = ["--batch"] if options["batch"] else []
         if not options["batch"]:
-            # django-tasks-db neither retries nor reaps the tasks of a killed worker; the sweeper does,
-            # in a thread that ends with the process.
-            start_sweeper()
+            # django-tasks-db neither retries nor reaps the tasks of a killed worker; the delivery
+            # sweep does, among the periodic jobs (quell.ops.periodic) of a thread that ends with the process.
+            start_periodic()
         call_command("db_worker", "--queue-name", "*", "--interval", str(options["interval"]), *extra)

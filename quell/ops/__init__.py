@@ -1,0 +1,1 @@
+"""Operating Quell: worker heartbeats, periodic jobs, health, metrics, housekeeping and backups."""
