@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from quell.accounts.models import PERMISSION_FIELDS, Organization, User
+from quell.accounts.models import DATASET_PERMISSIONS, PERMISSION_FIELDS, Organization, User
 from quell.catalog.models import Dataset, Responsibility
 from quell.lib.errors import Forbidden, NotFound
 
@@ -92,4 +92,6 @@ def require_admin(user: User, action: str) -> None:
 
 
 def _label(permission: str) -> str:
-    return '"' + permission.replace("_", " ").capitalize() + '"'
+    """The permission's name as the role editor shows it, so a refusal names what an admin can grant."""
+    labels = {field: label for field, _, label in DATASET_PERMISSIONS}
+    return '"' + labels.get(permission, permission.replace("_", " ").capitalize()) + '"'

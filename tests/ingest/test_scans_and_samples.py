@@ -109,7 +109,7 @@ def test_failed_rows_are_refused_to_a_role_without_that_permission(world: World)
     no_rows = DatasetRole.objects.create(name="Looker", view_dataset=True)
     Responsibility.objects.filter(dataset=world.orders, user=world.viewer).update(role=no_rows)
 
-    with pytest.raises(Forbidden, match="View failed rows"):
+    with pytest.raises(Forbidden, match="Access failed row samples for checks"):
         catalog.failed_rows(result.pk, by=world.viewer)
     assert not catalog.can_view_failed_rows(result, world.viewer)
 

@@ -134,7 +134,7 @@ def test_without_the_permission_the_rows_are_hidden_and_the_page_says_why(
     assert response.status_code == 200
     body = response.content.decode()
     assert "The failed rows are hidden" in body
-    assert "&quot;View failed rows&quot; permission" in body
+    assert "&quot;Access failed row samples for checks&quot; permission" in body
     assert "lost_in_transit" not in body
     assert '<table class="dense striped failed-rows">' not in body
     assert "No missing customers" in body  # the rest of the page is theirs to see
