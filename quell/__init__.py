@@ -1,3 +1,3 @@
 """Quell: a self-hosted incident manager for data quality."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+from whitenoise.compress import Compressor  # type: ignore[import-untyped]
 
 from quell.lib.env import (
     default_data_dir,
@@ -16,16 +20,30 @@ from quell.lib.env import (
     envstr,
     persistent_secret_key,
 )
+from quell.ops.logging import log_format, logging_config
+from quell.ops.multiproc import configure as configure_metrics_dir
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(envstr("QUELL_DATA_DIR") or default_data_dir()).expanduser().resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Before anything imports prometheus_client, which picks its per-process storage at import.
+METRICS_DIR = configure_metrics_dir(DATA_DIR)
 
 SECRET_KEY = envstr("QUELL_SECRET_KEY") or persistent_secret_key(DATA_DIR)
 DEBUG = envbool("QUELL_DEBUG", False)
-ALLOWED_HOSTS = envlist("QUELL_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 BASE_URL = envstr("QUELL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
-CSRF_TRUSTED_ORIGINS = [BASE_URL]
+_base = urlsplit(BASE_URL)
+if _base.scheme not in {"http", "https"} or not _base.hostname:
+    raise ImproperlyConfigured(f"QUELL_BASE_URL must be an http:// or https:// URL, not {BASE_URL!r}.")
+BASE_URL_IS_HTTPS = _base.scheme == "https"
+# The host people use plus loopback, so a health check on the machine itself gets through; an operator
+# who lists hosts replaces the whole list. An unknown Host header gets 400 rather than a page whose
+# absolute links point at an attacker's name.
+_base_host = f"[{_base.hostname}]" if ":" in _base.hostname else _base.hostname
+ALLOWED_HOSTS = envlist("QUELL_ALLOWED_HOSTS") or list(
+    dict.fromkeys([_base_host, "127.0.0.1", "localhost", "[::1]"])
+)
+CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -47,6 +65,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every answer (a refused Host, a CSRF failure, a static file) is timed and logged.
+    "quell.ops.middleware.RequestLogMiddleware",
+    "quell.ops.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -55,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -121,26 +143,73 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(envstr("QUELL_STATIC_ROOT") or DATA_DIR / "static")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed, gzip- and brotli-compressed copies once `quell collectstatic` has run (`quell serve` and
+    # `quell start` run it when the files changed); before that, plain names served from the finders.
+    "staticfiles": {"BACKEND": "quell.web.staticfiles.QuellStaticFilesStorage"},
+}
 # Serving from the finders keeps `pip install` + start free of a collectstatic step.
 WHITENOISE_USE_FINDERS = True
+# Pages link only hashed names, and the finders still serve plain ones; compressing both would double
+# collectstatic's time. Source maps are for developer tools only and are the largest files by far.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "map"]
 
 # A request body larger than this is refused with 413 before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("QUELL_MAX_REQUEST_BYTES", 10 * 1024 * 1024)
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
+# --- Security (docs/deploy.md) -----------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Pages carry the CSRF token in their markup (hx-headers, forms); no script reads the cookie.
+CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
+# People reach an https base URL over TLS, so cookies must never travel over plain http.
+SESSION_COOKIE_SECURE = BASE_URL_IS_HTTPS
+CSRF_COOKIE_SECURE = BASE_URL_IS_HTTPS
 X_FRAME_OPTIONS = "DENY"
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": envstr("QUELL_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# HSTS is sent only on https requests and is hard to take back, so the operator turns it on.
+# includeSubDomains covers only names under Quell's own host, which nothing else should serve.
+SECURE_HSTS_SECONDS = envint("QUELL_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("QUELL_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = envbool("QUELL_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = envbool("QUELL_SSL_REDIRECT", False)
+# Behind a proxy that ends TLS, the request reaching Quell is plain http; the proxy's
+# X-Forwarded-Proto says what the browser used. Anyone can send that header, so it counts only when
+# the operator says every request comes through a proxy that overwrites it.
+if envbool("QUELL_TRUST_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = envbool("QUELL_TRUST_FORWARDED_HOST", False)
+SILENCED_SYSTEM_CHECKS = [
+    # security.W021 asks for HSTS preload, a commitment for the whole domain made at hstspreload.org,
+    # not something one application on it should assume; QUELL_HSTS_PRELOAD=true opts in.
+    "security.W021",
+]
+# Everything comes from Quell itself: no inline script, style or event handler anywhere in the UI
+# (tests/web/test_csp_browser.py visits the pages in Chromium and fails on any violation).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # Pico's and Swagger UI's icons are data: SVGs in their stylesheets.
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
+
+# One JSON object per line (or text for a person at a terminal), each with its request id (docs/operations.md).
+LOG_FORMAT = log_format()
+LOGGING = logging_config(envstr("QUELL_LOG_LEVEL", "INFO"), LOG_FORMAT)
 
 # Page sizes in the API follow Soda Cloud's limits.
 API_MAX_PAGE_SIZE = 1000
@@ -159,3 +228,17 @@ WEBHOOK_RETRY_WINDOW_SECONDS = envfloat("QUELL_WEBHOOK_RETRY_WINDOW_SECONDS", 3 
 # A worker holds a delivery this long; past it, a worker that died mid-delivery is presumed gone.
 WEBHOOK_LEASE_SECONDS = envfloat("QUELL_WEBHOOK_LEASE_SECONDS", 60.0)
 WEBHOOK_SWEEP_SECONDS = envfloat("QUELL_WEBHOOK_SWEEP_SECONDS", 15.0)
+
+# How often one worker applies the organisation's retention settings (quell.ops.housekeeping).
+HOUSEKEEPING_SECONDS = envfloat("QUELL_HOUSEKEEPING_SECONDS", 3600.0)
+
+# --- Health, metrics (docs/operations.md) ------------------------------------------------------
+# Each `quell worker` records that it is alive this often; /readyz wants one within READY_WORKER_SECONDS
+# (0: no worker check, for a web tier deployed apart from its workers).
+HEARTBEAT_SECONDS = envfloat("QUELL_HEARTBEAT_SECONDS", 10.0)
+READY_WORKER_SECONDS = envfloat("QUELL_READY_WORKER_SECONDS", 60.0)
+# /metrics answers a bearer token, or clients in these networks (loopback unless set).
+METRICS_TOKEN = envstr("QUELL_METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = envlist("QUELL_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1")
+# Reverse proxies whose X-Forwarded-For is believed for the client address (logs, metrics access).
+TRUSTED_PROXIES = envlist("QUELL_TRUSTED_PROXIES")

@@ -8,6 +8,8 @@ from quell.lib.env import envbool
 api = build_api()
 
 urlpatterns = [
+    # /healthz, /readyz, /metrics (answered ahead of host checks by quell.ops.middleware.ProbeMiddleware).
+    path("", include("quell.ops.urls")),
     path("api/v1/", api.urls),
     path("", include("quell.ingest.urls")),
     path("settings/integrations/", include("quell.integrations.urls")),

@@ -12,6 +12,7 @@ from quell.accounts.models import User
 from quell.catalog.models import CheckResult
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident, Status
+from quell.lib.errors import Invalid
 from tests.conftest import T0, ClientFor, World
 
 Params = dict[str, Any]
@@ -315,7 +316,16 @@ def test_a_page_has_sodas_shape(admin: httpx.Client, world: World) -> None:
     body = page(admin, {"size": 2})
 
     assert [incident["id"] for incident in body.pop("content")] == [newest[0].pk, newest[1].pk]
-    assert body == {"first": True, "last": False, "number": 0, "size": 2, "totalElements": 5, "totalPages": 3}
+    assert isinstance(body.pop("nextCursor"), str)
+    assert body == {
+        "first": True,
+        "last": False,
+        "number": 0,
+        "size": 2,
+        "totalElements": 5,
+        "totalPages": 3,
+        "totalElementsExact": True,
+    }
 
 
 def test_pages_count_from_zero(admin: httpx.Client, world: World) -> None:
@@ -374,6 +384,8 @@ def test_an_empty_list_is_a_first_and_last_page_of_nothing(admin: httpx.Client, 
         "size": 100,
         "totalElements": 0,
         "totalPages": 0,
+        "nextCursor": None,
+        "totalElementsExact": True,
     }
 
 
@@ -421,3 +433,103 @@ def test_a_number_is_not_taken_for_a_date(client_for: ClientFor, value: str) -> 
     response = client_for("admin").get("/incidents", params={"to": value})
     assert response.status_code == 400
     assert "ISO 8601" in response.json()["message"]
+
+
+# --- Cursors: keyset pages ------------------------------------------------------------------------
+
+
+def test_next_cursor_leads_to_the_page_after_without_overlap(admin: httpx.Client, world: World) -> None:
+    newest = five_incidents(world)
+
+    first = page(admin, {"size": 2})
+    second = page(admin, {"size": 2, "cursor": first["nextCursor"]})
+    third = page(admin, {"size": 2, "cursor": second["nextCursor"]})
+
+    assert [i["id"] for i in second["content"]] == [newest[2].pk, newest[3].pk]
+    assert [i["id"] for i in third["content"]] == [newest[4].pk]
+    assert (second["number"], second["first"], second["last"]) == (1, False, False)
+    assert (third["number"], third["last"], third["nextCursor"]) == (2, True, None)
+
+
+def test_a_cursor_keeps_incidents_created_at_the_same_moment_apart(admin: httpx.Client, world: World) -> None:
+    same = [report(world.editor, f"Same {n}", world.orders_fail, created=hours(1)) for n in range(3)]
+
+    first = page(admin, {"size": 2})
+    second = page(admin, {"size": 2, "cursor": first["nextCursor"]})
+
+    assert [i["id"] for i in first["content"] + second["content"]] == [i.pk for i in reversed(same)]
+
+
+def test_a_cursor_follows_the_filters_given_with_it(admin: httpx.Client, world: World) -> None:
+    critical = [
+        report(world.editor, f"Bad {n}", world.orders_fail, severity="critical", created=hours(n))
+        for n in range(3)
+    ]
+    report(world.editor, "Mild", world.orders_fail, severity="minor", created=hours(1))
+
+    first = page(admin, {"size": 2, "severity": "critical"})
+    second = page(admin, {"size": 2, "severity": "critical", "cursor": first["nextCursor"]})
+
+    assert [i["id"] for i in second["content"]] == [critical[0].pk]
+    assert second["last"] is True
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        pytest.param("not-a-cursor", id="garbage"),
+        pytest.param("WyJjcmVhdGVkIixbIjIwMjYiLCIxIl0sMV0:1xWeVH:forgedsignature", id="a forged signature"),
+        pytest.param("x" * 1001, id="too long"),
+    ],
+)
+def test_a_bad_cursor_is_refused_with_400(admin: httpx.Client, world: World, cursor: str) -> None:
+    response = admin.get("/incidents", params={"cursor": cursor})
+
+    assert response.status_code == 400
+    assert response.json()["code"] in ("invalid_cursor", "invalid_request")
+    assert "cursor" in response.json()["message"]
+
+
+def test_a_cursor_made_for_another_sort_is_refused() -> None:
+    made = incidents.Cursor("updated", ("2026-11-01T06:00:00+00:00", "1"), 1).encode()
+
+    with pytest.raises(Invalid, match="sorted by updated"):
+        incidents.Cursor.decode(made, "created")
+
+
+# --- Search by words --------------------------------------------------------------------------------
+
+
+def test_search_matches_the_start_of_a_word(admin: httpx.Client, world: World) -> None:
+    loader = report(world.editor, "Loader stuck on orders_daily", world.orders_fail)
+    report(world.editor, "Upload failed", world.orders_fail)
+
+    assert listed(admin, {"search": "load"}) == [loader.pk]
+    assert listed(admin, {"search": "daily"}) == [loader.pk]
+    assert listed(admin, {"search": "oad"}) == []
+
+
+def test_search_finds_a_title_after_it_changed_and_not_its_old_words(
+    admin: httpx.Client, world: World
+) -> None:
+    incident = report(world.editor, "Empty table", world.orders_fail)
+    incidents.update_incident(incident.pk, by=world.editor, title="Duplicate rows")
+
+    assert listed(admin, {"search": "duplicate"}) == [incident.pk]
+    assert listed(admin, {"search": "empty"}) == []
+
+
+def test_a_search_of_only_punctuation_finds_nothing(admin: httpx.Client, world: World) -> None:
+    report(world.editor, "100% of rows null", world.orders_fail)
+
+    assert listed(admin, {"search": "%"}) == []
+    assert listed(admin, {"search": '" * AND OR'}) == []
+
+
+def test_search_counts_are_exact_below_the_cap(admin: httpx.Client, world: World) -> None:
+    report(world.editor, "Nightly load", world.orders_fail)
+    report(world.editor, "Nightly export", world.orders_fail)
+
+    body = page(admin, {"search": "nightly", "size": 1})
+
+    assert (body["totalElements"], body["totalElementsExact"], body["totalPages"]) == (2, True, 2)

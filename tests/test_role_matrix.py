@@ -136,6 +136,8 @@ CALLS = [
     ),
     Call("GET organization", "GET", "/organization", None, ALL_200),
     Call("PUT organization", "PUT", "/organization", lambda t: {"name": "Renamed"}, ADMIN_ONLY),
+    Call("GET retention", "GET", "/organization/retention", None, ALL_200),
+    Call("PUT retention", "PUT", "/organization/retention", lambda t: {"scansDays": 7}, ADMIN_ONLY),
     Call("GET dataset roles", "GET", "/datasets/roles", None, ALL_200),
     Call("GET datasets", "GET", "/datasets", None, ALL_200),
     Call("GET orders", "GET", "/datasets/{orders}", None, READ_ORDERS),

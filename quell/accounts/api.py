@@ -11,6 +11,7 @@ from ninja import Query, Router, Schema, Status
 from quell.accounts import services
 from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole, Organization, User
 from quell.api.base import COMMON_ERRORS, ErrorOut, Id, Page, PageParams, caller, paginate
+from quell.ops import housekeeping
 
 router = Router(tags=["users and roles"])
 
@@ -134,6 +135,41 @@ def update_organization(request: HttpRequest, payload: OrganizationIn) -> dict[s
         clear_default_role=clear,
     )
     return organization_out(org)
+
+
+class RetentionOut(Schema):
+    checkResultsDays: int | None
+    scansDays: int | None
+    failedRowsSamplesDays: int | None
+    deliveryLogDays: int | None
+
+
+class RetentionIn(Schema):
+    """Days to keep each kind of record; null (or 0) keeps it forever. Fields left out stay as they are."""
+
+    checkResultsDays: int | None = None
+    scansDays: int | None = None
+    failedRowsSamplesDays: int | None = None
+    deliveryLogDays: int | None = None
+
+
+@router.get(
+    "/organization/retention",
+    response={200: RetentionOut, **COMMON_ERRORS},
+    summary="How many days check results, scans, failed-row samples and delivery logs are kept",
+)
+def get_retention(request: HttpRequest) -> dict[str, Any]:
+    return housekeeping.get_retention(by=caller(request))
+
+
+@router.put(
+    "/organization/retention",
+    response={200: RetentionOut, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut},
+    summary="Change how long records are kept (admins); housekeeping applies it within the hour",
+)
+def update_retention(request: HttpRequest, payload: RetentionIn) -> dict[str, Any]:
+    changes = {name: getattr(payload, name) for name in payload.model_fields_set}
+    return housekeeping.update_retention(by=caller(request), changes=changes)
 
 
 @router.get(

@@ -151,6 +151,14 @@ class Organization(models.Model):
     # told `disableCollectingWarehouseData`) or cap how much of each sample is kept.
     collect_failed_rows = models.BooleanField(default=True)
     failed_rows_max_bytes = models.PositiveIntegerField(default=1024 * 1024)
+    # Days that housekeeping (quell.ops.housekeeping) keeps each kind of record; null keeps it forever.
+    # Check results are kept forever unless an admin decides otherwise: Soda Core's change-over-time
+    # and anomaly checks read their history back, charts show it, and the rows are small. Scan logs,
+    # failed-row samples (copies of warehouse rows) and delivery logs are bulky or sensitive.
+    keep_check_results_days = models.PositiveIntegerField(null=True, blank=True, default=None)
+    keep_scans_days = models.PositiveIntegerField(null=True, blank=True, default=90)
+    keep_failed_rows_days = models.PositiveIntegerField(null=True, blank=True, default=30)
+    keep_delivery_log_days = models.PositiveIntegerField(null=True, blank=True, default=30)
 
     def __str__(self) -> str:
         return self.name

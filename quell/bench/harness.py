@@ -1,13 +1,15 @@
 """Time Quell's hot operations three ways: end to end over HTTP, the floor endpoint, and the SQL alone.
 
-- End to end: a real `quell runserver` process, called over HTTP with an API key (or a session for
-  web pages), as a client would.
+- End to end: a real server process (`quell serve`, or `quell runserver`), called over HTTP as a
+  client would: with an API key, a signed-in session for web pages, or Soda Core's login token.
 - Floor: the same server answering the same page from quell.bench.queries (the hand-written SQL),
-  serialised straight to JSON; mounted only because the harness starts the server with
+  serialised straight to JSON, with the same authentication; for writes, the least SQL with the same
+  effect in one transaction. Mounted only because the harness starts the server with
   QUELL_BENCH_FLOOR=1.
 - Database part: the statements Quell issues for the request, captured in this process with
   CaptureQueriesContext and re-executed raw, against the hand-written queries on the same database.
-  Authentication's own statements (API key, session) and writes are left out of the capture.
+  Authentication's own statements (API key, session, Soda token) are left out. Writes are captured
+  and replayed inside transactions that are rolled back, so every call sees the same database.
 
 Only timings are reported; nothing here asserts how fast anything must be.
 """
@@ -15,6 +17,8 @@ Only timings are reported; nothing here asserts how fast anything must be.
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import json
 import os
 import socket
 import statistics
@@ -29,7 +33,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -68,10 +72,21 @@ class Operation:
     as_member: bool = False
     web: bool = False
     floor_path: str | None = None
+    # The floor's query parameters and, for writes, its n-th body, when they differ from Quell's.
+    floor_params: Params | None = None
+    floor_body: Callable[[int], dict[str, Any]] | None = None
+    # For writes: the body of the request whose statements are captured (in a rolled-back transaction).
+    capture_body: dict[str, Any] | None = None
     hand: Callable[[Any], Any] | None = None
     # When the operation is a service call with no page of its own, the call to capture instead.
     service: Callable[[], Any] | None = None
     repeats: int | None = None
+    # Soda Core's protocol: the body carries a login token instead of an Authorization header.
+    soda: bool = False
+
+    @property
+    def writes(self) -> bool:
+        return self.method != "GET"
 
 
 @dataclass
@@ -82,6 +97,8 @@ class Measurement:
     quell_sql: Stats | None = None
     quell_queries: int | None = None
     hand_sql: Stats | None = None
+    # Figures that failed (a timeout, an error answer), by figure name, with the reason.
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -129,7 +146,7 @@ def pick_targets() -> Targets:
     failing = list(
         CheckResult.objects.filter(outcome__in=FAILING_OUTCOMES)
         .order_by("-id")
-        .values_list("id", flat=True)[:500]
+        .values_list("id", flat=True)[:2000]
     )
     return Targets(
         admin=admin,
@@ -175,10 +192,11 @@ def _list_query(filters: dict[str, Any], page: int = 0) -> queries.ListQuery:
     )
 
 
-def operations(t: Targets) -> list[Operation]:
+def operations(t: Targets, creds: Credentials) -> list[Operation]:
     admin = queries.Caller(t.admin.pk, True)
     member = queries.Caller(t.member.pk, False)
-    deep = max(0, (t.total // SIZE) // 2)
+    deep = max(1, (t.total // SIZE) // 2)
+    cursor_page = deep_cursor_page(t, creds, deep)
 
     def listing(name: str, filters: dict[str, Any], page: int = 0, as_member: bool = False) -> Operation:
         caller = member if as_member else admin
@@ -209,9 +227,7 @@ def operations(t: Targets) -> list[Operation]:
             name="counts per status (service call)",
             floor_path="/bench/floor/incident-counts",
             hand=lambda cursor: queries.counts_per_status(cursor, admin, queries.ListQuery()),
-            service=lambda: incident_services.count_by(
-                incident_services.list_incidents(incident_services.IncidentFilters(), by=t.admin), "status"
-            ),
+            service=lambda: _status_counts(t.admin),
         ),
         Operation(
             name="incident (API)",
@@ -226,50 +242,188 @@ def operations(t: Targets) -> list[Operation]:
             floor_path=f"/bench/floor/checks/{t.check_id}/results",
             hand=lambda cursor: queries.check_results(cursor, admin, t.check_id, 366),
         ),
-        Operation(name="web: incidents page", path="/incidents/", web=True),
-        Operation(name="web: dataset Incidents tab", path=f"/datasets/{t.dataset_id}/incidents", web=True),
-        Operation(name="web: incident page", path=f"/incidents/{t.incident_number}", web=True),
-        Operation(name="web: check page", path=f"/checks/{t.check_id}", web=True),
+        Operation(
+            name="web: incidents page",
+            path="/incidents/",
+            web=True,
+            floor_path="/bench/floor/web/incidents",
+            hand=lambda cursor: queries.incidents_page(cursor, admin),
+        ),
+        Operation(
+            name="web: dataset Incidents tab",
+            path=f"/datasets/{t.dataset_id}/incidents",
+            web=True,
+            floor_path=f"/bench/floor/web/datasets/{t.dataset_id}/incidents",
+            hand=lambda cursor: queries.dataset_incidents_page(cursor, admin, t.dataset_id),
+        ),
+        Operation(
+            name="web: incident page",
+            path=f"/incidents/{t.incident_number}",
+            web=True,
+            floor_path=f"/bench/floor/web/incidents/{t.incident_number}",
+            hand=lambda cursor: queries.incident_page(cursor, admin, t.incident_number),
+        ),
+        Operation(
+            name="web: check page (a year of results)",
+            path=f"/checks/{t.check_id}",
+            web=True,
+            floor_path=f"/bench/floor/web/checks/{t.check_id}",
+            hand=lambda cursor: queries.check_page(cursor, admin, t.check_id),
+        ),
     ]
-    pool = t.failing_result_ids
-    # A fresh incident to attach to, made through the same service the API calls.
-    target = incident_services.create_incident(
-        by=t.admin, title="Bench: results attached here", check_result_ids=[pool[0]]
+    if cursor_page is not None:
+        ops.insert(2, cursor_page)
+    return ops + write_operations(t, creds)
+
+
+def _status_counts(admin: User) -> Any:
+    """Counts per status as the Incidents page gets them: from the status counters where Quell has
+    them (issue 6), else with the GROUP BY of the code before them."""
+    filters = incident_services.IncidentFilters()
+    counted = getattr(incident_services, "status_counts", None)
+    if counted is not None:
+        return counted(filters, by=admin)
+    return incident_services.count_by(incident_services.list_incidents(filters, by=admin), "status")
+
+
+def deep_cursor_page(t: Targets, creds: Credentials, deep: int) -> Operation | None:
+    """The deep page again, reached with the keyset cursor the page before it hands out.
+
+    None when the API has no cursor (nextCursor) to follow."""
+    client = Client(HTTP_HOST="127.0.0.1")
+    before = client.get(
+        "/api/v1/incidents",
+        {"size": SIZE, "page": deep - 1},
+        HTTP_AUTHORIZATION=_auth_header(creds.api[False]),
     )
-    ops += [
+    cursor = before.json().get("nextCursor") if before.status_code == 200 else None
+    if not cursor:
+        return None
+    last = Incident.objects.order_by("-created_at", "-id").values_list("created_at", "id")[deep * SIZE - 1]
+    admin = queries.Caller(t.admin.pk, True)
+    return Operation(
+        name=f"list, deep page ({deep}) by cursor",
+        path="/api/v1/incidents",
+        params=[("size", SIZE), ("cursor", cursor)],
+        floor_path="/bench/floor/incidents/after",
+        floor_params=[("size", SIZE), ("afterCreated", last[0].isoformat()), ("afterId", last[1])],
+        hand=lambda c: queries.incident_list_after(c, admin, queries.ListQuery(size=SIZE), last),
+    )
+
+
+SODA_CHECKS = 1000
+SODA_TABLES = 20
+
+
+def soda_scan(n: int) -> dict[str, Any]:
+    """A Soda Core 3.x scan of 1,000 checks over 20 tables, as sodaCoreInsertScanResults sends it.
+
+    Every call is a new night (so a new scan, not a repeat the idempotency key would swallow); one
+    check in ten fails."""
+    at = (dt.datetime(2030, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=n + 10_000)).isoformat()
+    checks: list[dict[str, Any]] = []
+    for c in range(SODA_CHECKS):
+        table = f"bench_table_{c % SODA_TABLES}"
+        identity = f"bench-{c:04d}"
+        checks.append(
+            {
+                "identity": identity,
+                "identities": {"v1": identity, "v2": identity, "v3": identity},
+                "name": f"row_count > {c}",
+                "type": "generic",
+                "definition": f"checks for {table}:\n  row_count > {c}",
+                "resourceAttributes": [],
+                "location": {"filePath": "checks.yml", "line": c + 2, "col": 5},
+                "dataSource": "bench_soda",
+                "table": table,
+                "column": None,
+                "metrics": [],
+                "outcome": "fail" if (c + n) % 10 == 0 else "pass",
+                "diagnostics": {"blocks": [], "value": c + n},
+                "source": "soda-core",
+            }
+        )
+    return {
+        "type": "sodaCoreInsertScanResults",
+        "definitionName": "bench nightly",
+        "defaultDataSource": "bench_soda",
+        "dataTimestamp": at,
+        "scanStartTimestamp": at,
+        "scanEndTimestamp": at,
+        "hasErrors": False,
+        "hasWarnings": False,
+        "hasFailures": True,
+        "metrics": [],
+        "checks": checks,
+        "queries": [],
+        "logs": [],
+    }
+
+
+def write_operations(t: Targets, creds: Credentials) -> list[Operation]:
+    """Creating incidents, attaching results and ingesting a Soda scan, end to end and on the floor.
+
+    Quell and the floor draw from separate halves of the failing results and attach to separate
+    incidents, so neither finds its work already done by the other."""
+    pool = t.failing_result_ids
+    half = len(pool) // 2
+    quell_pool, floor_pool = pool[:half], pool[half:]
+    # Fresh incidents to attach to, made through the same service the API calls.
+    target = incident_services.create_incident(
+        by=t.admin, title="Bench: results attached here", check_result_ids=[quell_pool[0]]
+    )
+    floor_target = incident_services.create_incident(
+        by=t.admin, title="Bench: results attached here (floor)", check_result_ids=[floor_pool[0]]
+    )
+    admin = queries.Caller(t.admin.pk, True)
+
+    # The last result of each half is kept for the statement capture and the hand-written SQL, which
+    # roll back, so they always find it unattached.
+    def attach_body(chosen: list[int]) -> Callable[[int], dict[str, Any]]:
+        return lambda n: {"checkResultIds": [chosen[1 + n % (len(chosen) - 2)]]}
+
+    def create_body(chosen: list[int]) -> Callable[[int], dict[str, Any]]:
+        return lambda n: {"title": f"Bench incident {n}", "checkResultIds": [chosen[n % len(chosen)]]}
+
+    token = creds.soda_token
+
+    def soda_body(offset: int) -> Callable[[int], dict[str, Any]]:
+        return lambda n: {**soda_scan(n + offset), "token": token}
+
+    return [
         Operation(
             name="attach a result (API)",
             method="POST",
             path=f"/api/v1/incidents/{target.pk}/checkResults",
-            body=lambda n: {"checkResultIds": [pool[1 + n % (len(pool) - 1)]]},
+            body=attach_body(quell_pool),
+            floor_path=f"/bench/floor/incidents/{floor_target.pk}/checkResults",
+            floor_body=attach_body(floor_pool),
+            capture_body={"checkResultIds": [quell_pool[-1]]},
+            hand=lambda c: queries.attach_results(c, admin, floor_target.pk, [floor_pool[-1]]),
         ),
         Operation(
             name="create an incident (API)",
             method="POST",
             path="/api/v1/incidents",
-            body=lambda n: {"title": f"Bench incident {n}", "checkResultIds": [pool[n % len(pool)]]},
+            body=create_body(quell_pool),
+            floor_path="/bench/floor/incidents/create",
+            floor_body=create_body(floor_pool),
+            capture_body={"title": "Bench capture", "checkResultIds": [quell_pool[-1]]},
+            hand=lambda c: queries.create_incident(c, admin, "Bench incident", [floor_pool[-1]]),
         ),
         Operation(
-            name="push 1,000 results (API)",
+            name="ingest a Soda scan of 1,000 checks",
             method="POST",
-            path="/api/v1/checkResults",
-            body=lambda n: {
-                "dataTimestamp": f"2026-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}Z",
-                "results": [
-                    {
-                        "dataSource": "bench_source",
-                        "dataset": f"bench.table_{c % 20}",
-                        "check": {"name": f"bench check {c}", "identity": f"bench/{c}"},
-                        "outcome": "pass" if c % 10 else "fail",
-                        "value": c,
-                    }
-                    for c in range(1000)
-                ],
-            },
+            path="/api/command",
+            soda=True,
+            body=soda_body(0),
+            floor_path="/bench/floor/soda/command",
+            floor_body=soda_body(500_000),
+            capture_body={**soda_scan(999_998), "token": token},
+            hand=lambda c: queries.ingest_soda_scan(c, admin, soda_scan(999_999)),
             repeats=5,
         ),
     ]
-    return ops
 
 
 # --- Running a server -----------------------------------------------------------------------------
@@ -281,9 +435,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SERVERS = ("serve", "runserver")
+
+
 @contextmanager
-def server(log: Path | None = None) -> Iterator[str]:
-    """A `quell runserver` process on the same database as this one, with the floor endpoint on."""
+def server(log: Path | None = None, kind: str = "serve") -> Iterator[str]:
+    """A Quell web server process on the same database as this one, with the floor endpoint on.
+
+    `serve` is the production server (gunicorn, `quell serve`); `runserver` is Django's threaded
+    development server."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
@@ -302,26 +462,38 @@ def server(log: Path | None = None) -> Iterator[str]:
     env.update(QUELL_BENCH_FLOOR="1", QUELL_BASE_URL=base, QUELL_DEBUG="0", QUELL_LOG_LEVEL="WARNING")
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     # The command is this interpreter running Quell, with no outside input in it.
+    if kind == "serve":
+        command = ["serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    elif kind == "runserver":
+        command = ["runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"]
+    else:
+        raise ValueError(f"server must be one of {SERVERS}, not {kind!r}")
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "quell", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "quell", *command],
         env=env,
         stdout=out,
         stderr=out,
     )
     try:
-        deadline = time.monotonic() + 30
+        # Generous: `quell serve` first collects static files, and the machine may be busy.
+        deadline = time.monotonic() + 300
         while True:
             try:
                 httpx.get(f"{base}/login/", timeout=1)
                 break
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"quell runserver did not start (exit {proc.poll()})") from None
+                    raise RuntimeError(f"quell {kind} did not start (exit {proc.poll()})") from None
                 time.sleep(0.1)
         yield base
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            # A worker stuck in a pathological request does not stop on its own.
+            proc.kill()
+            proc.wait(30)
         if log and not isinstance(out, int):
             out.close()
 
@@ -333,39 +505,60 @@ def server(log: Path | None = None) -> Iterator[str]:
 class Credentials:
     api: dict[bool, tuple[str, str]]  # as_member -> (key id, secret)
     session_cookie: str
+    soda_token: str
 
 
 def credentials(t: Targets) -> Credentials:
+    from quell.ingest import services as ingest_services
+
     keys = {}
     for as_member, user in ((False, t.admin), (True, t.member)):
         key, secret = ApiKey.issue(user, name="bench")
         keys[as_member] = (key.key_id, secret)
     client = Client()
     client.force_login(t.admin)
-    return Credentials(api=keys, session_cookie=client.cookies[settings.SESSION_COOKIE_NAME].value)
+    # Soda Core logs in with an API key and sends the token it gets in every later body.
+    token = ingest_services.log_in(*keys[False])
+    return Credentials(
+        api=keys, session_cookie=client.cookies[settings.SESSION_COOKIE_NAME].value, soda_token=token
+    )
 
 
 def _auth_header(key: tuple[str, str]) -> str:
     return "Basic " + base64.b64encode(f"{key[0]}:{key[1]}".encode()).decode()
 
 
-def _timed(call: Callable[[int], None], repeats: int, warmup: int) -> Stats:
+def _timed(call: Callable[[int], None], repeats: int, warmup: int, budget: float | None = None) -> Stats:
+    """`repeats` timed calls after `warmup` untimed ones; with a budget (seconds), stop early once
+    it is spent and at least 5 calls were timed, so a pathological case cannot take hours."""
     for n in range(warmup):
         call(-1 - n)
-    seconds = []
+    seconds: list[float] = []
+    began = time.perf_counter()
     for n in range(repeats):
         started = time.perf_counter()
         call(n)
         seconds.append(time.perf_counter() - started)
+        if budget is not None and len(seconds) >= 5 and time.perf_counter() - began > budget:
+            break
     return Stats.of(seconds)
 
 
-def _http(client: httpx.Client, op: Operation, path: str, creds: Credentials) -> Callable[[int], None]:
-    headers = {} if op.web else {"Authorization": _auth_header(creds.api[op.as_member])}
+def _http(
+    client: httpx.Client,
+    op: Operation,
+    path: str,
+    creds: Credentials,
+    params: Params | None = None,
+    body: Callable[[int], dict[str, Any]] | None = None,
+) -> Callable[[int], None]:
+    headers = {} if op.web or op.soda else {"Authorization": _auth_header(creds.api[op.as_member])}
+    params = op.params if params is None else params
+    body = body or op.body
 
     def call(n: int) -> None:
-        body = op.body(n + 1000) if op.body else None
-        response = client.request(op.method, path, params=op.params, json=body, headers=headers)
+        payload = body(n + 1000) if body else None
+        response = client.request(op.method, path, params=params, json=payload, headers=headers)
         if response.status_code >= 300:
             raise RuntimeError(
                 f"{op.name}: {op.method} {path} answered {response.status_code}: {response.text[:300]}"
@@ -374,33 +567,60 @@ def _http(client: httpx.Client, op: Operation, path: str, creds: Credentials) ->
     return call
 
 
+AUTH_TABLES = ("accounts_apikey", "django_session", "ingest_sodatoken")
+# Transaction control is replayed by the replaying transaction itself.
+CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
+
+
 def _is_auth(sql: str) -> bool:
-    return "accounts_apikey" in sql or "django_session" in sql
+    return any(table in sql for table in AUTH_TABLES)
+
+
+def _in_process(op: Operation, creds: Credentials) -> int:
+    client = Client(HTTP_HOST="127.0.0.1")
+    if op.web:
+        client.cookies[settings.SESSION_COOKIE_NAME] = creds.session_cookie
+        return int(client.get(op.path, dict(_grouped(op.params))).status_code)
+    if op.writes:
+        headers = {} if op.soda else {"Authorization": _auth_header(creds.api[op.as_member])}
+        return int(
+            client.post(
+                op.path, json.dumps(op.capture_body), content_type="application/json", headers=headers
+            ).status_code
+        )
+    return int(
+        client.get(
+            op.path, dict(_grouped(op.params)), HTTP_AUTHORIZATION=_auth_header(creds.api[op.as_member])
+        ).status_code
+    )
 
 
 def quell_statements(op: Operation, creds: Credentials) -> list[str]:
-    """The read statements Quell issues for the operation, captured in this process."""
+    """The statements Quell issues for the operation, captured in this process.
+
+    Reads keep their SELECTs. A write is captured inside a transaction that is then rolled back, so
+    capturing changes nothing; every statement but authentication's and transaction control is kept."""
     with CaptureQueriesContext(connection) as captured:
         if op.service:
             op.service()
+        elif op.writes:
+            with transaction.atomic():
+                status = _in_process(op, creds)
+                transaction.set_rollback(True)
+            if status >= 300:
+                raise RuntimeError(f"{op.name}: in-process request answered {status}")
         else:
-            client = Client(HTTP_HOST="127.0.0.1")
-            if op.web:
-                client.cookies[settings.SESSION_COOKIE_NAME] = creds.session_cookie
-                response = client.get(op.path, dict(_grouped(op.params)))
-            else:
-                response = client.get(
-                    op.path,
-                    dict(_grouped(op.params)),
-                    HTTP_AUTHORIZATION=_auth_header(creds.api[op.as_member]),
-                )
-            if response.status_code != 200:
-                raise RuntimeError(f"{op.name}: in-process request answered {response.status_code}")
-    return [
-        q["sql"]
-        for q in captured.captured_queries
-        if q["sql"].lstrip().upper().startswith("SELECT") and not _is_auth(q["sql"])
-    ]
+            status = _in_process(op, creds)
+            if status != 200:
+                raise RuntimeError(f"{op.name}: in-process request answered {status}")
+    kept = []
+    for q in captured.captured_queries:
+        sql = q["sql"].lstrip()
+        if _is_auth(sql) or sql.upper().startswith(CONTROL):
+            continue
+        if op.writes or sql.upper().startswith("SELECT"):
+            kept.append(sql)
+    return kept
 
 
 def _grouped(params: Params) -> dict[str, list[str]]:
@@ -410,12 +630,21 @@ def _grouped(params: Params) -> dict[str, list[str]]:
     return grouped
 
 
-def _replay(statements: list[str]) -> Callable[[int], None]:
-    def call(n: int) -> None:
+def _replay(statements: list[str], writes: bool) -> Callable[[int], None]:
+    def run() -> None:
         with connection.cursor() as cursor:
             for sql in statements:
                 cursor.execute(sql)
-                cursor.fetchall()
+                if cursor.description is not None:
+                    cursor.fetchall()
+
+    def call(n: int) -> None:
+        if not writes:
+            run()
+            return
+        with transaction.atomic():
+            run()
+            transaction.set_rollback(True)
 
     return call
 
@@ -425,39 +654,126 @@ def _hand(op: Operation) -> Callable[[int], None]:
     hand = op.hand
 
     def call(n: int) -> None:
-        with connection.cursor() as cursor:
-            hand(cursor)
+        if op.writes:
+            # The same single transaction as the floor endpoint's, rolled back so the next call
+            # finds the same state.
+            with transaction.atomic(), connection.cursor() as cursor:
+                hand(cursor)
+                transaction.set_rollback(True)
+        else:
+            with connection.cursor() as cursor:
+                hand(cursor)
 
     return call
 
 
+def _attempt(
+    m: Measurement, name: str, call: Callable[[int], None], repeats: int, warmup: int, budget: float | None
+) -> Stats | None:
+    """A timed figure over HTTP; one pathological figure (a request past the timeout, an error
+    answer) is reported as failed instead of costing the whole run."""
+    try:
+        return _timed(call, repeats, warmup, budget)
+    except (httpx.HTTPError, RuntimeError) as error:
+        m.failed[name] = f"{type(error).__name__}: {str(error)[:200]}"
+        return None
+
+
+@contextmanager
+def statement_timeout(seconds: float) -> Iterator[Callable[[], None]]:
+    """Abort statements of this connection that run past `seconds` (raising DatabaseError).
+
+    Yields the function that starts the clock for the next call: PostgreSQL's statement_timeout
+    needs none; on SQLite a progress handler interrupts the statement once the deadline passed."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, false)", [str(int(seconds * 1000))])
+        try:
+            yield lambda: None
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', '0', false)")
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    deadline = [time.monotonic() + seconds]
+
+    def rearm() -> None:
+        deadline[0] = time.monotonic() + seconds
+
+    def check() -> int:
+        # A non-zero answer makes SQLite interrupt the running statement.
+        return 1 if time.monotonic() > deadline[0] else 0
+
+    raw.set_progress_handler(check, 100_000)
+    try:
+        yield rearm
+    finally:
+        raw.set_progress_handler(None, 0)
+
+
+def _attempt_sql(
+    m: Measurement,
+    name: str,
+    call: Callable[[int], None],
+    repeats: int,
+    warmup: int,
+    budget: float | None,
+    timeout: float,
+) -> Stats | None:
+    """A timed SQL figure; a statement past `timeout` seconds is reported as failed."""
+    try:
+        with statement_timeout(timeout) as rearm:
+
+            def guarded(n: int) -> None:
+                rearm()
+                call(n)
+
+            return _timed(guarded, repeats, warmup, budget)
+    except DatabaseError as error:
+        m.failed[name] = f"{type(error).__name__}: {str(error)[:200]}"
+        return None
+
+
 def measure(
-    ops: list[Operation], base_url: str, creds: Credentials, *, repeats: int = 30, warmup: int = 3
+    ops: list[Operation],
+    base_url: str,
+    creds: Credentials,
+    *,
+    repeats: int = 30,
+    warmup: int = 3,
+    budget: float | None = None,
+    progress: Callable[[str], None] | None = None,
+    request_timeout: float = 300,
 ) -> list[Measurement]:
     results = []
     session = {settings.SESSION_COOKIE_NAME: creds.session_cookie}
     with (
-        httpx.Client(base_url=base_url, timeout=120) as client,
-        httpx.Client(base_url=base_url, timeout=120, cookies=session) as browser,
+        httpx.Client(base_url=base_url, timeout=request_timeout) as client,
+        httpx.Client(base_url=base_url, timeout=request_timeout, cookies=session) as browser,
     ):
         for op in ops:
+            if progress:
+                progress(op.name)
             n = op.repeats or repeats
+            w = min(warmup, n)
             m = Measurement(op.name)
+            http = browser if op.web else client
+
             if op.path:
-                m.end_to_end = _timed(
-                    _http(browser if op.web else client, op, op.path, creds), n, min(warmup, n)
-                )
+                call = _http(http, op, op.path, creds)
+                m.end_to_end = _attempt(m, "end to end", call, n, w, budget)
             if op.floor_path:
-                floor_op = Operation(
-                    name=op.name, path=op.floor_path, params=op.params, as_member=op.as_member
-                )
-                m.floor = _timed(_http(client, floor_op, op.floor_path, creds), n, warmup)
-            if op.method == "GET":
+                call = _http(http, op, op.floor_path, creds, op.floor_params, op.floor_body)
+                m.floor = _attempt(m, "floor", call, n, w, budget)
+            if op.method == "GET" or op.capture_body is not None:
                 statements = quell_statements(op, creds)
                 m.quell_queries = len(statements)
-                m.quell_sql = _timed(_replay(statements), n, warmup)
+                m.quell_sql = _attempt_sql(
+                    m, "Quell SQL", _replay(statements, op.writes), n, w, budget, request_timeout
+                )
             if op.hand:
-                m.hand_sql = _timed(_hand(op), n, warmup)
+                m.hand_sql = _attempt_sql(m, "hand SQL", _hand(op), n, w, budget, request_timeout)
             results.append(m)
     return results
 
@@ -475,6 +791,30 @@ def _ratio(a: Stats | None, b: Stats | None) -> str:
     return f"{a.median_ms / b.median_ms:.2f}"
 
 
+def as_json(results: list[Measurement]) -> list[dict[str, Any]]:
+    """The measurements as plain data, for plots and for comparing runs."""
+
+    def stats(value: Stats | None) -> dict[str, float] | None:
+        return (
+            None
+            if value is None
+            else {"median_ms": value.median_ms, "p95_ms": value.p95_ms, "n": value.samples}
+        )
+
+    return [
+        {
+            "operation": m.operation,
+            "end_to_end": stats(m.end_to_end),
+            "floor": stats(m.floor),
+            "quell_sql": stats(m.quell_sql),
+            "quell_queries": m.quell_queries,
+            "hand_sql": stats(m.hand_sql),
+            "failed": m.failed,
+        }
+        for m in results
+    ]
+
+
 def markdown(results: list[Measurement]) -> str:
     lines = [
         "| Operation | End to end ms (median / p95) | Floor ms | E2E ÷ floor | Quell SQL ms (queries) "
@@ -483,6 +823,8 @@ def markdown(results: list[Measurement]) -> str:
     ]
     for m in results:
         queries_note = f" ({m.quell_queries})" if m.quell_queries is not None else ""
+        if m.failed:
+            queries_note += " — failed: " + "; ".join(f"{k}: {v[:80]}" for k, v in m.failed.items())
         lines.append(
             f"| {m.operation} | {_ms(m.end_to_end)} | {_ms(m.floor)} | {_ratio(m.end_to_end, m.floor)} "
             f"| {_ms(m.quell_sql)}{queries_note} | {_ms(m.hand_sql)} | {_ratio(m.quell_sql, m.hand_sql)} |"

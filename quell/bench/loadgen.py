@@ -37,6 +37,7 @@ from quell.catalog.models import (
     Scan,
     ScanState,
 )
+from quell.incidents import tallies
 from quell.incidents.models import (
     EventKind,
     Incident,
@@ -47,6 +48,7 @@ from quell.incidents.models import (
     Status,
     TimelineEvent,
 )
+from quell.lib.dbstats import refresh_planner_statistics
 
 BATCH = 5000
 
@@ -394,6 +396,11 @@ def generate(
     result_base = _results(writer, scale, rng, datasets, checks, outcomes, start)
     _incidents(writer, scale, rng, datasets, checks, outcomes, result_base, start, end, admin_id)
     _reset_sequences()
+    # Bulk inserts bypass the incident services, which keep the status counts; recount them. (The
+    # title search index is kept by triggers on SQLite and by PostgreSQL itself, so it is filled.)
+    tallies.rebuild()
+    # Planner statistics for the new rows, so the first queries already use the right indexes.
+    refresh_planner_statistics(full=True)
     return writer.summary
 
 

@@ -197,6 +197,9 @@ class CheckResult(models.Model):
         indexes = [
             # Check page and GET /checks/{id}/results: a check's results, newest first.
             models.Index(fields=["check_ref", "-data_timestamp", "-id"], name="result_check_newest"),
+            # Two queries by the time a result arrived: retention deletes the results older than the
+            # kept period (oldest first, in batches), and results newest-first across checks.
+            models.Index(fields=["created_at", "id"], name="result_created"),
         ]
 
     def __str__(self) -> str:

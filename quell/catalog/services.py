@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -48,6 +49,7 @@ from quell.catalog.models import (
 )
 from quell.integrations import events as integration_events
 from quell.lib.errors import Forbidden, Invalid, NotFound
+from quell.ops import metrics
 
 MANAGER_ROLE = "Manager"
 
@@ -305,7 +307,11 @@ def ingest_scan(
             return existing
     try:
         with transaction.atomic():
-            return _ingest(scan_input, by, on_progress)
+            scan, results = _ingest(scan_input, by, on_progress)
+            # Counted when it commits: a scan rolled back with an outer transaction was never ingested.
+            outcomes = [result.outcome for result in results]
+            transaction.on_commit(partial(metrics.count_ingested, scan_input.source, outcomes))
+            return scan, results
     except IntegrityError:
         # Someone stored the same scan in the meantime; theirs stands.
         if scan_input.idempotency_key:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -23,7 +24,6 @@ from quell.api.base import (
     UserRef,
     UtcDatetime,
     caller,
-    paginate,
     user_ref,
 )
 from quell.incidents import services
@@ -129,7 +129,21 @@ class TimelineEventOut(Schema):
     checkResult: LinkedResultOut | None
 
 
+class IncidentPage(Page[IncidentOut]):
+    nextCursor: str | None = Field(
+        description="Pass as `cursor` for the next page (fast at any depth); null on the last page."
+    )
+    totalElementsExact: bool = Field(
+        description="False when more incidents match than were counted: totalElements is then a lower bound."
+    )
+
+
 class IncidentQuery(PageParams):
+    cursor: str = Field(
+        "",
+        max_length=1000,
+        description="A `nextCursor` from the previous page; `page` is then ignored.",
+    )
     status: list[StatusName] = Field(default_factory=list)
     severity: list[SeverityName] = Field(default_factory=list)
     datasetId: list[Id] = Field(default_factory=list)
@@ -221,7 +235,7 @@ def _result_ids(ids: list[int] | None, alias: list[int] | None) -> list[int]:
 
 
 @router.get(
-    "/incidents", response={200: Page[IncidentOut], **COMMON_ERRORS}, summary="List incidents you can view"
+    "/incidents", response={200: IncidentPage, **COMMON_ERRORS}, summary="List incidents you can view"
 )
 def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> dict[str, Any]:
     by = caller(request)
@@ -236,8 +250,22 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> dict[st
         created_from=query.from_,
         created_to=query.to,
     )
+    counts = services.status_counts(filters, by=by)
     incidents = services.with_details(services.list_incidents(filters, by=by), by)
-    return paginate(incidents, query.page, query.size, incident_out)
+    found = services.page_of(
+        incidents, counts, filters.statuses, size=query.size, page=query.page, cursor=query.cursor
+    )
+    return {
+        "content": incident_out(found.rows),
+        "first": found.number == 0,
+        "last": found.next_cursor is None,
+        "number": found.number,
+        "size": query.size,
+        "totalElements": found.total,
+        "totalPages": math.ceil(found.total / query.size),
+        "nextCursor": found.next_cursor,
+        "totalElementsExact": found.total_exact,
+    }
 
 
 @router.post("/incidents", response={201: IncidentOut, **WRITE_ERRORS}, summary="Create an incident")

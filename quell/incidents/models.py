@@ -51,12 +51,28 @@ class Incident(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
+        # Every list orders by a unique key ending in id, so each index below ends with id too: it
+        # then serves the first page and the keyset "next page" condition alike (no OFFSET walk).
+        # New indexes go in with quell.lib.migrations.AddIndexOnline (no write lock on PostgreSQL).
         indexes = [
-            # Org-wide list, newest first, and the same with a status filter.
+            # GET /incidents and the Incidents page unfiltered, newest first; member lists walk it
+            # and keep the visible rows.
             models.Index(fields=["-created_at", "-id"], name="incident_newest"),
-            models.Index(fields=["status", "-created_at"], name="incident_status_newest"),
-            models.Index(fields=["lead", "-created_at"], name="incident_lead_newest"),
-            models.Index(fields=["reporter", "-created_at"], name="incident_reporter_newest"),
+            # status filter (one status, or the three open ones), newest first.
+            models.Index(fields=["status", "-created_at", "-id"], name="incident_status_created"),
+            # severity filter newest first, and sort=severity: critical < major < minor as text, so
+            # ascending severity is most severe first.
+            models.Index(fields=["severity", "-created_at", "-id"], name="incident_severity_created"),
+            # status and severity together ("open critical ones", the home page's open by severity).
+            models.Index(
+                fields=["status", "severity", "-created_at", "-id"], name="incident_status_sev_created"
+            ),
+            # lead filter ("led by me"), newest first; also which users lead anything (filter choices).
+            models.Index(fields=["lead", "-created_at", "-id"], name="incident_lead_created"),
+            # reporter filter, newest first; also which users reported anything (filter choices).
+            models.Index(fields=["reporter", "-created_at", "-id"], name="incident_reporter_created"),
+            # sort=updated: last changed first.
+            models.Index(fields=["-updated_at", "-id"], name="incident_updated"),
         ]
 
     def __str__(self) -> str:
@@ -149,3 +165,71 @@ class NumberSequence(models.Model):
             cls.objects.get_or_create(name=name)
             cls.objects.filter(name=name).update(last_value=F("last_value") + 1)
         return cls.objects.values_list("last_value", flat=True).get(name=name)
+
+
+class DatasetSet(models.Model):
+    """One combination of datasets that incidents are linked to; status counters are kept per set.
+
+    An incident is visible to whoever sees any of its datasets and must be counted once, so counts
+    cannot be kept per dataset. Keyed by the exact set, a member's counts are the sum over the sets
+    that share a dataset with what they can see. `key` is a hash of the sorted dataset ids.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    datasets: models.ManyToManyField[Dataset, DatasetSetMember] = models.ManyToManyField(
+        Dataset, through="DatasetSetMember", related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"dataset set {self.pk}"
+
+
+class DatasetSetMember(models.Model):
+    # Deleting a dataset drops it from its sets: the set then stands for the datasets its incidents
+    # still have, which is what visibility and the counts need.
+    dataset_set = models.ForeignKey(DatasetSet, on_delete=models.CASCADE, related_name="members")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset_set", "dataset"], name="dataset_set_member_once")
+        ]
+        indexes = [
+            # Counts for a member or a dataset filter: the sets that include any of these datasets.
+            models.Index(fields=["dataset", "dataset_set"], name="dataset_set_by_dataset"),
+        ]
+
+    def __str__(self) -> str:
+        return f"dataset {self.dataset_id} in set {self.dataset_set_id}"
+
+
+class IncidentTally(models.Model):
+    """How many incidents have a status, org-wide (no set) or per dataset set.
+
+    Written by the incident services in the same transaction as the change it counts (and by
+    loadgen and the migration that introduced it), so the counts per status on every list page are
+    read from a few rows instead of counting the incidents table.
+    """
+
+    dataset_set = models.ForeignKey(
+        DatasetSet, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(max_length=15, choices=Status.choices)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset_set", "status"],
+                condition=models.Q(dataset_set__isnull=False),
+                name="incident_tally_per_set",
+            ),
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(dataset_set__isnull=True),
+                name="incident_tally_org_wide",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.status} in {self.dataset_set_id or 'all'}"

@@ -19,6 +19,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -37,6 +38,8 @@ from quell.integrations.models import (
     Integration,
 )
 from quell.integrations.transport import Sent, TransportError, transport_for
+from quell.ops import metrics
+from quell.ops.logging import task_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +60,18 @@ def worker_id() -> str:
 
 
 @task()
-def deliver(delivery_id: int) -> str:
-    """The task: one attempt at one delivery, if it is still due and this worker wins the claim."""
+def deliver(delivery_id: int, request_id: str = "") -> str:
+    """The task: one attempt at one delivery, if it is still due and this worker wins the claim.
+
+    `request_id` is the request that caused the event; quell.ops.logging puts it on the task's log lines.
+    """
     return attempt(delivery_id)
 
 
 def enqueue(delivery_id: int, run_after: datetime | None = None) -> None:
     """Queue a task for the delivery (inside the caller's transaction, so it commits with it)."""
     queued = deliver.using(run_after=run_after) if run_after is not None else deliver
-    result = queued.enqueue(delivery_id)
+    result = queued.enqueue(delivery_id, **task_kwargs())
     Delivery.objects.filter(pk=delivery_id).update(task_id=result.id)
 
 
@@ -177,6 +183,9 @@ def finish(
             worker=me,
             next_attempt_at=next_attempt_at,
         )
+        # Counted once the attempt is on record; "disabled" is a failure that turned the integration off.
+        counted = "disabled" if isinstance(result, TransportError) and result.disable else outcome.value
+        transaction.on_commit(partial(metrics.count_delivery_attempt, delivery.integration.kind, counted))
         common = {"last_status_code": status_code, "last_error": error, "claimed_by": "", "lease_until": None}
         if outcome == AttemptOutcome.RETRYING:
             assert next_attempt_at is not None
@@ -244,7 +253,8 @@ def release_expired_claims(now: datetime) -> int:
     """Deliveries claimed by a worker whose lease ran out (it died mid-attempt) become due again."""
     released = 0
     expired = Delivery.objects.filter(status=DeliveryStatus.DELIVERING, lease_until__lt=now)
-    for delivery in expired.only("id", "attempts", "claimed_by", "lease_until")[:SWEEP_BATCH]:
+    fields = ("id", "attempts", "claimed_by", "lease_until", "integration__kind")
+    for delivery in expired.select_related("integration").only(*fields)[:SWEEP_BATCH]:
         with transaction.atomic():
             if not Delivery.objects.filter(
                 pk=delivery.pk, status=DeliveryStatus.DELIVERING, lease_until__lt=now
@@ -265,6 +275,10 @@ def release_expired_claims(now: datetime) -> int:
                 error=LOST_ATTEMPT,
                 worker=delivery.claimed_by,
             )
+            lost = partial(
+                metrics.count_delivery_attempt, delivery.integration.kind, AttemptOutcome.LOST.value
+            )
+            transaction.on_commit(lost)
             released += 1
     return released
 

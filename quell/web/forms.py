@@ -239,6 +239,42 @@ class FailedRowsSettingsForm(forms.Form):
 FAILED_ROWS_FIELDS = {"collectFailedRows": "collect", "failedRowsMaxBytes": "max_bytes"}
 
 
+def _days(label: str, help_text: str) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label,
+        required=False,
+        widget=forms.NumberInput(attrs={"placeholder": "forever"}),
+        help_text=f"{help_text} Leave blank (or 0) to keep forever.",
+    )
+
+
+class RetentionForm(forms.Form):
+    """Days to keep each kind of record; the limits are the service's (quell.ops.housekeeping)."""
+
+    check_results_days = _days(
+        "Check results, days",
+        "With their measurements and samples. Results in an incident and each check's latest stay.",
+    )
+    scans_days = _days(
+        "Scans, days", "Older scans lose their logs, and go once none of their results is left."
+    )
+    failed_rows_days = _days(
+        "Failed-row samples, days", "Copies of warehouse rows; kept while their incident is open."
+    )
+    delivery_log_days = _days(
+        "Delivery log, days", "Finished deliveries to webhooks, Slack and Teams, with their attempts."
+    )
+
+
+# The API's names of the retention settings to the fields of RetentionForm.
+RETENTION_FIELDS = {
+    "checkResultsDays": "check_results_days",
+    "scansDays": "scans_days",
+    "failedRowsSamplesDays": "failed_rows_days",
+    "deliveryLogDays": "delivery_log_days",
+}
+
+
 class CheckAttributeForm(forms.Form):
     name = forms.CharField(
         label="Name", max_length=100, help_text="As checks write it under attributes:, e.g. pipeline_stage."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.contrib import messages
@@ -26,7 +27,7 @@ from quell.web.forms import (
     IncidentEditForm,
     IncidentFilterForm,
 )
-from quell.web.views.base import apply_error, page, paginate, signed_in
+from quell.web.views.base import PAGE_SIZE, apply_error, page, signed_in
 
 PICKER_SIZE = 50
 
@@ -39,7 +40,9 @@ def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None
 
     On a dataset's tab the dataset filter is fixed to it; on the org-wide page it is a filter.
     """
-    people = list(accounts.list_people(by=by))
+    # Only people who lead or reported something: a filter on anyone else finds nothing, and an
+    # installation with thousands of users would otherwise send them all with every list.
+    people = list(incidents.people_in_incidents(by=by))
     datasets = None if dataset else list(catalog.list_datasets(by=by))
     form = IncidentFilterForm(request.GET, people=people, datasets=datasets)
     form.is_valid()
@@ -54,24 +57,49 @@ def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None
         search=form.value("q"),
     )
     # Counts per status follow every filter but the status one, so each count says what choosing it gives.
-    counts = incidents.count_by(incidents.list_incidents(filters, by=by), "status")
+    tally = incidents.status_counts(filters, by=by)
+    counts = tally.counts
     filters.statuses = statuses
     sort = form.value("sort") or "created"
-    rows = incidents.for_list(incidents.sort_incidents(incidents.list_incidents(filters, by=by), sort), by)
+    rows = incidents.for_list(incidents.list_incidents(filters, by=by), by)
+    # "Next" links carry a cursor (`after`), so a deep page costs what the first does; `page`
+    # (from 1) still works for links made by hand.
+    page_number = request.GET.get("page", "1")
+    found = incidents.page_of(
+        rows,
+        tally,
+        statuses,
+        sort=sort,
+        size=PAGE_SIZE,
+        page=int(page_number) - 1 if page_number.isdigit() and 0 < int(page_number) <= 100_000 else 0,
+        cursor=request.GET.get("after", "")[:1000],
+    )
     chosen = set(form.value("status"))
+    open_count, open_exact = tally.total(list(OPEN_STATUSES))
+    all_count, all_exact = tally.total()
     return {
         "filter_form": form,
         "status_counts": [
-            (value, label, counts.get(value, 0), value in chosen) for value, label in Status.choices
+            (value, label, counts.get(value, 0), value in chosen, value in tally.at_least)
+            for value, label in Status.choices
         ],
-        "open_count": sum(counts.get(value, 0) for value in OPEN_STATUSES),
-        "all_count": sum(counts.values()),
+        "open_count": open_count,
+        "open_exact": open_exact,
+        "all_count": all_count,
+        "all_exact": all_exact,
         "open_chosen": OPEN in chosen,
         "any_status_chosen": bool(chosen),
         "filtered": any(
             form.value(name) for name in ("q", "status", "severity", "lead", "reporter", "dataset")
         ),
-        "incidents": paginate(request, rows),
+        "incidents": found.rows,
+        "pager": {
+            "number": found.number + 1,
+            "pages": max(1, math.ceil(found.total / PAGE_SIZE)),
+            "total": found.total,
+            "exact": found.total_exact,
+            "next": found.next_cursor,
+        },
         "people": people,
         "filter_datasets": datasets,
         "sort": sort,

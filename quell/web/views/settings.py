@@ -16,9 +16,11 @@ from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole
 from quell.catalog import services as catalog
 from quell.catalog.models import Responsibility
 from quell.lib.errors import Invalid
+from quell.ops import housekeeping
 from quell.web.forms import (
     CHECK_ATTRIBUTE_FIELDS,
     FAILED_ROWS_FIELDS,
+    RETENTION_FIELDS,
     CheckAttributeForm,
     DatasetRoleForm,
     FailedRowsSettingsForm,
@@ -26,6 +28,7 @@ from quell.web.forms import (
     GroupMembersForm,
     NameForm,
     OrganizationForm,
+    RetentionForm,
     UserCreateForm,
 )
 from quell.web.views.base import apply_error, page, paginate, signed_in
@@ -47,7 +50,25 @@ def organization(request: HttpRequest) -> HttpResponse:
     org = accounts.get_organization(by=by)
     roles = accounts.list_dataset_roles(by=by)
     initial = {"name": org.name, "default_role": org.default_dataset_role_id}
-    form = OrganizationForm(request.POST or None, roles=roles, initial=initial)
+    kept = housekeeping.get_retention(by=by)
+    retention_initial = {field: kept[name] for name, field in RETENTION_FIELDS.items()}
+    posted = request.POST if request.method == "POST" else None
+    is_retention = posted is not None and posted.get("action") == "retention"
+    form = OrganizationForm(None if is_retention else posted, roles=roles, initial=initial)
+    retention_form = RetentionForm(posted if is_retention else None, initial=retention_initial)
+    if is_retention and retention_form.is_valid():
+        changes = {name: retention_form.cleaned_data[field] for name, field in RETENTION_FIELDS.items()}
+        try:
+            housekeeping.update_retention(by=by, changes=changes)
+        except Invalid as error:
+            apply_error(retention_form, error, RETENTION_FIELDS)
+        else:
+            messages.success(request, "Saved how long records are kept.")
+            return redirect("web:settings")
+    if is_retention:
+        status = 400 if retention_form.errors else 200
+        context = {"form": form, "org": org, "retention_form": retention_form}
+        return _render(request, "web/settings/organization.html", context, status)
     if request.method == "POST" and form.is_valid():
         role = form.cleaned_data["default_role"]
         try:
@@ -63,7 +84,8 @@ def organization(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Saved the organisation settings.")
             return redirect("web:settings")
     status = 400 if form.errors else 200
-    return _render(request, "web/settings/organization.html", {"form": form, "org": org}, status)
+    context = {"form": form, "org": org, "retention_form": retention_form}
+    return _render(request, "web/settings/organization.html", context, status)
 
 
 @page

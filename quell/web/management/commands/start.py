@@ -1,5 +1,9 @@
 """`quell start`: migrate, then run the task worker and the web server until stopped.
 
+The web server is `quell serve` (gunicorn) with one process and a few threads, which is what SQLite
+wants: one writer at a time, and no second process competing for the write lock. For several web and
+worker processes on PostgreSQL, run `quell serve` and `quell worker` yourself (docs/deploy.md).
+
 The worker and the server are child processes in their own process group, so Ctrl-C in a terminal
 reaches only this process, which then stops each child once and in order: the server, then the
 worker (which finishes its current task first). SIGTERM and SIGHUP do the same. When the server exits
@@ -25,7 +29,9 @@ from quell.accounts.models import User
 from quell.demo import DemoRefused, load_demo
 from quell.lib.errors import QuellError
 
-SERVER_STOP_SECONDS = 10
+# Gunicorn lets requests in flight finish for its --timeout (30 s by default) before it exits.
+SERVER_STOP_SECONDS = 35
+SERVER_THREADS = 4
 WORKER_STOP_SECONDS = 30
 # A worker that exits sooner than this after starting is failing, not finishing; it is not restarted.
 WORKER_MIN_LIFETIME = 10.0
@@ -33,7 +39,7 @@ POLL_SECONDS = 0.2
 
 
 def browser_host(addr: str) -> tuple[str, str]:
-    """(host, port) to put in a URL for runserver's address, which may be "port", "host:port", "[v6]:port"."""
+    """(host, port) to put in a URL for the server's address, which may be "port", "host:port", "[v6]:port"."""
     if addr.isdigit():
         return "127.0.0.1", addr
     host, _, port = addr.rpartition(":")
@@ -107,6 +113,7 @@ class Command(BaseCommand):
     # --- Children ---------------------------------------------------------------------------------
 
     def run_children(self, addr: str, env: dict[str, str]) -> None:
+        bind = f"127.0.0.1:{addr}" if addr.isdigit() else addr
         stop_signal: list[int] = []
 
         def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -117,7 +124,8 @@ class Command(BaseCommand):
 
         worker = self.spawn_worker(env)
         worker_started = time.monotonic()
-        server = self.spawn([sys.executable, "-m", "quell", "runserver", addr, "--noreload"], env)
+        serve = ["serve", "--bind", bind, "--workers", "1", "--threads", str(SERVER_THREADS)]
+        server = self.spawn([sys.executable, "-m", "quell", *serve], env)
         self.say(f"Web server running (pid {server.pid}).")
         failure = ""
         try:
@@ -135,7 +143,7 @@ class Command(BaseCommand):
                     worker_started = time.monotonic()
                 time.sleep(POLL_SECONDS)
         finally:
-            self.stop(server, "web server", signal.SIGINT, SERVER_STOP_SECONDS)
+            self.stop(server, "web server", signal.SIGTERM, SERVER_STOP_SECONDS)
             self.stop(worker, "task worker", signal.SIGTERM, WORKER_STOP_SECONDS)
         if failure:
             raise CommandError(failure)

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from quell.ops import heartbeat
 from quell.ops.periodic import start_periodic
 
 
@@ -20,8 +21,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         extra = ["--batch"] if options["batch"] else []
+        stop_periodic = None
         if not options["batch"]:
             # django-tasks-db neither retries nor reaps the tasks of a killed worker; the delivery
             # sweep does, among the periodic jobs (quell.ops.periodic) of a thread that ends with the process.
-            start_periodic()
-        call_command("db_worker", "--queue-name", "*", "--interval", str(options["interval"]), *extra)
+            stop_periodic = start_periodic()
+        try:
+            call_command("db_worker", "--queue-name", "*", "--interval", str(options["interval"]), *extra)
+        finally:
+            # db_worker leaves by SystemExit on SIGTERM; a clean exit takes this worker off /readyz at once.
+            if stop_periodic is not None:
+                stop_periodic.set()
+                heartbeat.stop()

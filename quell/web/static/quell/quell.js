@@ -1,4 +1,5 @@
-// The little behaviour Quell's pages need beyond htmx: opening dialogs from menus, and closing menus.
+// The little behaviour Quell's pages need beyond htmx: opening dialogs from menus, closing menus, and
+// filters that apply on change.
 "use strict";
 
 function openDialog(id, opener) {
@@ -33,6 +34,12 @@ document.addEventListener("click", (event) => {
   document.querySelectorAll("details.dropdown[open]").forEach((menu) => {
     if (!menu.contains(event.target)) menu.removeAttribute("open");
   });
+});
+
+// A filter that applies as soon as it changes (inline onchange= handlers are refused by the CSP).
+document.addEventListener("change", (event) => {
+  const field = event.target.closest && event.target.closest("[data-submit-on-change]");
+  if (field && field.form) field.form.requestSubmit();
 });
 
 document.addEventListener("keydown", (event) => {
