@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from django.contrib.auth.hashers import make_password
 from django.core.management.color import no_style
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Max
 from tqdm import tqdm
 
@@ -362,10 +362,35 @@ class _Writer:
         written = 0
         with tqdm(total=total, desc=f"{label:<22}", unit="row", disable=not self.progress) as bar:
             for chunk in _batched(rows, BATCH):
-                model._default_manager.bulk_create(chunk)
+                _insert_rows(model, chunk)
                 written += len(chunk)
                 bar.update(len(chunk))
         self.summary.counts[label] = self.summary.counts.get(label, 0) + written
+
+
+def _insert_rows(model: type[M], chunk: list[M]) -> None:
+    """INSERT a chunk of unsaved instances in one transaction, without bulk_create's per-row work.
+
+    bulk_create builds one multi-row statement per ~1,000 rows and runs each instance through
+    pre_save; at 20 M rows that Python is what a fill spends its time on. Here the values go through
+    each field's own get_db_prep_save (so JSON, dates and enums are stored exactly as the ORM stores
+    them) and then executemany on SQLite or COPY on PostgreSQL, which is several times faster.
+    """
+    fields = [
+        f for f in model._meta.concrete_fields if not (f.primary_key and getattr(chunk[0], f.attname) is None)
+    ]
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    rows = [tuple(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields) for obj in chunk]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(fields))
+            # Table and columns come from the model's own metadata; values are parameters.
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
 
 
 def generate(

@@ -27,7 +27,7 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.functions import Coalesce, Concat, RowNumber
 from django.utils import timezone
 
 from quell.accounts.models import DatasetRole, Organization, User, UserGroup
@@ -49,6 +49,7 @@ from quell.catalog.models import (
 )
 from quell.integrations import events as integration_events
 from quell.lib.errors import Forbidden, Invalid, NotFound
+from quell.lib.seen import checked_for, mark_checked
 from quell.ops import metrics
 
 MANAGER_ROLE = "Manager"
@@ -76,10 +77,25 @@ def create_dataset(data_source: DataSource, name: str, *, owner: User | None) ->
     return dataset
 
 
-def list_datasets(*, by: User, search: str = "", data_source_name: str = "") -> QuerySet[Dataset]:
+DATASET_SEARCH_WORDS = 10
+
+
+def list_datasets(
+    *, by: User, search: str = "", data_source_name: str = "", matching: str = ""
+) -> QuerySet[Dataset]:
+    """The datasets the caller can view, by data source and name.
+
+    `search` keeps names containing it; `matching` (the dataset pickers' search) keeps datasets whose
+    `source/name` contains every word of it. Both ignore case.
+    """
     datasets = access.datasets_with(by).select_related("data_source")
     if search:
         datasets = datasets.filter(name__icontains=search)
+    words = matching.split()[:DATASET_SEARCH_WORDS]
+    if words:
+        datasets = datasets.alias(path=Concat("data_source__name", Value("/"), "name"))
+        for word in words:
+            datasets = datasets.filter(path__icontains=word)
     if data_source_name:
         datasets = datasets.filter(data_source__name=data_source_name)
     return datasets.order_by("data_source__name", "name", "id")
@@ -173,13 +189,15 @@ def get_check(check_id: int, *, by: User) -> Check:
     check = list_checks(by=by).filter(pk=check_id).first()
     if check is None:
         raise NotFound(f"Check {check_id} not found.")
-    return check
+    return mark_checked(check, by)
 
 
 def list_check_results(
-    check_id: int, *, by: User, outcomes: list[str] | None = None
+    check: Check | int, *, by: User, outcomes: list[str] | None = None
 ) -> QuerySet[CheckResult]:
-    check = get_check(check_id, by=by)
+    """A check's results, newest first. `check` may be one get_check fetched for `by` (see quell.lib.seen)."""
+    if not (isinstance(check, Check) and checked_for(check, by)):
+        check = get_check(check.pk if isinstance(check, Check) else check, by=by)
     results = check.results.select_related("check_ref", "dataset")
     if outcomes:
         results = results.filter(outcome__in=outcomes)
@@ -420,9 +438,20 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
         | {(m.data_source, m.dataset) for m in scan_input.measurements if m.data_source and m.dataset}
         | {(c.data_source, c.dataset) for c in scan_input.contracts}
     )
+    # One query for the scan's datasets and one for the sender's permissions on them, however many
+    # tables a scan covers; refusals still name the first offending dataset in name order.
+    source_by_id = {source.pk: source for source in sources.values()}
+    existing = {
+        (source_by_id[dataset.data_source_id].name, dataset.name): dataset
+        for dataset in Dataset.objects.filter(
+            data_source__in=sources.values(), name__in={name for _, name in dataset_keys}
+        )
+        if (source_by_id[dataset.data_source_id].name, dataset.name) in dataset_keys
+    }
+    held = access.permissions_on_many(by, {dataset.pk for dataset in existing.values()})
     datasets: dict[tuple[str, str], Dataset] = {}
     for source_name, dataset_name in sorted(dataset_keys):
-        found = Dataset.objects.filter(data_source=sources[source_name], name=dataset_name).first()
+        found = existing.get((source_name, dataset_name))
         if found is None:
             if not access.can_create_datasets(by):
                 raise access.Forbidden(
@@ -430,7 +459,7 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
                 )
             found = create_dataset(sources[source_name], dataset_name, owner=by)
         else:
-            _require_manage_checks(by, found)
+            _require_manage_checks(by, found, held[found.pk], source_name)
         datasets[(source_name, dataset_name)] = found
 
     scan = Scan.objects.create(
@@ -465,17 +494,22 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
     )
     measurement_by_identity = {m.identity: m for m in measurements}
 
-    results: list[CheckResult] = []
-    checks: dict[tuple[int, str], Check] = {}
+    # Each result's check, described by the first result that names it.
+    keys: list[tuple[int, str]] = []
+    described: dict[tuple[int, str], tuple[Dataset, CheckInput]] = {}
     for result in scan_input.results:
         dataset = datasets[(result.data_source, result.dataset)]
         identity = result.check.identity or derived_identity(
             result.data_source, result.dataset, result.check.name
         )
-        check = checks.get((dataset.pk, identity)) or _upsert_check(
-            dataset, identity, result.check, scan_input.source
-        )
-        checks[(dataset.pk, identity)] = check
+        keys.append((dataset.pk, identity))
+        described.setdefault((dataset.pk, identity), (dataset, result.check))
+    checks = _upsert_checks(described, scan_input.source)
+
+    results: list[CheckResult] = []
+    for result, key in zip(scan_input.results, keys, strict=True):
+        dataset = datasets[(result.data_source, result.dataset)]
+        check = checks[key]
         measurement = next(
             (
                 measurement_by_identity[m]
@@ -550,12 +584,12 @@ def _apply_contracts(scan_input: ScanInput, datasets: dict[tuple[str, str], Data
         upload.save(update_fields=["dataset"])
 
 
-def _require_manage_checks(user: User, dataset: Dataset) -> None:
-    perms = access.permissions_on(user, dataset.pk)
+def _require_manage_checks(user: User, dataset: Dataset, perms: frozenset[str], source_name: str) -> None:
     if access.VIEW not in perms:
         # Pushing into a dataset one cannot see must not reveal that it exists.
-        raise access.Forbidden(f"You may not push results to {dataset.data_source.name}/{dataset.name}.")
-    access.require(user, dataset, access.MANAGE_CHECKS, "push results to it")
+        raise access.Forbidden(f"You may not push results to {source_name}/{dataset.name}.")
+    if access.MANAGE_CHECKS not in perms:
+        access.require(user, dataset, access.MANAGE_CHECKS, "push results to it")
 
 
 _DESCRIBED_BY_NEWEST_SCAN = (
@@ -569,32 +603,74 @@ _DESCRIBED_BY_NEWEST_SCAN = (
 )
 
 
-def _upsert_check(dataset: Dataset, identity: str, check_input: CheckInput, source: str) -> Check:
-    check, created = Check.objects.get_or_create(
-        dataset=dataset,
-        identity=identity,
-        defaults={
-            "name": check_input.name,
-            "column": check_input.column,
-            "definition": check_input.definition,
-            "check_type": check_input.check_type,
-            "attributes": check_input.attributes,
-            "metric_identities": check_input.metric_identities,
-            "location": check_input.location,
-            "source": source,
-        },
-    )
-    if not created:
-        # The newest scan describes the check as it is now.
-        changed = False
+# Checks looked up per statement; keeps every statement well under SQLite's variable limit.
+_CHECK_LOOKUP_BATCH = 500
+
+
+def _find_checks(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Check]:
+    found: dict[tuple[int, str], Check] = {}
+    for start in range(0, len(keys), _CHECK_LOOKUP_BATCH):
+        by_dataset: dict[int, list[str]] = {}
+        for dataset_id, identity in keys[start : start + _CHECK_LOOKUP_BATCH]:
+            by_dataset.setdefault(dataset_id, []).append(identity)
+        condition = Q()
+        for dataset_id, identities in by_dataset.items():
+            condition |= Q(dataset_id=dataset_id, identity__in=identities)
+        for check in Check.objects.filter(condition):
+            found[(check.dataset_id, check.identity)] = check
+    return found
+
+
+def _upsert_checks(
+    described: dict[tuple[int, str], tuple[Dataset, CheckInput]], source: str
+) -> dict[tuple[int, str], Check]:
+    """The scan's checks, created where new and re-described by this scan where they exist.
+
+    A scan of 1,000 checks costs one read, one INSERT for the new ones and one re-read, where a
+    get_or_create per check cost 1,000 round trips. A check another scan creates at the same time is
+    skipped by the INSERT (ignore_conflicts: ON CONFLICT DO NOTHING, which on PostgreSQL waits for
+    that scan to commit) and read back like one that existed.
+    """
+    keys = list(described)
+    checks = _find_checks(keys)
+    missing = [key for key in keys if key not in checks]
+    if missing:
+        Check.objects.bulk_create(
+            [
+                Check(
+                    dataset=described[key][0],
+                    identity=key[1],
+                    name=check_input.name,
+                    column=check_input.column,
+                    definition=check_input.definition,
+                    check_type=check_input.check_type,
+                    attributes=check_input.attributes,
+                    metric_identities=check_input.metric_identities,
+                    location=check_input.location,
+                    source=source,
+                )
+                for key in missing
+                for check_input in [described[key][1]]
+            ],
+            ignore_conflicts=True,
+        )
+        checks.update(_find_checks(missing))
+    changed: list[Check] = []
+    for key, check in checks.items():
+        check.dataset = described[key][0]
+        # The newest scan describes the check as it is now (a just-created check already matches).
+        check_input = described[key][1]
+        differs = False
         for attr in _DESCRIBED_BY_NEWEST_SCAN:
             value = getattr(check_input, attr)
             if value and getattr(check, attr) != value:
                 setattr(check, attr, value)
-                changed = True
-        if changed:
-            check.save(update_fields=list(_DESCRIBED_BY_NEWEST_SCAN))
-    return check
+                differs = True
+        if differs:
+            changed.append(check)
+    if changed:
+        Check.objects.bulk_update(changed, list(_DESCRIBED_BY_NEWEST_SCAN))
+    return checks
 
 
 # --- History (Soda's change-over-time and anomaly checks ask for it) --------------------------------

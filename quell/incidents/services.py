@@ -7,8 +7,10 @@ transaction, so a refused or failed call leaves nothing behind.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.core import signing
@@ -21,7 +23,6 @@ from django.db.models import (
     Func,
     IntegerField,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -43,6 +44,7 @@ from quell.incidents.models import (
     Incident,
     IncidentCheckResult,
     IncidentDataset,
+    IncidentQuerySet,
     NumberSequence,
     Severity,
     Status,
@@ -50,6 +52,7 @@ from quell.incidents.models import (
 )
 from quell.integrations import events as integration_events
 from quell.lib.errors import Conflict, Forbidden, Invalid, NotFound
+from quell.lib.seen import checked_for, mark_checked
 
 TITLE_MAX = 300
 DESCRIPTION_MAX = 20_000
@@ -92,25 +95,68 @@ def with_details(incidents: QuerySet[Incident], by: User) -> QuerySet[Incident]:
     """Load what an incident's representation needs in a fixed number of queries.
 
     Linked results and datasets the caller cannot view are left out, so an incident that spans a
-    private dataset does not leak it.
+    private dataset does not leak it. Each incident gets `visible_datasets` (by id) and
+    `visible_links` (by when they were added), and its lead and reporter.
     """
-    visible_datasets = access.datasets_with(by).select_related("data_source").order_by("id")
-    links = IncidentCheckResult.objects.select_related("check_result__check_ref", "check_result__dataset")
+    return _with_loader(incidents, partial(_load_details, by=by, links=True, datasets_by_name=False))
+
+
+def _with_loader(
+    incidents: QuerySet[Incident], loader: Callable[[list[Incident]], None]
+) -> QuerySet[Incident]:
+    assert isinstance(incidents, IncidentQuerySet), "incidents come from Incident.objects"
+    return incidents.with_loader(loader)
+
+
+def _load_details(incidents: list[Incident], *, by: User, links: bool, datasets_by_name: bool) -> None:
+    """Fill lead, reporter, `visible_datasets` and (with `links`) `visible_links` for these incidents.
+
+    Four statements whatever the number of incidents. Lead and reporter come by a query of their own
+    rather than a join: with the users joined, SQLite (with approximate statistics) started from the
+    users table and sorted every incident (5 s at 1,000,000); without it the page walks the sort's
+    index. Shared rows (a dataset, a check) are one instance however many incidents show them.
+    """
+    ids = [incident.pk for incident in incidents]
+    user_ids = {incident.lead_id for incident in incidents} | {incident.reporter_id for incident in incidents}
+    users = User.objects.in_bulk(user_ids)
+    pairs = IncidentDataset.objects.filter(incident_id__in=ids)
     if not by.is_admin:
-        # Filter on the result's own dataset column against the ids the caller can view. (Joining
-        # catalog_dataset, as `dataset__in=datasets_with(by)` does, let SQLite start from the
-        # datasets and walk every result of every dataset: 0.5 s per page at 73,000 results.)
-        links = links.filter(check_result__dataset_id__in=access.dataset_ids_with(by) if by.is_active else [])
-    links = links.order_by("added_at", "id")
-    # Lead and reporter by a second query rather than a join: with the users joined, SQLite (with
-    # approximate statistics) started from the users table and sorted every incident (5 s at
-    # 1,000,000); without the join the page is a walk of the sort's index, whatever the statistics.
-    return incidents.prefetch_related(
-        "lead",
-        "reporter",
-        Prefetch("datasets", queryset=visible_datasets, to_attr="visible_datasets"),
-        Prefetch("links", queryset=links, to_attr="visible_links"),
-    )
+        pairs = pairs.filter(dataset_id__in=access.dataset_ids_with(by) if by.is_active else [])
+    datasets: dict[int, Dataset] = {}
+    datasets_of: dict[int, list[Dataset]] = {pk: [] for pk in ids}
+    for pair in pairs.select_related("dataset__data_source").order_by("id"):
+        dataset = datasets.setdefault(pair.dataset_id, pair.dataset)
+        datasets_of[pair.incident_id].append(dataset)
+
+    def order(dataset: Dataset) -> tuple[Any, ...]:
+        return (dataset.data_source.name, dataset.name, dataset.pk) if datasets_by_name else (dataset.pk,)
+
+    links_of: dict[int, list[IncidentCheckResult]] = {pk: [] for pk in ids}
+    if links:
+        rows = IncidentCheckResult.objects.filter(incident_id__in=ids).select_related(
+            "check_result__check_ref"
+        )
+        if not by.is_admin:
+            # Filter on the result's own dataset column against the ids the caller can view. (Joining
+            # catalog_dataset let SQLite start from the datasets and walk every result of every
+            # dataset: 0.5 s per page at 73,000 results.)
+            rows = rows.filter(
+                check_result__dataset_id__in=access.dataset_ids_with(by) if by.is_active else []
+            )
+        found = list(rows.order_by("added_at", "id"))
+        # A result's dataset is one of its incident's datasets (they are kept equal); any other is
+        # read once rather than per result.
+        strays = {link.check_result.dataset_id for link in found} - datasets.keys()
+        datasets.update(Dataset.objects.select_related("data_source").in_bulk(strays))
+        for link in found:
+            link.check_result.dataset = datasets[link.check_result.dataset_id]
+            links_of[link.incident_id].append(link)
+    for incident in incidents:
+        incident.lead = users[incident.lead_id]
+        incident.reporter = users[incident.reporter_id]
+        incident.visible_datasets = sorted(datasets_of[incident.pk], key=order)  # type: ignore[attr-defined]
+        if links:
+            incident.visible_links = links_of[incident.pk]  # type: ignore[attr-defined]
 
 
 def list_incidents(filters: IncidentFilters, *, by: User) -> QuerySet[Incident]:
@@ -240,14 +286,22 @@ def get_incident(incident_id: int, *, by: User) -> Incident:
     incident = with_details(visible_incidents(by), by).filter(pk=incident_id).first()
     if incident is None:
         raise NotFound(f"Incident {incident_id} not found.")
-    return incident
+    return mark_checked(incident, by)
+
+
+def checked_incident(incident: Incident | int, *, by: User) -> Incident:
+    """The incident with its details, visible to `by`: as given when a service already fetched it
+    for them (see quell.lib.seen), fetched and checked otherwise."""
+    if isinstance(incident, Incident) and checked_for(incident, by):
+        return incident
+    return get_incident(incident.pk if isinstance(incident, Incident) else incident, by=by)
 
 
 def get_incident_by_number(number: int, *, by: User) -> Incident:
     incident = with_details(visible_incidents(by), by).filter(number=number).first()
     if incident is None:
         raise NotFound(f"Incident #{number} not found.")
-    return incident
+    return mark_checked(incident, by)
 
 
 def can_manage(incident: Incident, by: User) -> bool:
@@ -260,8 +314,8 @@ def can_manage(incident: Incident, by: User) -> bool:
     )
 
 
-def timeline(incident_id: int, *, by: User) -> list[TimelineEvent]:
-    incident = get_incident(incident_id, by=by)
+def timeline(incident: Incident | int, *, by: User) -> list[TimelineEvent]:
+    incident = checked_incident(incident, by=by)
     visible_result_ids = {link.check_result_id for link in incident.visible_links}  # type: ignore[attr-defined]
     events = incident.timeline.select_related("actor", "check_result__check_ref").order_by("created_at", "id")
     # An attached result from a dataset the caller cannot view is not theirs to see, nor its event.
@@ -392,14 +446,8 @@ def after_cursor(incidents: QuerySet[Incident], cursor: Cursor) -> QuerySet[Inci
 
 
 def for_list(incidents: QuerySet[Incident], by: User) -> QuerySet[Incident]:
-    """What a row in a list of incidents shows (lead, reporter, visible datasets), in fixed queries."""
-    visible_datasets = (
-        access.datasets_with(by).select_related("data_source").order_by("data_source__name", "name")
-    )
-    # Users by a second query, not a join: see with_details.
-    return incidents.prefetch_related(
-        "lead", "reporter", Prefetch("datasets", queryset=visible_datasets, to_attr="visible_datasets")
-    )
+    """What a row in a list of incidents shows (lead, reporter, visible datasets by name), in fixed queries."""
+    return _with_loader(incidents, partial(_load_details, by=by, links=False, datasets_by_name=True))
 
 
 # Above this many, a count that the tallies cannot answer stops counting and says "at least".
@@ -513,18 +561,30 @@ def page_of(
     return ListPage(rows, page, next_cursor, total, exact)
 
 
-def people_in_incidents(*, by: User) -> QuerySet[User]:
+PEOPLE_SEARCH_WORDS = 10
+
+
+def people_matching(people: QuerySet[User], search: str) -> QuerySet[User]:
+    """The people whose name or email contains every word of `search`, ignoring case."""
+    for word in search.split()[:PEOPLE_SEARCH_WORDS]:
+        people = people.filter(Q(name__icontains=word) | Q(email__icontains=word))
+    return people
+
+
+def people_in_incidents(*, by: User, search: str = "") -> QuerySet[User]:
     """Users who lead or reported at least one incident: the choices of the lead and reporter filters.
 
     Everyone else would find nothing, and listing every user does not scale to thousands. Each user
-    costs one probe of the lead and reporter indexes.
+    costs one probe of the lead and reporter indexes. `search` keeps those whose name or email
+    contains every word.
     """
     if not by.is_active:
         return User.objects.none()
-    return User.objects.filter(
+    people = User.objects.filter(
         Exists(Incident.objects.filter(lead=OuterRef("pk")))
         | Exists(Incident.objects.filter(reporter=OuterRef("pk")))
     ).order_by("name", "email", "id")
+    return people_matching(people, search)
 
 
 def count_by(incidents: QuerySet[Incident], field_name: str) -> dict[str, int]:
@@ -533,15 +593,16 @@ def count_by(incidents: QuerySet[Incident], field_name: str) -> dict[str, int]:
     return dict(rows)
 
 
-def lead_candidates(dataset_ids: set[int], *, by: User) -> QuerySet[User]:
+def lead_candidates(dataset_ids: set[int], *, by: User, search: str = "") -> QuerySet[User]:
     """Active users who can view at least one of these datasets: the people who may lead an incident.
 
-    Only datasets the caller can view count, so the list reveals nothing about private ones.
+    Only datasets the caller can view count, so the list reveals nothing about private ones. `search`
+    keeps those whose name or email contains every word.
     """
     ids = list(access.datasets_with(by).filter(pk__in=dataset_ids).values_list("pk", flat=True))
     if not ids:
         return User.objects.none()
-    users = User.objects.filter(is_active=True).order_by("name", "email", "id")
+    users = people_matching(User.objects.filter(is_active=True).order_by("name", "email", "id"), search)
     viewing = Responsibility.objects.filter(dataset_id__in=ids, role__view_dataset=True)
     if viewing.filter(group__is_everyone=True).exists():
         return users
@@ -563,15 +624,15 @@ def require_manage_incidents_on(dataset: Dataset, *, by: User) -> None:
     access.require(by, dataset, access.MANAGE_INCIDENTS, "create incidents from its check results")
 
 
-def attachable_results(incident_id: int, *, by: User, search: str = "", limit: int = 50) -> list[CheckResult]:
+def attachable_results(
+    incident: Incident | int, *, by: User, search: str = "", limit: int = 50
+) -> list[CheckResult]:
     """Warn and fail results the caller could include in the incident, newest first.
 
     They come from the incident's datasets on which the caller holds Manage incidents, and are not
     linked yet. `search` keeps results whose check name contains every word.
     """
-    incident = visible_incidents(by).filter(pk=incident_id).first()
-    if incident is None:
-        raise NotFound(f"Incident {incident_id} not found.")
+    incident = checked_incident(incident, by=by)
     dataset_ids = access.datasets_with(by, access.MANAGE_INCIDENTS).filter(incidents=incident).values("pk")
     results = CheckResult.objects.filter(dataset_id__in=dataset_ids, outcome__in=FAILING_OUTCOMES).exclude(
         pk__in=IncidentCheckResult.objects.filter(incident=incident).values("check_result_id")
@@ -583,13 +644,13 @@ def attachable_results(incident_id: int, *, by: User, search: str = "", limit: i
     )
 
 
-def changes_since(incident_id: int, version: int, *, by: User) -> list[TimelineEvent]:
+def changes_since(incident: Incident | int, version: int, *, by: User) -> list[TimelineEvent]:
     """The timeline events that took the incident from `version` to its current version.
 
     Every write that bumps the version (creation, a save, an attachment) records its events with one
     timestamp, so the changes since version v are the event groups after the first v.
     """
-    incident = get_incident(incident_id, by=by)
+    incident = checked_incident(incident, by=by)
     visible_result_ids = {link.check_result_id for link in incident.visible_links}  # type: ignore[attr-defined]
     events = list(
         incident.timeline.exclude(kind=EventKind.COMMENT)

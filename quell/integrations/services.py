@@ -418,9 +418,9 @@ def link_out(link: IncidentLink) -> dict[str, Any]:
     }
 
 
-def incident_links(incident_id: int, *, by: User) -> list[dict[str, Any]]:
+def incident_links(incident: Incident | int, *, by: User) -> list[dict[str, Any]]:
     """The links shown on an incident, for anyone who can see it."""
-    from quell.incidents.services import get_incident
+    from quell.incidents.services import checked_incident
 
-    incident = get_incident(incident_id, by=by)
+    incident = checked_incident(incident, by=by)
     return [link_out(link) for link in links_for_incidents([incident])[incident.pk]]

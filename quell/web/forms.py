@@ -7,10 +7,11 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import QueryDict
 
-from quell.accounts.models import DATASET_PERMISSIONS, GlobalRole
-from quell.catalog.models import AttributeType
+from quell.accounts.models import DATASET_PERMISSIONS, GlobalRole, User
+from quell.catalog.models import AttributeType, Dataset
 from quell.incidents.models import Severity, Status
 from quell.incidents.services import DESCRIPTION_MAX, SORTS, TITLE_MAX
 
@@ -36,6 +37,61 @@ class IdListField(forms.Field):
             raise ValidationError("Choose from the list.") from None
 
 
+def as_id(value: Any) -> int | None:
+    """A row id from a browser's string, or None: digits only, and few enough for any database."""
+    text = str(value)
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+class QueryChoiceField(forms.TypedChoiceField):
+    """One id out of a queryset too long to list: the <select> offers a few, any row of it is valid.
+
+    Validity is asked of the database (one `.filter(pk=...)`), so it never depends on which options
+    were rendered. `also_valid` ids pass too (an incident's current lead who has lost access since).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, coerce=int, **kwargs)
+        self.queryset: QuerySet[Any] | None = None
+        self.also_valid: set[int] = set()
+
+    def valid_value(self, value: Any) -> bool:
+        pk = as_id(value)
+        if pk is None:
+            return False
+        if pk in self.also_valid:
+            return True
+        return self.queryset is not None and self.queryset.filter(pk=pk).exists()
+
+
+class QueryMultipleChoiceField(forms.TypedMultipleChoiceField):
+    """Several ids out of a queryset too long to list, checked in one query whatever was rendered."""
+
+    MAX_CHOSEN = 100
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, coerce=int, **kwargs)
+        self.queryset: QuerySet[Any] | None = None
+
+    def validate(self, value: Any) -> None:
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+        if len(value) > self.MAX_CHOSEN:
+            raise ValidationError(f"Choose at most {self.MAX_CHOSEN}.", code="too_many")
+        ids = [as_id(item) for item in value]
+        found: set[int] = set()
+        if ids and None not in ids and self.queryset is not None:
+            found = set(self.queryset.filter(pk__in=ids).values_list("pk", flat=True))
+        for item, pk in zip(value, ids, strict=True):
+            if pk not in found:
+                raise self._invalid(item)
+
+    def _invalid(self, item: Any) -> ValidationError:
+        return ValidationError(
+            self.error_messages["invalid_choice"], code="invalid_choice", params={"value": item}
+        )
+
+
 class LoginForm(forms.Form):
     email = forms.EmailField(label="Email", max_length=254)
     password = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput, max_length=4096)
@@ -43,6 +99,15 @@ class LoginForm(forms.Form):
 
 def _people_choices(people: Any) -> list[tuple[int, str]]:
     return [(person.pk, person.display_name) for person in people]
+
+
+LEAD_REFUSED = "Choose someone who can view this incident's datasets."
+
+
+def _lead_choices(form: forms.Form, leads: QuerySet[User], options: Any) -> None:
+    field = form.fields["lead"]
+    field.queryset = leads  # type: ignore[attr-defined]
+    field.choices = _people_choices(options)  # type: ignore[attr-defined]
 
 
 def _without_blanks(data: Any) -> Any:
@@ -62,23 +127,29 @@ class IncidentFilterForm(forms.Form):
     q = forms.CharField(label="Title", required=False, max_length=200)
     status = forms.MultipleChoiceField(label="Status", required=False, choices=STATUS_FILTER_CHOICES)
     severity = forms.MultipleChoiceField(label="Severity", required=False, choices=Severity.choices)
-    lead = forms.TypedMultipleChoiceField(label="Lead", required=False, coerce=int)
-    reporter = forms.TypedMultipleChoiceField(label="Reporter", required=False, coerce=int)
-    dataset = forms.TypedMultipleChoiceField(label="Dataset", required=False, coerce=int)
+    lead = QueryMultipleChoiceField(label="Lead", required=False)
+    reporter = QueryMultipleChoiceField(label="Reporter", required=False)
+    dataset = QueryMultipleChoiceField(label="Dataset", required=False)
     sort = forms.ChoiceField(label="Sort", required=False, choices=SORT_CHOICES)
 
-    def __init__(self, data: Any = None, *, people: Any, datasets: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        people: QuerySet[User],
+        datasets: QuerySet[Dataset] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`people` and `datasets` are every valid choice; the template renders the options itself
+        (from pickers), so neither is ever listed whole."""
         # A select left on "Any" submits `status=`; that means no filter, not a wrong value.
         super().__init__(_without_blanks(data), **kwargs)
-        people_choices = _people_choices(people)
-        self.fields["lead"].choices = people_choices  # type: ignore[attr-defined]
-        self.fields["reporter"].choices = people_choices  # type: ignore[attr-defined]
+        self.fields["lead"].queryset = people  # type: ignore[attr-defined]
+        self.fields["reporter"].queryset = people  # type: ignore[attr-defined]
         if datasets is None:
             del self.fields["dataset"]
         else:
-            self.fields["dataset"].choices = [  # type: ignore[attr-defined]
-                (ds.pk, f"{ds.data_source.name}/{ds.name}") for ds in datasets
-            ]
+            self.fields["dataset"].queryset = datasets  # type: ignore[attr-defined]
 
     def value(self, name: str) -> Any:
         """The valid value of a filter, or its empty value when it was missing or wrong."""
@@ -97,16 +168,19 @@ class IncidentCreateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     severity = forms.ChoiceField(label="Severity", choices=Severity.choices, initial=Severity.MAJOR)
-    lead = forms.TypedChoiceField(label="Lead", coerce=int)
+    lead = QueryChoiceField(label="Lead", error_messages={"invalid_choice": LEAD_REFUSED})
     results = forms.TypedMultipleChoiceField(
         label="Check results",
         coerce=int,
         error_messages={"required": "Select one or more warn or fail results."},
     )
 
-    def __init__(self, *args: Any, leads: Any, results: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, leads: QuerySet[User], lead_options: Any, results: Any, **kwargs: Any
+    ) -> None:
+        """`leads` are every valid lead; `lead_options` the few the <select> offers."""
         super().__init__(*args, **kwargs)
-        self.fields["lead"].choices = _people_choices(leads)  # type: ignore[attr-defined]
+        _lead_choices(self, leads, lead_options)
         self.fields["results"].choices = [(r.pk, str(r.pk)) for r in results]  # type: ignore[attr-defined]
 
 
@@ -120,7 +194,7 @@ class IncidentEditForm(forms.Form):
     )
     severity = forms.ChoiceField(label="Severity", choices=Severity.choices)
     status = forms.ChoiceField(label="Status", choices=Status.choices)
-    lead = forms.TypedChoiceField(label="Lead", coerce=int)
+    lead = QueryChoiceField(label="Lead", error_messages={"invalid_choice": LEAD_REFUSED})
     resolution_notes = forms.CharField(
         label="Resolution note",
         required=False,
@@ -130,9 +204,14 @@ class IncidentEditForm(forms.Form):
     )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
-    def __init__(self, *args: Any, leads: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, leads: QuerySet[User], lead_options: Any, current_lead: int, **kwargs: Any
+    ) -> None:
+        """`leads` are every valid new lead; `lead_options` the few the <select> offers. The current
+        lead stays valid even if they lost access since, so the form still saves."""
         super().__init__(*args, **kwargs)
-        self.fields["lead"].choices = _people_choices(leads)  # type: ignore[attr-defined]
+        _lead_choices(self, leads, lead_options)
+        self.fields["lead"].also_valid = {current_lead}  # type: ignore[attr-defined]
 
 
 # Service field names (the API's) to the form fields that show their errors.

@@ -18,7 +18,8 @@ from quell.catalog.models import FAILING_OUTCOMES, Check
 from quell.incidents import services as incidents
 from quell.lib.errors import Forbidden, Invalid
 from quell.web.charts import result_chart
-from quell.web.forms import INCIDENT_FIELDS, IncidentCreateForm
+from quell.web.forms import INCIDENT_FIELDS, IncidentCreateForm, as_id
+from quell.web.pickers import pick, search_term
 from quell.web.views.base import apply_error, page, paginate, signed_in
 
 CHART_POINTS = 90
@@ -26,11 +27,28 @@ FAILING = [str(outcome) for outcome in FAILING_OUTCOMES]
 PICKABLE_RESULTS = 100
 
 
-def _create_form(check: Check, by: User, data: Any = None) -> IncidentCreateForm:
-    failing = list(catalog.list_check_results(check.pk, by=by, outcomes=FAILING)[:PICKABLE_RESULTS])
+def _create_form(
+    check: Check, by: User, data: Any = None, search: str = "", chosen: str | None = None
+) -> IncidentCreateForm:
+    """The Create Incident form; its Lead <select> lists the caller, the chosen lead and the first
+    matches of `search` when there are too many candidates to list (any candidate is still valid)."""
+    failing = list(catalog.list_check_results(check, by=by, outcomes=FAILING)[:PICKABLE_RESULTS])
     leads = incidents.lead_candidates({check.dataset_id}, by=by)
-    form = IncidentCreateForm(data, leads=leads, results=failing, initial={"lead": by.pk})
+    if data is not None:
+        chosen = data.get("lead")
+    chosen_id = as_id(chosen) if chosen else None
+    keep = [by.pk] if chosen_id is None else [chosen_id, by.pk]
+    picker = pick(
+        leads,
+        search=search,
+        matches=incidents.lead_candidates({check.dataset_id}, by=by, search=search),
+        keep=keep,
+    )
+    form = IncidentCreateForm(
+        data, leads=leads, lead_options=picker.options, results=failing, initial={"lead": keep[0]}
+    )
     form.failing_results = failing  # type: ignore[attr-defined]
+    form.lead_picker = picker  # type: ignore[attr-defined]
     return form
 
 
@@ -41,8 +59,8 @@ def check_page(request: HttpRequest, check_id: int) -> HttpResponse:
     check = catalog.get_check(check_id, by=by)
     outcome = request.GET.get("outcome", "")
     outcomes = FAILING if outcome == "failing" else None
-    results = paginate(request, catalog.list_check_results(check.pk, by=by, outcomes=outcomes))
-    recent = list(catalog.list_check_results(check.pk, by=by)[:CHART_POINTS])
+    results = paginate(request, catalog.list_check_results(check, by=by, outcomes=outcomes))
+    recent = list(catalog.list_check_results(check, by=by)[:CHART_POINTS])
     can_create = incidents.may_manage_incidents_on(check.dataset, by=by)
     context: dict[str, Any] = {
         "check": check,
@@ -58,6 +76,19 @@ def check_page(request: HttpRequest, check_id: int) -> HttpResponse:
     if can_create:
         context["form"] = _create_form(check, by)
     return render(request, "web/check.html", context)
+
+
+@page
+@require_GET
+def lead_picker(request: HttpRequest, check_id: int) -> HttpResponse:
+    """The Create Incident form's Lead <select>, narrowed by its search box, for htmx to swap in."""
+    by = signed_in(request)
+    check = catalog.get_check(check_id, by=by)
+    incidents.require_manage_incidents_on(check.dataset, by=by)
+    form = _create_form(
+        check, by, search=search_term(request, "lead_q"), chosen=request.GET.get("lead", "")[:20]
+    )
+    return HttpResponse(str(form["lead"]))
 
 
 @dataclass(frozen=True)
@@ -106,7 +137,16 @@ def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
     by = signed_in(request)
     check = catalog.get_check(check_id, by=by)
     incidents.require_manage_incidents_on(check.dataset, by=by)
-    form = _create_form(check, by, request.POST if request.method == "POST" else None)
+    # Without scripts the lead search box submits a GET of this page (the small form `lead-search`
+    # outside the create form, as a GET cannot carry what was typed into a POST form), which lists
+    # the matches; with htmx it swaps in the <select> from lead_picker as one types.
+    form = _create_form(
+        check,
+        by,
+        request.POST if request.method == "POST" else None,
+        search=search_term(request, "lead_q"),
+        chosen=request.GET.get("lead", "")[:20],
+    )
     status = 200
     if request.method == "POST":
         status = 400

@@ -6,7 +6,8 @@ import math
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -18,7 +19,7 @@ from quell.catalog.models import Dataset
 from quell.incidents import services as incidents
 from quell.incidents.models import OPEN_STATUSES, Incident, Status
 from quell.integrations import services as integrations
-from quell.lib.errors import Conflict, Invalid
+from quell.lib.errors import Conflict, Forbidden, Invalid
 from quell.web.forms import (
     INCIDENT_FIELDS,
     OPEN,
@@ -26,7 +27,9 @@ from quell.web.forms import (
     CommentForm,
     IncidentEditForm,
     IncidentFilterForm,
+    as_id,
 )
+from quell.web.pickers import Picker, pick, search_term
 from quell.web.views.base import PAGE_SIZE, apply_error, page, signed_in
 
 PICKER_SIZE = 50
@@ -40,12 +43,13 @@ def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None
 
     On a dataset's tab the dataset filter is fixed to it; on the org-wide page it is a filter.
     """
-    # Only people who lead or reported something: a filter on anyone else finds nothing, and an
-    # installation with thousands of users would otherwise send them all with every list.
-    people = list(incidents.people_in_incidents(by=by))
-    datasets = None if dataset else list(catalog.list_datasets(by=by))
+    # Only people who lead or reported something: a filter on anyone else finds nothing. The form
+    # checks chosen ids against these querysets; the pickers list only a bounded few of them.
+    people = incidents.people_in_incidents(by=by)
+    datasets = None if dataset else catalog.list_datasets(by=by)
     form = IncidentFilterForm(request.GET, people=people, datasets=datasets)
     form.is_valid()
+    pickers = filter_pickers(request, by, form, people, datasets)
     statuses: list[str] = []
     for value in form.value("status"):
         statuses += list(OPEN_STATUSES) if value == OPEN else [value]
@@ -100,12 +104,63 @@ def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None
             "exact": found.total_exact,
             "next": found.next_cursor,
         },
-        "people": people,
-        "filter_datasets": datasets,
+        **pickers,
         "sort": sort,
         # The raw choices, as strings, so the filter form shows what the URL says.
         "chosen": {name: set(request.GET.getlist(name)) for name in form.fields},
     }
+
+
+def filter_pickers(
+    request: HttpRequest,
+    by: User,
+    form: IncidentFilterForm,
+    people: QuerySet[User],
+    datasets: QuerySet[Dataset] | None,
+    only: str = "",
+) -> dict[str, Picker[Any]]:
+    """The Lead, Reporter and Dataset filters' options (`only` one of them, for a search swap).
+
+    Each keeps what the URL chose; Lead keeps the caller too, the likeliest lead to look for.
+    """
+    pickers: dict[str, Picker[Any]] = {}
+    for name in ("lead", "reporter"):
+        if only in ("", name):
+            search = search_term(request, f"{name}_q")
+            pickers[f"{name}_picker"] = pick(
+                people,
+                search=search,
+                matches=incidents.people_in_incidents(by=by, search=search),
+                keep=[*form.value(name), *([by.pk] if name == "lead" else [])],
+            )
+    if datasets is not None and only in ("", "dataset"):
+        search = search_term(request, "dataset_q")
+        pickers["dataset_picker"] = pick(
+            datasets,
+            search=search,
+            matches=catalog.list_datasets(by=by, matching=search),
+            keep=form.value("dataset"),
+        )
+    return pickers
+
+
+@page
+@require_GET
+def filter_picker(request: HttpRequest, name: str) -> HttpResponse:
+    """One filter's <select>, narrowed by its search box, for htmx to swap in as one types."""
+    by = signed_in(request)
+    if name not in ("lead", "reporter", "dataset"):
+        raise Http404("No such filter.")
+    people = incidents.people_in_incidents(by=by)
+    datasets = catalog.list_datasets(by=by) if name == "dataset" else None
+    form = IncidentFilterForm(request.GET, people=people, datasets=datasets)
+    pickers = filter_pickers(request, by, form, people, datasets, only=name)
+    chosen = {str(pk) for pk in form.value(name)}
+    return render(
+        request,
+        "web/_filter_picker.html",
+        {"name": name, "picker": pickers[f"{name}_picker"], "chosen": chosen},
+    )
 
 
 @page
@@ -130,13 +185,34 @@ def _edit_initial(incident: Incident) -> dict[str, Any]:
     }
 
 
-def _leads(incident: Incident, by: User) -> list[User]:
+def _edit_form(
+    incident: Incident, by: User, data: Any = None, search: str = "", chosen: str | None = None
+) -> IncidentEditForm:
+    """The edit form, its Lead <select> listing a bounded few candidates (any candidate is valid).
+
+    The current lead is listed first and stays valid even if they lost access since, so the form
+    still saves; the lead chosen in a form being shown again, and the caller, are listed too.
+    """
+    if data is not None:
+        chosen = data.get("lead")
+    chosen_id = as_id(chosen) if chosen else None
     dataset_ids = {ds.pk for ds in incident.visible_datasets}  # type: ignore[attr-defined]
-    leads = list(incidents.lead_candidates(dataset_ids, by=by))
-    # The current lead stays choosable even if they lost access since, so the form still saves.
-    if incident.lead not in leads:
-        leads.insert(0, incident.lead)
-    return leads
+    leads = incidents.lead_candidates(dataset_ids, by=by)
+    picker = pick(
+        leads,
+        search=search,
+        matches=incidents.lead_candidates(dataset_ids, by=by, search=search),
+        keep=[by.pk] if chosen_id is None else [chosen_id, by.pk],
+        first=[incident.lead],
+    )
+    initial = _edit_initial(incident)
+    if chosen_id is not None:
+        initial["lead"] = chosen_id
+    form = IncidentEditForm(
+        data, initial=initial, leads=leads, lead_options=picker.options, current_lead=incident.lead_id
+    )
+    form.lead_picker = picker  # type: ignore[attr-defined]
+    return form
 
 
 def _render_incident(
@@ -150,7 +226,7 @@ def _render_incident(
     status: int = 200,
 ) -> HttpResponse:
     by = signed_in(request)
-    events = incidents.timeline(incident.pk, by=by)
+    events = incidents.timeline(incident, by=by)
     can_edit = incidents.can_manage(incident, by)
     lead_ids: set[int] = {incident.lead_id}
     for event in [*events, *(conflict or [])]:
@@ -163,17 +239,18 @@ def _render_incident(
         "can_edit": can_edit,
         "conflict": conflict,
         # Links receivers gave back (a Jira ticket, a Slack thread).
-        "integration_links": integrations.incident_links(incident.pk, by=by),
+        "integration_links": integrations.incident_links(incident, by=by),
     }
     if can_edit:
-        context["edit_form"] = edit_form or IncidentEditForm(
-            initial=_edit_initial(incident), leads=_leads(incident, by)
-        )
+        # Without scripts the lead search box submits a GET of this page (the small form
+        # `lead-search` outside the edit form), which lists the matches; with htmx it swaps in
+        # the <select> from lead_picker as one types. Either way saving posts the edit form alone.
+        context["edit_form"] = edit_form or _edit_form(incident, by, search=search_term(request, "lead_q"))
         context["comment_form"] = comment_form or CommentForm()
         context["attach_form"] = attach_form or AttachResultsForm()
         search = request.GET.get("results_q", "")[:200]
         context["picker_search"] = search
-        context["picker"] = incidents.attachable_results(incident.pk, by=by, search=search, limit=PICKER_SIZE)
+        context["picker"] = incidents.attachable_results(incident, by=by, search=search, limit=PICKER_SIZE)
         context["picker_size"] = PICKER_SIZE
     return render(request, "web/incident.html", context, status=status)
 
@@ -190,7 +267,7 @@ def incident_page(request: HttpRequest, number: int) -> HttpResponse:
 def edit_incident(request: HttpRequest, number: int) -> HttpResponse:
     by = signed_in(request)
     incident = incidents.get_incident_by_number(number, by=by)
-    form = IncidentEditForm(request.POST, leads=_leads(incident, by))
+    form = _edit_form(incident, by, request.POST)
     if not form.is_valid():
         return _render_incident(request, incident, edit_form=form, status=400)
     data = form.cleaned_data
@@ -208,11 +285,11 @@ def edit_incident(request: HttpRequest, number: int) -> HttpResponse:
         )
     except Conflict:
         current = incidents.get_incident(incident.pk, by=by)
-        changes = incidents.changes_since(incident.pk, data["version"], by=by)
+        changes = incidents.changes_since(current, data["version"], by=by)
         # Keep what they typed, but at the current version: saving again is then a deliberate overwrite.
         resubmit = request.POST.copy()
         resubmit["version"] = str(current.version)
-        again = IncidentEditForm(resubmit, leads=_leads(current, by))
+        again = _edit_form(current, by, resubmit)
         again.is_valid()
         return _render_incident(request, current, edit_form=again, conflict=changes, status=409)
     except Invalid as error:
@@ -248,12 +325,26 @@ def results_picker(request: HttpRequest, number: int) -> HttpResponse:
     by = signed_in(request)
     incident = incidents.get_incident_by_number(number, by=by)
     search = request.GET.get("results_q", "")[:200]
-    picker = incidents.attachable_results(incident.pk, by=by, search=search, limit=PICKER_SIZE)
+    picker = incidents.attachable_results(incident, by=by, search=search, limit=PICKER_SIZE)
     return render(
         request,
         "web/_results_picker.html",
         {"picker": picker, "picker_search": search, "picker_size": PICKER_SIZE, "incident": incident},
     )
+
+
+@page
+@require_GET
+def lead_picker(request: HttpRequest, number: int) -> HttpResponse:
+    """The edit form's Lead <select>, narrowed by its search box, for htmx to swap in as one types."""
+    by = signed_in(request)
+    incident = incidents.get_incident_by_number(number, by=by)
+    if not incidents.can_manage(incident, by):
+        raise Forbidden("You cannot change this incident's lead.")
+    form = _edit_form(
+        incident, by, search=search_term(request, "lead_q"), chosen=request.GET.get("lead", "")[:20]
+    )
+    return HttpResponse(str(form["lead"]))
 
 
 @page
