@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import (
     Count,
     Exists,
@@ -533,17 +533,42 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
         if on_progress is not None:
             on_progress(1)
     CheckResult.objects.bulk_create(results)
+    newest: dict[int, CheckResult] = {}
     for result_row in results:
         check = result_row.check_ref
         if check.last_result_at is None or result_row.data_timestamp >= check.last_result_at:
             check.last_outcome = result_row.outcome
             check.last_result_at = result_row.data_timestamp
-    Check.objects.bulk_update(list(checks.values()), ["last_outcome", "last_result_at"])
+            newest[check.pk] = result_row
+    _record_last_outcomes(newest)
 
     _attach_samples(scan_input, results, by)
     _apply_contracts(scan_input, datasets, by)
     integration_events.record_check_evaluation(scan, results, by=by)
     return scan, results
+
+
+def _record_last_outcomes(newest: dict[int, CheckResult]) -> None:
+    """Store each check's newest outcome, unless a result newer than this scan's got there first.
+
+    One parameterised UPDATE run for every check (executemany: one prepared statement on SQLite, a
+    pipeline on PostgreSQL). bulk_update built a CASE expression per check in Python and took three
+    quarters of a 1,000-check ingest; the condition on last_result_at also keeps a slower, older
+    scan that commits later from putting back an outdated outcome.
+    """
+    if not newest:
+        return
+    at_field = Check._meta.get_field("last_result_at")
+    rows = []
+    for check_id, row in newest.items():
+        at = at_field.get_db_prep_save(row.data_timestamp, connection)
+        rows.append((row.outcome, at, check_id, at))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE catalog_check SET last_outcome = %s, last_result_at = %s "
+            "WHERE id = %s AND (last_result_at IS NULL OR last_result_at <= %s)",
+            rows,
+        )
 
 
 def _attach_samples(scan_input: ScanInput, results: list[CheckResult], by: User) -> None:
