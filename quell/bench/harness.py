@@ -20,6 +20,7 @@ import base64
 import datetime as dt
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -595,12 +596,26 @@ def _in_process(op: Operation, creds: Credentials) -> int:
     )
 
 
-def quell_statements(op: Operation, creds: Credentials) -> list[str]:
+# A statement to replay: SQL with its values in it, or (for executemany) SQL and its parameter sets.
+Statement = str | tuple[str, list[Any]]
+_MANY = re.compile(r"^\d+ times: ")
+
+
+def quell_statements(op: Operation, creds: Credentials) -> list[Statement]:
     """The statements Quell issues for the operation, captured in this process.
 
     Reads keep their SELECTs. A write is captured inside a transaction that is then rolled back, so
     capturing changes nothing; every statement but authentication's and transaction control is kept."""
-    with CaptureQueriesContext(connection) as captured:
+    # Django logs an executemany as "N times: SQL" without its values; keep those to replay it.
+    many: list[tuple[str, list[Any]]] = []
+
+    def record(execute: Callable[..., Any], sql: str, params: Any, is_many: bool, context: Any) -> Any:
+        if is_many:
+            params = list(params)
+            many.append((sql, params))
+        return execute(sql, params, is_many, context)
+
+    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(record):
         if op.service:
             op.service()
         elif op.writes:
@@ -613,9 +628,15 @@ def quell_statements(op: Operation, creds: Credentials) -> list[str]:
             status = _in_process(op, creds)
             if status != 200:
                 raise RuntimeError(f"{op.name}: in-process request answered {status}")
-    kept = []
+    kept: list[Statement] = []
+    pending_many = iter(many)
     for q in captured.captured_queries:
         sql = q["sql"].lstrip()
+        if _MANY.match(sql):
+            statement, param_sets = next(pending_many)
+            if op.writes:
+                kept.append((statement, param_sets))
+            continue
         if _is_auth(sql) or sql.upper().startswith(CONTROL):
             continue
         if op.writes or sql.upper().startswith("SELECT"):
@@ -630,11 +651,14 @@ def _grouped(params: Params) -> dict[str, list[str]]:
     return grouped
 
 
-def _replay(statements: list[str], writes: bool) -> Callable[[int], None]:
+def _replay(statements: list[Statement], writes: bool) -> Callable[[int], None]:
     def run() -> None:
         with connection.cursor() as cursor:
-            for sql in statements:
-                cursor.execute(sql)
+            for statement in statements:
+                if isinstance(statement, tuple):
+                    cursor.executemany(*statement)
+                    continue
+                cursor.execute(statement)
                 if cursor.description is not None:
                     cursor.fetchall()
 
