@@ -9,7 +9,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from quell.accounts.models import (
@@ -22,7 +22,9 @@ from quell.accounts.models import (
     User,
     UserGroup,
 )
+from quell.catalog import access
 from quell.catalog.access import require_admin
+from quell.catalog.models import Responsibility
 from quell.lib.errors import Invalid, NotFound
 
 
@@ -205,6 +207,31 @@ def list_groups(*, by: User) -> QuerySet[UserGroup]:
     if not by.is_active:
         return UserGroup.objects.none()
     return UserGroup.objects.annotate(member_count=Count("members")).order_by("-is_everyone", "name", "id")
+
+
+GROUP_SEARCH_WORDS = 10
+
+
+def groups_matching(groups: QuerySet[UserGroup], search: str) -> QuerySet[UserGroup]:
+    """The groups whose name contains every word of `search`, ignoring case."""
+    for word in search.split()[:GROUP_SEARCH_WORDS]:
+        groups = groups.filter(name__icontains=word)
+    return groups
+
+
+def role_candidates(dataset_id: int, *, by: User) -> tuple[QuerySet[UserGroup], QuerySet[User]]:
+    """The groups and the active users holding no role on the dataset yet: whom it can give a role to.
+
+    Only for those who may manage its responsibilities, as `list_responsibilities` checks: who is
+    left out tells who holds a role. Both are unevaluated and ordered (Everyone first, then groups by
+    name; people by name), so a picker can take a bounded slice; the holders are excluded in SQL.
+    """
+    dataset = access.visible_dataset(by, dataset_id)
+    access.require(by, dataset, access.MANAGE_PERMISSIONS, "see its responsibilities")
+    holders = Responsibility.objects.filter(dataset_id=dataset.pk)
+    groups = UserGroup.objects.filter(~Exists(holders.filter(group=OuterRef("pk"))))
+    people = User.objects.filter(~Exists(holders.filter(user=OuterRef("pk"))), is_active=True)
+    return groups.order_by("-is_everyone", "name", "id"), people.order_by("name", "email", "id")
 
 
 def get_group(group_id: int, *, by: User) -> UserGroup:

@@ -19,6 +19,11 @@ urlpatterns = [
         datasets.dataset_responsibilities,
         name="dataset_responsibilities",
     ),
+    path(
+        "datasets/<int:dataset_id>/responsibilities/principals",
+        datasets.responsibility_principals,
+        name="responsibility_principals",
+    ),
     path("data-sources/<int:data_source_id>", scans.data_source_datasets, name="data_source"),
     path("data-sources/<int:data_source_id>/scans", scans.data_source_scans, name="data_source_scans"),
     path("scans/<int:scan_id>", scans.scan_page, name="scan"),

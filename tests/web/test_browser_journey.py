@@ -111,6 +111,7 @@ def test_an_editor_creates_finds_filters_and_resolves_an_incident(live_server: o
 
         dialog = page.locator("dialog#create-incident")
         expect(dialog).to_be_visible()
+        expect(dialog.locator("#create-incident-form")).to_be_visible()  # loaded as the dialog opens
         dialog.get_by_label("Name").fill("Orders table is empty")
         dialog.get_by_label("Description").fill("The nightly load wrote no rows two days running.")
         dialog.get_by_label("Severity").select_option("critical")

@@ -25,6 +25,13 @@ def check_url(world: World) -> str:
     return f"/checks/{world.orders_fail.check_ref_id}"
 
 
+def dialog_form(client_as: ClientAs, role: str, world: World) -> str:
+    """The Create Incident form as the dialog loads it: htmx's GET, answered with the form alone."""
+    response = client_as(role).get(f"{check_url(world)}/create-incident", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
 def test_the_check_page_shows_the_latest_outcome_and_every_result(
     client_as: ClientAs, world: World, history: list[CheckResult]
 ) -> None:
@@ -76,6 +83,28 @@ def test_the_results_list_can_show_only_warn_and_fail(
     assert "outcome-warn" in table
 
 
+def result_links(body: str) -> list[str]:
+    table = body.split('id="results-heading"')[1].split("</table>")[0]
+    return [part.split('"')[0] for part in table.split('href="/results/')[1:]]
+
+
+def test_the_results_come_newest_first_fifty_a_page_on_the_first_page_and_the_next(
+    client_as: ClientAs, world: World
+) -> None:
+    pushed = [world.orders_fail]
+    for n in range(1, 55):
+        pushed += push_at(world.admin, "orders", day(n), ("row_count > 0", "pass" if n % 3 else "fail", n))
+    newest_first = [str(result.pk) for result in reversed(pushed)]
+    client = client_as("viewer")
+
+    first = client.get(check_url(world)).content.decode()
+    second = client.get(check_url(world) + "?page=2").content.decode()
+
+    assert result_links(first) == newest_first[:50]
+    assert result_links(second) == newest_first[50:]
+    assert "Page 1 of 2 · 55 in all" in first
+
+
 @pytest.mark.parametrize("role", ["admin", "manager", "editor"])
 def test_the_context_menu_offers_create_incident_to_those_who_manage_incidents(
     client_as: ClientAs, world: World, role: str
@@ -83,7 +112,27 @@ def test_the_context_menu_offers_create_incident_to_those_who_manage_incidents(
     body = client_as(role).get(check_url(world)).content.decode()
 
     assert ">Create Incident</a>" in body
-    assert '<dialog id="create-incident"' in body
+    dialog = body.split('<dialog id="create-incident"')[1].split("</dialog>")[0]
+    assert f'<div data-load="{check_url(world)}/create-incident">' in dialog
+
+
+def test_the_check_page_leaves_the_form_for_the_dialog_to_load_when_opened(
+    client_as: ClientAs, world: World
+) -> None:
+    body = client_as("editor").get(check_url(world)).content.decode()
+
+    assert 'id="create-incident-form"' not in body
+    assert 'id="id_lead"' not in body
+    assert f'id="result-{world.orders_fail.pk}"' not in body
+
+
+def test_the_dialog_loads_just_the_form_with_its_csrf_token(client_as: ClientAs, world: World) -> None:
+    body = dialog_form(client_as, "editor", world)
+
+    assert body.lstrip().startswith('<form id="create-incident-form"')
+    assert "<html" not in body
+    assert 'name="csrfmiddlewaretoken"' in body
+    assert '<select name="lead"' in body
 
 
 def test_the_context_menu_of_a_viewer_has_no_create_incident(client_as: ClientAs, world: World) -> None:
@@ -97,8 +146,7 @@ def test_the_context_menu_of_a_viewer_has_no_create_incident(client_as: ClientAs
 def test_the_dialog_offers_only_this_checks_warn_and_fail_results(
     client_as: ClientAs, world: World, history: list[CheckResult]
 ) -> None:
-    body = client_as("editor").get(check_url(world)).content.decode()
-    dialog = body.split('<dialog id="create-incident"')[1]
+    dialog = dialog_form(client_as, "editor", world)
     passing, warn, fail = history
 
     assert f'id="result-{warn.pk}"' in dialog
@@ -205,7 +253,7 @@ def test_the_lead_must_be_someone_who_can_see_the_dataset(client_as: ClientAs, w
 
 
 def test_the_lead_picker_lists_only_people_who_can_see_the_dataset(client_as: ClientAs, world: World) -> None:
-    body = client_as("editor").get(check_url(world)).content.decode()
+    body = dialog_form(client_as, "editor", world)
     picker = body.split('id="id_lead"')[1].split("</select>")[0]
 
     for name in ("Alice", "Manager", "Editor", "Viewer"):

@@ -73,6 +73,7 @@ def test_the_main_pages_and_their_htmx_interactions_raise_no_csp_violation(
         page.get_by_role("link", name="Create Incident").click()
         dialog = page.locator("dialog#create-incident")
         expect(dialog).to_be_visible()
+        expect(dialog.locator("#create-incident-form")).to_be_visible()  # loaded as the dialog opens
         dialog.get_by_label("Name").fill("Orders table is empty")
         dialog.get_by_label("Severity").select_option("critical")
         dialog.locator(f"#result-{world.orders_fail.pk}").check()

@@ -85,6 +85,31 @@ def test_the_check_page_costs_the_same_for_few_and_many_results(client_as: Clien
     assert queries(client, check_url) == few
 
 
+def test_the_create_incident_dialog_adds_no_query_to_the_check_page(
+    client_as: ClientAs, world: World
+) -> None:
+    # The editor's page carries the dialog and the viewer's does not; the form is loaded on opening.
+    check_url = f"/checks/{world.orders_fail.check_ref_id}"
+    for n in range(1, 5):
+        push_at(world.admin, "orders", day(n), ("row_count > 0", "fail", n))
+    editor, viewer = client_as("editor"), client_as("viewer")
+    editor.get(check_url)
+    viewer.get(check_url)
+
+    assert queries(editor, check_url) == queries(viewer, check_url)
+
+
+def test_the_first_page_of_a_checks_results_is_not_read_twice(client_as: ClientAs, world: World) -> None:
+    # All results' first page is the head of the chart's newest ones; a filtered page needs its own read.
+    check_url = f"/checks/{world.orders_fail.check_ref_id}"
+    for n in range(1, 5):
+        push_at(world.admin, "orders", day(n), ("row_count > 0", "fail", n))
+    client = client_as("viewer")
+    client.get(check_url)
+
+    assert queries(client, check_url) == queries(client, check_url + "?outcome=failing") - 1
+
+
 def test_the_incident_page_costs_the_same_however_long_its_story(client_as: ClientAs, world: World) -> None:
     client = client_as("editor")
     (incident,) = open_incidents(world, 1)

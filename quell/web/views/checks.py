@@ -38,12 +38,9 @@ def _create_form(
         chosen = data.get("lead")
     chosen_id = as_id(chosen) if chosen else None
     keep = [by.pk] if chosen_id is None else [chosen_id, by.pk]
-    picker = pick(
-        leads,
-        search=search,
-        matches=incidents.lead_candidates({check.dataset_id}, by=by, search=search),
-        keep=keep,
-    )
+    # pick() reads the matches only for a search; building them otherwise would cost queries for nothing.
+    matches = incidents.lead_candidates({check.dataset_id}, by=by, search=search) if search else None
+    picker = pick(leads, search=search, matches=matches, keep=keep)
     form = IncidentCreateForm(
         data, leads=leads, lead_options=picker.options, results=failing, initial={"lead": keep[0]}
     )
@@ -61,7 +58,10 @@ def check_page(request: HttpRequest, check_id: int) -> HttpResponse:
     outcomes = FAILING if outcome == "failing" else None
     results = paginate(request, catalog.list_check_results(check, by=by, outcomes=outcomes))
     recent = list(catalog.list_check_results(check, by=by)[:CHART_POINTS])
-    can_create = incidents.may_manage_incidents_on(check.dataset, by=by)
+    if outcomes is None and results.number == 1 and results.paginator.per_page <= CHART_POINTS:
+        # The first page of all results is the head of the chart's newest results (the same query in
+        # the same order), so it is not read a second time.
+        results.object_list = recent[: results.paginator.per_page]
     context: dict[str, Any] = {
         "check": check,
         "dataset": check.dataset,
@@ -71,10 +71,9 @@ def check_page(request: HttpRequest, check_id: int) -> HttpResponse:
         "results": results,
         "outcome": outcome,
         "linked": incidents.linked_incidents([r.pk for r in results], by=by),
-        "can_create": can_create,
+        # The Create Incident dialog's form is loaded when the dialog opens (create_incident).
+        "can_create": incidents.may_manage_incidents_on(check.dataset, by=by),
     }
-    if can_create:
-        context["form"] = _create_form(check, by)
     return render(request, "web/check.html", context)
 
 

@@ -17,6 +17,8 @@ from quell.catalog.models import Dataset
 from quell.catalog.services import ResponsibilityInput
 from quell.incidents import services as incidents
 from quell.lib.errors import Forbidden, Invalid, NotFound
+from quell.web.forms import as_id
+from quell.web.pickers import Choices, pick_mixed, search_term
 from quell.web.views.base import page, paginate, signed_in
 from quell.web.views.incidents import incident_list
 from quell.web.views.scans import scan_list
@@ -84,9 +86,10 @@ def dataset_scans(request: HttpRequest, dataset_id: int) -> HttpResponse:
 
 def _principal(value: str) -> tuple[str, int]:
     kind, _, pk = value.partition(":")
-    if kind not in ("user", "group") or not pk.isdigit():
+    principal_id = as_id(pk)
+    if kind not in ("user", "group") or principal_id is None:
         raise Invalid("Choose a user or a group from the list.", field="principal")
-    return ("user" if kind == "user" else "userGroup"), int(pk)
+    return ("user" if kind == "user" else "userGroup"), principal_id
 
 
 def _submitted(request: HttpRequest) -> list[ResponsibilityInput]:
@@ -113,6 +116,36 @@ def _submitted(request: HttpRequest) -> list[ResponsibilityInput]:
     return items
 
 
+def _principal_picker(dataset_id: int, by: User, search: str, chosen: str) -> dict[str, Any]:
+    """The "User or group" <select>'s options: the groups and people without a role yet, bounded.
+
+    `chosen` ("user:3", from a form being shown again) stays listed, selected, whatever the search.
+    """
+    groups, people = accounts.role_candidates(dataset_id, by=by)
+    kind, _, pk = chosen.partition(":")
+    chosen_id = as_id(pk)
+    picker = pick_mixed(
+        [
+            Choices(
+                "group",
+                "Groups",
+                groups,
+                accounts.groups_matching(groups, search),
+                keep=[chosen_id] if kind == "group" and chosen_id is not None else [],
+            ),
+            Choices(
+                "user",
+                "Users",
+                people,
+                incidents.people_matching(people, search),
+                keep=[chosen_id] if kind == "user" and chosen_id is not None else [],
+            ),
+        ],
+        search=search,
+    )
+    return {"principals": picker, "chosen_kind": kind, "chosen_pk": str(chosen_id)}
+
+
 @page
 @require_http_methods(["GET", "POST"])
 def dataset_responsibilities(request: HttpRequest, dataset_id: int) -> HttpResponse:
@@ -133,15 +166,28 @@ def dataset_responsibilities(request: HttpRequest, dataset_id: int) -> HttpRespo
                 # They just took away their own right to manage this dataset.
                 return redirect("web:datasets")
             return redirect("web:dataset_responsibilities", dataset_id=dataset.pk)
-    taken = {f"user:{row.user_id}" if row.user_id else f"group:{row.group_id}" for row in rows}
-    people = [p for p in accounts.list_people(by=by).filter(is_active=True) if f"user:{p.pk}" not in taken]
-    groups = [g for g in accounts.list_groups(by=by) if f"group:{g.pk}" not in taken]
+    # Without scripts the search box submits a GET of this page (the small form `principal-search`
+    # outside the POST form), which lists the matches; with htmx it swaps in the <select> from
+    # responsibility_principals as one types. Any active user or group is valid either way.
+    chosen = request.POST.get("new_principal", "") if error else ""
     context = {
         **_tabs(dataset, by, "responsibilities"),
         "rows": rows,
         "roles": list(accounts.list_dataset_roles(by=by)),
-        "people": people,
-        "groups": groups,
+        **_principal_picker(dataset.pk, by, search_term(request, "principal_q"), chosen),
         "error": error,
     }
     return render(request, "web/dataset_responsibilities.html", context, status=400 if error else 200)
+
+
+@page
+@require_GET
+def responsibility_principals(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    """The "User or group" <select>, narrowed by its search box, for htmx to swap in as one types.
+
+    Refused, as the page is, to those who may not manage the dataset's responsibilities.
+    """
+    by = signed_in(request)
+    chosen = request.GET.get("new_principal", "")[:40]
+    context = _principal_picker(dataset_id, by, search_term(request, "principal_q"), chosen)
+    return render(request, "web/_principal_picker.html", context)

@@ -1,15 +1,57 @@
-// The little behaviour Quell's pages need beyond htmx: opening dialogs from menus, closing menus, and
-// filters that apply on change.
+// The little behaviour Quell's pages need beyond htmx: opening dialogs from menus (loading their body
+// the first time), closing menus, and filters that apply on change.
 "use strict";
+
+function focusFirstField(dialog) {
+  const first = dialog.querySelector("input:not([type=hidden]), select, textarea");
+  if (first) first.focus();
+}
+
+// A dialog whose body is a `data-load` placeholder fetches it when first opened, so the page does not
+// build a form most visits never use. Only a 200 from the asked URL replaces the placeholder (see the
+// htmx:beforeSwap listener): an error page or the log-in page is no form.
+function loadDialogBody(dialog, placeholder) {
+  if (placeholder.getAttribute("aria-busy") === "true") return; // opened again while loading
+  placeholder.setAttribute("aria-busy", "true");
+  placeholder.textContent = "Loading…";
+  const failed = () => {
+    if (!placeholder.isConnected) return;
+    placeholder.setAttribute("aria-busy", "false");
+    const message = document.createElement("p");
+    message.setAttribute("role", "alert");
+    const link = document.createElement("a");
+    link.href = placeholder.dataset.load;
+    link.textContent = "open it on a page of its own";
+    message.append("The form could not be loaded: ", link, ".");
+    placeholder.replaceChildren(message);
+  };
+  htmx
+    .ajax("GET", placeholder.dataset.load, { source: placeholder, target: placeholder, swap: "outerHTML" })
+    .then(() => {
+      if (placeholder.isConnected) failed();
+      else if (dialog.open) focusFirstField(dialog);
+    }, failed);
+}
+
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail.target;
+  if (!target || !target.dataset || target.dataset.load === undefined) return;
+  const asked = new URL(target.dataset.load, document.baseURI);
+  const answered = event.detail.xhr.responseURL ? new URL(event.detail.xhr.responseURL) : asked;
+  event.detail.shouldSwap = event.detail.xhr.status === 200 && answered.pathname === asked.pathname;
+});
 
 function openDialog(id, opener) {
   const dialog = document.getElementById(id);
   if (!dialog || typeof dialog.showModal !== "function") return false;
+  const placeholder = dialog.querySelector("[data-load]");
+  // Without htmx the opener's link goes to the form's own page instead.
+  if (placeholder && typeof htmx === "undefined") return false;
   const menu = opener.closest("details");
   if (menu) menu.removeAttribute("open");
   dialog.showModal();
-  const first = dialog.querySelector("input:not([type=hidden]), select, textarea");
-  if (first) first.focus();
+  if (placeholder) loadDialogBody(dialog, placeholder);
+  else focusFirstField(dialog);
   return true;
 }
 
