@@ -19,9 +19,18 @@ from quell.accounts.models import ApiKey, User
 from quell.bench import harness, loadgen, plot, queries
 from quell.catalog import access
 from quell.catalog import services as catalog_services
-from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset
+from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset, DataSource
 from quell.incidents import services
-from quell.incidents.models import Incident, IncidentCheckResult, IncidentDataset, NumberSequence
+from quell.incidents.models import (
+    OPEN_STATUSES,
+    Incident,
+    IncidentCheckResult,
+    IncidentDataset,
+    NumberSequence,
+    Severity,
+)
+from quell.integrations import services as integration_services
+from quell.integrations.models import Integration
 
 SCALE = loadgen.Scale(incidents=200, days=30)
 
@@ -143,6 +152,8 @@ def test_the_harness_measures_every_operation(generated: loadgen.Summary, tmp_pa
         "web: dataset Incidents tab",
         "web: incident page",
         "web: check page (a year of results)",
+        "web: home page",
+        "web: home page as a member",
         "attach a result (API)",
         "create an incident (API)",
         "ingest a Soda scan of 1,000 checks",
@@ -263,6 +274,103 @@ def test_the_floor_answers_the_web_pages_with_quells_rows(
     assert [_moment(p["dataTimestamp"]) for p in check_page["chart"]] == [
         r.data_timestamp for r in results[:90]
     ]
+    assert anonymous.status_code == 401
+    # Last: it changes rows (leads, statuses, a failing check) to give every part of the page rows.
+    _the_home_floor_answers_with_quells_rows(targets, creds, base_url)
+
+
+def _home_as_quell_shows_it(user: User) -> dict[str, Any]:
+    """The home page's rows as quell.web.views.home gets them from Quell's services."""
+    open_incidents = services.list_incidents(services.IncidentFilters(statuses=list(OPEN_STATUSES)), by=user)
+    by_severity = services.count_by(open_incidents, "severity")
+    mine = services.list_incidents(
+        services.IncidentFilters(statuses=list(OPEN_STATUSES), lead_ids=[user.pk]), by=user
+    )
+    quiet = services.datasets_needing_attention(by=user)[:15]
+    return {
+        "severities": {severity: by_severity.get(severity, 0) for severity in Severity.values},
+        "openTotal": sum(by_severity.values()),
+        "assigned": list(services.sort_incidents(mine, "severity").values_list("pk", flat=True)[:10]),
+        "assignedTotal": mine.count(),
+        "needingAttention": [(d.pk, d.failing_check_count, d.check_count) for d in quiet],  # type: ignore[attr-defined]
+        "turnedOff": [i.pk for i in integration_services.turned_off_integrations(by=user)],
+    }
+
+
+def _home_as_the_floor_shows_it(page: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "severities": page["severities"],
+        "openTotal": page["openTotal"],
+        "assigned": _ids(page["assigned"]),
+        "assignedTotal": page["assignedTotal"],
+        "needingAttention": [
+            (d["id"], d["failingCheckCount"], d["checkCount"]) for d in page["needingAttention"]
+        ],
+        "turnedOff": _ids(page["turnedOff"]),
+    }
+
+
+def _the_home_floor_answers_with_quells_rows(
+    targets: harness.Targets, creds: harness.Credentials, base_url: str
+) -> None:
+    admin, member = targets.admin, targets.member
+    # Every part of the page has rows: one of the member's datasets has a failing check and no open
+    # incident, the member leads more than a page of open incidents elsewhere, and an integration
+    # was turned off.
+    quiet = access.datasets_with(member).order_by("pk").first()
+    assert quiet is not None
+    Incident.objects.filter(datasets=quiet, status__in=OPEN_STATUSES).update(status="resolved")
+    Check.objects.create(dataset=quiet, identity="home-quiet", name="row_count > 0", last_outcome="fail")
+    elsewhere = services.visible_incidents(member).exclude(datasets=quiet).order_by("pk")
+    Incident.objects.filter(pk__in=list(elsewhere.values_list("pk", flat=True)[:12])).update(
+        lead=member, status="investigating"
+    )
+    # Then a data source only admins see: an open incident on one dataset, and failing checks with no
+    # incident on another (the most failing checks of all). The member's page must leave both out.
+    source = DataSource.objects.create(name="bench_home_private")
+    private = Dataset.objects.create(data_source=source, name="private_incident")
+    check = Check.objects.create(
+        dataset=private, identity="home-private", name="row_count > 0", last_outcome="fail"
+    )
+    result = CheckResult.objects.create(
+        check_ref=check,
+        dataset=private,
+        outcome="fail",
+        data_timestamp=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
+    services.create_incident(by=admin, title="Only admins see this", check_result_ids=[result.pk])
+    unwatched = Dataset.objects.create(data_source=source, name="private_quiet")
+    Check.objects.bulk_create(
+        Check(dataset=unwatched, identity=f"home-unwatched-{n}", name=f"check {n}", last_outcome="fail")
+        for n in range(40)
+    )
+    Integration.objects.create(
+        name="Gone",
+        kind="webhook",
+        url="https://example.com/gone",
+        enabled=False,
+        disabled_reason="The receiver answered 410 Gone.",
+        disabled_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
+    pages = {}
+    for as_member in (False, True):
+        cookies = {settings.SESSION_COOKIE_NAME: creds.sessions[as_member]}
+        with httpx.Client(base_url=base_url, timeout=60, cookies=cookies) as browser:
+            assert browser.get("/").status_code == 200
+            pages[as_member] = browser.get("/bench/floor/web/home").json()
+    anonymous = httpx.get(f"{base_url}/bench/floor/web/home")
+
+    for as_member, user in ((False, admin), (True, member)):
+        assert _home_as_the_floor_shows_it(pages[as_member]) == _home_as_quell_shows_it(user), user
+    seen_by_member = _home_as_the_floor_shows_it(pages[True])
+    assert seen_by_member["assignedTotal"] >= 12
+    assert len(seen_by_member["assigned"]) == 10
+    assert quiet.pk in [d[0] for d in seen_by_member["needingAttention"]]
+    assert seen_by_member["turnedOff"] == []
+    assert len(pages[False]["turnedOff"]) == 1
+    assert pages[True]["openTotal"] < pages[False]["openTotal"]
+    assert pages[False]["needingAttention"][0]["id"] == unwatched.pk
+    assert unwatched.pk not in [d[0] for d in seen_by_member["needingAttention"]]
     assert anonymous.status_code == 401
 
 

@@ -140,6 +140,11 @@ def web_check(request: HttpRequest, check_id: int) -> HttpResponse:
     )
 
 
+@require_GET
+def web_home(request: HttpRequest) -> HttpResponse:
+    return _answer(_session_caller(request), queries.home_page)
+
+
 def _write(
     request: HttpRequest, caller: queries.Caller | None, write: Callable[[Any, queries.Caller, Any], Any]
 ) -> HttpResponse:
@@ -216,4 +221,5 @@ urlpatterns = [
     path("web/datasets/<int:dataset_id>/incidents", web_dataset_incidents),
     path("web/incidents/<int:number>", web_incident),
     path("web/checks/<int:check_id>", web_check),
+    path("web/home", web_home),
 ]

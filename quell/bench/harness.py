@@ -271,6 +271,21 @@ def operations(t: Targets, creds: Credentials) -> list[Operation]:
             floor_path=f"/bench/floor/web/checks/{t.check_id}",
             hand=lambda cursor: queries.check_page(cursor, admin, t.check_id),
         ),
+        Operation(
+            name="web: home page",
+            path="/",
+            web=True,
+            floor_path="/bench/floor/web/home",
+            hand=lambda cursor: queries.home_page(cursor, admin),
+        ),
+        Operation(
+            name="web: home page as a member",
+            path="/",
+            web=True,
+            as_member=True,
+            floor_path="/bench/floor/web/home",
+            hand=lambda cursor: queries.home_page(cursor, member),
+        ),
     ]
     if cursor_page is not None:
         ops.insert(2, cursor_page)
@@ -505,24 +520,29 @@ def server(log: Path | None = None, kind: str = "serve") -> Iterator[str]:
 @dataclass
 class Credentials:
     api: dict[bool, tuple[str, str]]  # as_member -> (key id, secret)
-    session_cookie: str
+    sessions: dict[bool, str]  # as_member -> the session cookie of a signed-in browser
     soda_token: str
+
+    @property
+    def session_cookie(self) -> str:
+        """The admin's session."""
+        return self.sessions[False]
 
 
 def credentials(t: Targets) -> Credentials:
     from quell.ingest import services as ingest_services
 
     keys = {}
+    sessions = {}
     for as_member, user in ((False, t.admin), (True, t.member)):
         key, secret = ApiKey.issue(user, name="bench")
         keys[as_member] = (key.key_id, secret)
-    client = Client()
-    client.force_login(t.admin)
+        client = Client()
+        client.force_login(user)
+        sessions[as_member] = client.cookies[settings.SESSION_COOKIE_NAME].value
     # Soda Core logs in with an API key and sends the token it gets in every later body.
     token = ingest_services.log_in(*keys[False])
-    return Credentials(
-        api=keys, session_cookie=client.cookies[settings.SESSION_COOKIE_NAME].value, soda_token=token
-    )
+    return Credentials(api=keys, sessions=sessions, soda_token=token)
 
 
 def _auth_header(key: tuple[str, str]) -> str:
@@ -580,7 +600,7 @@ def _is_auth(sql: str) -> bool:
 def _in_process(op: Operation, creds: Credentials) -> int:
     client = Client(HTTP_HOST="127.0.0.1")
     if op.web:
-        client.cookies[settings.SESSION_COOKIE_NAME] = creds.session_cookie
+        client.cookies[settings.SESSION_COOKIE_NAME] = creds.sessions[op.as_member]
         return int(client.get(op.path, dict(_grouped(op.params))).status_code)
     if op.writes:
         headers = {} if op.soda else {"Authorization": _auth_header(creds.api[op.as_member])}
@@ -771,10 +791,15 @@ def measure(
     request_timeout: float = 300,
 ) -> list[Measurement]:
     results = []
-    session = {settings.SESSION_COOKIE_NAME: creds.session_cookie}
+
+    def signed_in(as_member: bool) -> httpx.Client:
+        cookies = {settings.SESSION_COOKIE_NAME: creds.sessions[as_member]}
+        return httpx.Client(base_url=base_url, timeout=request_timeout, cookies=cookies)
+
     with (
         httpx.Client(base_url=base_url, timeout=request_timeout) as client,
-        httpx.Client(base_url=base_url, timeout=request_timeout, cookies=session) as browser,
+        signed_in(False) as browser,
+        signed_in(True) as member_browser,
     ):
         for op in ops:
             if progress:
@@ -782,7 +807,7 @@ def measure(
             n = op.repeats or repeats
             w = min(warmup, n)
             m = Measurement(op.name)
-            http = browser if op.web else client
+            http = (member_browser if op.as_member else browser) if op.web else client
 
             if op.path:
                 call = _http(http, op, op.path, creds)

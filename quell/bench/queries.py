@@ -611,6 +611,94 @@ def check_page(cursor: CursorWrapper, caller: Caller, check_id: int) -> dict[str
     }
 
 
+OPEN_STATUSES = ("reported", "investigating", "fixing")
+SEVERITIES = ("critical", "major", "minor")
+ASSIGNED_SHOWN = 10
+NEEDING_ATTENTION_SHOWN = 15
+
+
+def home_page(cursor: CursorWrapper, caller: Caller) -> dict[str, Any]:
+    """What the home page shows: open incidents per severity, the caller's open incidents most
+    severe first (the first 10 and how many), the datasets whose checks warn or fail now with no
+    open incident (the first 15, most failing checks first), and, for an admin, the integrations
+    Quell turned off."""
+    visible = visible_dataset_ids(cursor, caller)
+    where, params = _where(ListQuery(statuses=list(OPEN_STATUSES)), visible, caller)
+    # Grouped by status as well: both engines then read the (status, severity, created_at, id)
+    # index in its own order, entries only, with no sort or temporary table; the three open
+    # statuses are added up here.
+    cursor.execute(
+        f"SELECT i.severity, COUNT(*) FROM incidents_incident i WHERE {where} GROUP BY i.status, i.severity",
+        params,
+    )
+    by_severity = dict.fromkeys(SEVERITIES, 0)
+    for severity, n in cursor.fetchall():
+        by_severity[severity] = by_severity.get(severity, 0) + int(n)
+
+    mine, mine_params = _where(
+        ListQuery(statuses=list(OPEN_STATUSES), lead_ids=[caller.user_id]), visible, caller
+    )
+    # Text order of severity is most severe first (critical < major < minor).
+    cursor.execute(
+        "SELECT i.id, i.number, i.title, i.severity, i.status FROM incidents_incident i "
+        f"WHERE {mine} ORDER BY i.severity, i.created_at DESC, i.id DESC LIMIT %s",
+        [*mine_params, ASSIGNED_SHOWN],
+    )
+    keys = ("id", "number", "title", "severity", "status")
+    assigned = [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+    assigned_total = len(assigned)
+    if assigned_total == ASSIGNED_SHOWN:
+        # Only a full first page needs counting: fewer rows are all there are.
+        cursor.execute(f"SELECT COUNT(*) FROM incidents_incident i WHERE {mine}", mine_params)
+        assigned_total = int(cursor.fetchone()[0])
+
+    return {
+        "severities": by_severity,
+        "openTotal": sum(by_severity.values()),
+        "assigned": assigned,
+        "assignedTotal": assigned_total,
+        "needingAttention": _datasets_needing_attention(cursor, visible),
+        "turnedOff": _turned_off_integrations(cursor) if caller.is_admin else [],
+    }
+
+
+def _datasets_needing_attention(cursor: CursorWrapper, visible: list[int] | None) -> list[dict[str, Any]]:
+    """Visible datasets with a warn or fail check now and no open incident, most failing checks first.
+
+    The failing checks are counted per dataset first (one pass over the checks), so only datasets
+    with one are joined, probed for an open incident and have their checks counted."""
+    if visible is not None and not visible:
+        return []
+    only = "" if visible is None else f" AND c.dataset_id IN ({_in(visible)})"
+    cursor.execute(
+        "SELECT d.id, d.name, s.name, f.failing, "
+        "(SELECT COUNT(*) FROM catalog_check a WHERE a.dataset_id = d.id) FROM "
+        "(SELECT c.dataset_id, COUNT(*) AS failing FROM catalog_check c "
+        f"WHERE c.last_outcome IN ('warn', 'fail'){only} GROUP BY c.dataset_id) f "
+        "JOIN catalog_dataset d ON d.id = f.dataset_id JOIN catalog_datasource s ON s.id = d.data_source_id "
+        "WHERE NOT EXISTS (SELECT 1 FROM incidents_incidentdataset x "
+        "JOIN incidents_incident i ON i.id = x.incident_id "
+        f"WHERE x.dataset_id = d.id AND i.status IN ({_in(list(OPEN_STATUSES))})) "
+        "ORDER BY f.failing DESC, s.name, d.name, d.id LIMIT %s",
+        [*(visible or []), *OPEN_STATUSES, NEEDING_ATTENTION_SHOWN],
+    )
+    return [
+        {"id": pk, "name": name, "dataSource": source, "failingCheckCount": failing, "checkCount": checks}
+        for pk, name, source, failing, checks in cursor.fetchall()
+    ]
+
+
+def _turned_off_integrations(cursor: CursorWrapper) -> list[dict[str, Any]]:
+    cursor.execute(
+        "SELECT id, name, disabled_at, disabled_reason FROM integrations_integration "
+        "WHERE NOT enabled AND disabled_reason <> '' ORDER BY name, id"
+    )
+    return [
+        {"id": pk, "name": name, "disabledAt": _iso(at), "disabledReason": reason}
+        for pk, name, at, reason in cursor.fetchall()
+    ]
+
+
 # --- Writes ---------------------------------------------------------------------------------------
 #
 # The least SQL that has the operation's effect on the rows Quell reads back: one transaction, the

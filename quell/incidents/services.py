@@ -602,6 +602,22 @@ def count_by(incidents: QuerySet[Incident], field_name: str) -> dict[str, int]:
     return dict(rows)
 
 
+def open_by_severity(*, by: User) -> dict[str, int]:
+    """How many open incidents the caller can see, per severity.
+
+    Grouped by status as well as severity, so the database reads the open statuses' entries of the
+    (status, severity) index alone; grouped by severity only, SQLite read the whole severity index,
+    resolved incidents included (95% of them at 1,000,000).
+    """
+    open_incidents = list_incidents(IncidentFilters(statuses=list(OPEN_STATUSES)), by=by)
+    totals: dict[str, int] = {}
+    for _status, severity, n in (
+        open_incidents.order_by().values_list("status", "severity").annotate(n=Count("id"))
+    ):
+        totals[severity] = totals.get(severity, 0) + n
+    return totals
+
+
 def lead_candidates(dataset_ids: set[int], *, by: User, search: str = "") -> QuerySet[User]:
     """Active users who can view at least one of these datasets: the people who may lead an incident.
 
@@ -717,11 +733,20 @@ def with_dataset_counts(datasets: QuerySet[Dataset]) -> QuerySet[Dataset]:
 
 
 def datasets_needing_attention(*, by: User) -> QuerySet[Dataset]:
-    """Datasets the caller can view whose checks warn or fail now and that have no open incident."""
+    """Datasets the caller can view whose checks warn or fail now and that have no open incident.
+
+    Annotated with check_count and failing_check_count (their open incident count is 0 by definition).
+    """
     open_links = IncidentDataset.objects.filter(dataset=OuterRef("pk"), incident__status__in=OPEN_STATUSES)
     failing = Check.objects.filter(dataset=OuterRef("pk"), last_outcome__in=FAILING_OUTCOMES)
+    checks = Check.objects.filter(dataset=OuterRef("pk"))
     return (
-        with_dataset_counts(access.datasets_with(by).select_related("data_source"))
+        access.datasets_with(by)
+        .select_related("data_source")
+        .annotate(
+            check_count=_count(checks, "dataset"),
+            failing_check_count=_count(checks.filter(last_outcome__in=FAILING_OUTCOMES), "dataset"),
+        )
         .filter(Exists(failing))
         .exclude(Exists(open_links))
         .order_by("-failing_check_count", "data_source__name", "name", "id")
