@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -286,20 +287,112 @@ def set_group_members(group_id: int, user_ids: list[int], *, by: User) -> UserGr
     """Replace the group's members with exactly these users."""
     require_admin(by, "change group members")
     with transaction.atomic():
-        group = get_group(group_id, by=by)
-        if group.is_everyone:
-            raise Invalid("Everyone holds every user; its members cannot be changed.", field="members")
+        group = _changeable_group(group_id, by)
         wanted = set(user_ids)
         users = list(User.objects.filter(pk__in=wanted))
-        missing = wanted - {user.pk for user in users}
-        if missing:
-            raise Invalid(
-                f"Unknown users: {', '.join(str(pk) for pk in sorted(missing))}.",
-                code="unknown_user",
-                field="members",
-            )
+        _refuse_unknown(wanted, users, "members")
         group.members.set(users)
     return group
+
+
+# One change adds or removes at most this many people: the ids go into one `IN (...)`, and the
+# pages offer 100 members and 50 candidates at a time.
+MEMBERS_PER_CHANGE = 500
+
+
+def group_members(group_id: int, *, by: User) -> QuerySet[User]:
+    """The group's members by name, deactivated ones included (they can still be removed); for admins.
+
+    Unevaluated, so a page takes a bounded slice of it. The Everyone group lists nobody: it holds
+    every user without naming them.
+    """
+    require_admin(by, "see group members")
+    group = get_group(group_id, by=by)
+    return group.members.order_by("name", "email", "id")
+
+
+def member_candidates(group_id: int, *, by: User) -> QuerySet[User]:
+    """The active users not in the group yet, by name: whom it can add. Unevaluated, for a bounded slice.
+
+    Members are excluded in SQL (NOT EXISTS on the membership table), never by loading them.
+    """
+    require_admin(by, "change group members")
+    group = _changeable_group(group_id, by)
+    membership = UserGroup.members.through.objects.filter(usergroup_id=group.pk, user_id=OuterRef("pk"))
+    return User.objects.filter(~Exists(membership), is_active=True).order_by("name", "email", "id")
+
+
+def _changeable_group(group_id: int, by: User) -> UserGroup:
+    group = get_group(group_id, by=by)
+    if group.is_everyone:
+        raise Invalid("Everyone holds every user; its members cannot be changed.", field="members")
+    return group
+
+
+def _known_users(user_ids: Collection[int], field: str) -> list[User]:
+    """The users with these ids, or Invalid naming the ids that match nobody."""
+    wanted = set(user_ids)
+    if len(wanted) > MEMBERS_PER_CHANGE:
+        raise Invalid(
+            f"Change at most {MEMBERS_PER_CHANGE} people at a time.", code="too_many_users", field=field
+        )
+    users = list(User.objects.filter(pk__in=wanted))
+    _refuse_unknown(wanted, users, field)
+    return users
+
+
+def _refuse_unknown(wanted: set[int], found: list[User], field: str) -> None:
+    missing = wanted - {user.pk for user in found}
+    if missing:
+        raise Invalid(
+            f"Unknown users: {', '.join(str(pk) for pk in sorted(missing))}.",
+            code="unknown_user",
+            field=field,
+        )
+
+
+def change_group_members(
+    group_id: int, *, add: Collection[int] = (), remove: Collection[int] = (), by: User
+) -> UserGroup:
+    """Add some people to the group and remove others, in one transaction, leaving every other member be.
+
+    Never replaces the whole list, so two admins changing different people at once both keep their
+    changes. Adding a member or removing a non-member does nothing (someone did it meanwhile).
+    Refused as a whole, changing nothing, for an unknown user, a deactivated user to add (they
+    could not use the group), one user both added and removed, or the Everyone group.
+    """
+    require_admin(by, "change group members")
+    with transaction.atomic():
+        group = _changeable_group(group_id, by)
+        adding = _known_users(add, "add")
+        removing = _known_users(remove, "remove")
+        inactive = sorted(user.email for user in adding if not user.is_active)
+        if inactive:
+            raise Invalid(
+                f"Deactivated users cannot be added: {', '.join(inactive)}.",
+                code="inactive_user",
+                field="add",
+            )
+        both = {user.pk for user in adding} & {user.pk for user in removing}
+        if both:
+            raise Invalid(
+                "A person cannot be both added and removed at once.", code="add_and_remove", field="add"
+            )
+        # add() inserts only the missing rows and ignores one another admin inserted meanwhile;
+        # remove() deletes only these rows.
+        group.members.add(*adding)
+        group.members.remove(*removing)
+    return group
+
+
+def add_group_members(group_id: int, user_ids: list[int], *, by: User) -> UserGroup:
+    """Add these active users to the group, keeping its other members (see change_group_members)."""
+    return change_group_members(group_id, add=user_ids, by=by)
+
+
+def remove_group_members(group_id: int, user_ids: list[int], *, by: User) -> UserGroup:
+    """Remove these users from the group, keeping its other members (see change_group_members)."""
+    return change_group_members(group_id, remove=user_ids, by=by)
 
 
 # --- Dataset roles --------------------------------------------------------------------------------

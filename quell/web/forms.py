@@ -261,16 +261,23 @@ class NameForm(forms.Form):
     name = forms.CharField(label="Name", max_length=200)
 
 
-class GroupMembersForm(forms.Form):
-    members = forms.TypedMultipleChoiceField(
-        label="Members", required=False, coerce=int, widget=forms.CheckboxSelectMultiple
-    )
+class PeopleIdsField(IdListField):
+    """User ids from checkboxes; any user may be named, whatever was rendered: the service checks them."""
 
-    def __init__(self, *args: Any, people: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["members"].choices = [  # type: ignore[attr-defined]
-            (person.pk, f"{person.display_name} ({person.email})") for person in people
-        ]
+    def to_python(self, value: Any) -> list[int]:
+        if not value:
+            return []
+        ids = [as_id(item) for item in (value if isinstance(value, list | tuple) else [value])]
+        if None in ids:
+            raise ValidationError("Choose people from the list.", code="invalid")
+        return [pk for pk in ids if pk is not None]
+
+
+class GroupMembersForm(forms.Form):
+    """A group page's changes: people to add (the "Add people" checkboxes), members to remove."""
+
+    add = PeopleIdsField(label="Add people", required=False)
+    remove = PeopleIdsField(label="Remove", required=False)
 
 
 class DatasetRoleForm(forms.Form):

@@ -47,6 +47,11 @@ urlpatterns = [
     path("settings/users/<int:user_id>", settings.user_detail, name="settings_user"),
     path("settings/groups", settings.groups, name="settings_groups"),
     path("settings/groups/<int:group_id>", settings.group_detail, name="settings_group"),
+    path(
+        "settings/groups/<int:group_id>/candidates",
+        settings.group_candidates,
+        name="settings_group_candidates",
+    ),
     path("settings/roles", settings.roles, name="settings_roles"),
     path("settings/roles/<int:role_id>", settings.role_detail, name="settings_role"),
     path("settings/datasets", settings.datasets, name="settings_datasets"),

@@ -110,7 +110,7 @@ def test_an_admin_creates_a_group_renames_it_and_sets_its_members(client_as: Cli
 
     admin.post(f"/settings/groups/{group.pk}", {"action": "rename", "name": "Data platform"})
     admin.post(
-        f"/settings/groups/{group.pk}", {"action": "members", "members": [world.editor.pk, world.viewer.pk]}
+        f"/settings/groups/{group.pk}", {"action": "members", "add": [world.editor.pk, world.viewer.pk]}
     )
 
     group.refresh_from_db()

@@ -12,9 +12,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from quell.accounts import services as accounts
-from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole
+from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole, User
 from quell.catalog import services as catalog
 from quell.catalog.models import Responsibility
+from quell.incidents import services as incidents
 from quell.lib.errors import Invalid
 from quell.ops import housekeeping
 from quell.web.forms import (
@@ -30,9 +31,13 @@ from quell.web.forms import (
     OrganizationForm,
     RetentionForm,
     UserCreateForm,
+    as_id,
 )
+from quell.web.pickers import KEPT_MAX, PICKER_MATCHES, pick, search_term
 from quell.web.views.base import apply_error, page, paginate, signed_in
 
+GROUPS_PER_PAGE = 100
+MEMBERS_PER_PAGE = 100
 USER_FIELDS = {"email": "email", "password": "password", "globalRole": "global_role", "name": "name"}
 
 
@@ -162,9 +167,23 @@ def groups(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Created the group {group.name}; now choose its members.")
             return redirect("web:settings_group", group_id=group.pk)
     status = 400 if form.errors else 200
-    return _render(
-        request, "web/settings/groups.html", {"groups": accounts.list_groups(by=by), "form": form}, status
-    )
+    search = search_term(request, "q")
+    rows = accounts.groups_matching(accounts.list_groups(by=by), search)
+    context = {"groups": paginate(request, rows, GROUPS_PER_PAGE), "search": search, "form": form}
+    return _render(request, "web/settings/groups.html", context, status)
+
+
+def _chosen(values: list[str], limit: int = KEPT_MAX) -> list[int]:
+    """The boxes already checked, from a form shown again or a swap (bounded: a URL repeats at will)."""
+    return [pk for pk in (as_id(value) for value in values[:limit]) if pk is not None]
+
+
+def _candidates(group_id: int, by: User, search: str, chosen: list[int]) -> dict[str, Any]:
+    """The "Add people" checkboxes: every active non-member up to PLAIN_SELECT_MAX of them, else the
+    checked ones and the first PICKER_MATCHES matching the search, in a few bounded queries."""
+    people = accounts.member_candidates(group_id, by=by)
+    candidates = pick(people, search=search, matches=incidents.people_matching(people, search), keep=chosen)
+    return {"candidates": candidates, "chosen": set(chosen), "shown_max": PICKER_MATCHES}
 
 
 @page
@@ -173,11 +192,8 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     by = signed_in(request)
     accounts.require_settings_access(by=by)
     group = accounts.get_group(group_id, by=by)
-    people = list(accounts.list_people(by=by))
     name_form = NameForm(initial={"name": group.name})
-    members_form = GroupMembersForm(
-        people=people, initial={"members": list(group.members.values_list("pk", flat=True))}
-    )
+    members_form = GroupMembersForm()
     error = ""
     if request.method == "POST":
         action = request.POST.get("action")
@@ -189,9 +205,10 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
                     messages.success(request, "Renamed the group.")
                     return redirect("web:settings_group", group_id=group.pk)
             elif action == "members":
-                members_form = GroupMembersForm(request.POST, people=people)
+                members_form = GroupMembersForm(request.POST)
                 if members_form.is_valid():
-                    accounts.set_group_members(group.pk, members_form.cleaned_data["members"], by=by)
+                    added, removed = members_form.cleaned_data["add"], members_form.cleaned_data["remove"]
+                    accounts.change_group_members(group.pk, add=added, remove=removed, by=by)
                     messages.success(request, "Saved the members.")
                     return redirect("web:settings_group", group_id=group.pk)
             elif action == "delete":
@@ -203,11 +220,44 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
         except Invalid as refused:
             if action == "rename":
                 apply_error(name_form, refused)
+            elif action == "members" and not group.is_everyone:
+                apply_error(members_form, refused)
             else:
                 error = refused.message
     status = 400 if error or name_form.errors or members_form.errors else 200
-    context = {"group": group, "name_form": name_form, "members_form": members_form, "error": error}
+    context: dict[str, Any] = {
+        "group": group,
+        "name_form": name_form,
+        "members_form": members_form,
+        "error": error,
+    }
+    if not group.is_everyone:
+        # Without scripts the search box submits a GET of this page (the small form `add-search`
+        # outside the POST form) with ?add_q=; with htmx it swaps in the checkboxes from
+        # group_candidates as one types. Any active non-member is valid either way.
+        shown_again = members_form.is_bound
+        kept = _chosen(request.POST.getlist("add")) if shown_again else []
+        context["members"] = paginate(request, accounts.group_members(group.pk, by=by), MEMBERS_PER_PAGE)
+        context["removing"] = (
+            set(_chosen(request.POST.getlist("remove"), MEMBERS_PER_PAGE)) if shown_again else set()
+        )
+        context.update(_candidates(group.pk, by, search_term(request, "add_q"), kept))
     return _render(request, "web/settings/group.html", context, status)
+
+
+@page
+@require_GET
+def group_candidates(request: HttpRequest, group_id: int) -> HttpResponse:
+    """The "Add people" checkboxes narrowed by their search box, for htmx to swap in as one types.
+
+    Admins only, as the page; the boxes already checked (`add`) stay listed and checked.
+    """
+    by = signed_in(request)
+    accounts.require_settings_access(by=by)
+    group = accounts.get_group(group_id, by=by)
+    chosen = _chosen(request.GET.getlist("add"))
+    context = {"group": group, **_candidates(group.pk, by, search_term(request, "add_q"), chosen)}
+    return render(request, "web/settings/_group_candidates.html", context)
 
 
 def _role_matrix(roles: list[DatasetRole]) -> list[tuple[str, list[bool]]]:
