@@ -237,6 +237,28 @@ class _TitleTsMatch(Func):
         return sql, [*title_params, self.tsquery]
 
 
+class _AnyOfArray(Func):
+    """PostgreSQL: `pk = ANY(ARRAY(subquery))`. The subquery runs once, and each id it gives is
+    looked up by primary key; with `pk IN (subquery)` the planner hashed the subquery's 10,001 ids
+    and scanned the whole incidents table against them (0.39 s against 0.09 s at 1,000,000)."""
+
+    output_field = BooleanField()
+
+    def as_sql(  # type: ignore[override]
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> tuple[str, list[Any]]:
+        column_sql, column_params = compiler.compile(self.source_expressions[0])
+        subquery_sql, subquery_params = compiler.compile(self.source_expressions[1])
+        return f"{column_sql} = ANY(ARRAY{subquery_sql})", [*column_params, *subquery_params]
+
+
+def _pk_among(ids: QuerySet[Any]) -> Q:
+    """Incidents whose id is among those `ids` (a bounded subquery of ids) selects."""
+    if connection.vendor == "postgresql":
+        return Q(_AnyOfArray(F("pk"), Subquery(ids)))
+    return Q(pk__in=ids)
+
+
 def title_matches(search: str) -> Q:
     """A filter for titles holding every word of `search`, each as a word or the start of one.
 
@@ -509,16 +531,20 @@ def status_counts(filters: IncidentFilters, *, by: User) -> StatusCounts:
         matches = (
             Incident.objects.filter(title_matches(filters.search)).order_by().values("pk")[: COUNT_CAP + 1]
         )
-        capped = matches.count() > COUNT_CAP
         rest = IncidentFilters(**{**filters.__dict__, "statuses": [], "search": ""})
-        rows = (
+        counted = dict(
             list_incidents(rest, by=by)
-            .filter(pk__in=matches)
+            .filter(_pk_among(matches))
             .order_by()
             .values_list("status")
             .annotate(n=Count("id"))
         )
-        return StatusCounts(dict(rows), set(Status.values) if capped else set())
+        if by.is_admin and rest == IncidentFilters():
+            # Nothing else filters the matches: the counts add up to how many there were.
+            capped = sum(counted.values()) > COUNT_CAP
+        else:
+            capped = matches.count() > COUNT_CAP
+        return StatusCounts(counted, set(Status.values) if capped else set())
     counts: dict[str, int] = {}
     at_least: set[str] = set()
     unfiltered = IncidentFilters(**{**filters.__dict__, "statuses": []})
