@@ -763,7 +763,15 @@ def datasets_needing_attention(*, by: User) -> QuerySet[Dataset]:
 
     Annotated with check_count and failing_check_count (their open incident count is 0 by definition).
     """
-    open_links = IncidentDataset.objects.filter(dataset=OuterRef("pk"), incident__status__in=OPEN_STATUSES)
+    # "No open incident" as "its newest open incident is none", walking the dataset's incidents
+    # newest first: open ones are mostly the newest, so the walk stops after a step or two. As NOT
+    # EXISTS, PostgreSQL hashed every open incident's datasets (0.3 s at 1,000,000 incidents) and
+    # SQLite walked each dataset's incidents oldest first.
+    newest_open = (
+        IncidentDataset.objects.filter(dataset=OuterRef("pk"), incident__status__in=OPEN_STATUSES)
+        .order_by("-incident_id")
+        .values("incident_id")[:1]
+    )
     failing = Check.objects.filter(dataset=OuterRef("pk"), last_outcome__in=FAILING_OUTCOMES)
     checks = Check.objects.filter(dataset=OuterRef("pk"))
     return (
@@ -773,8 +781,8 @@ def datasets_needing_attention(*, by: User) -> QuerySet[Dataset]:
             check_count=_count(checks, "dataset"),
             failing_check_count=_count(checks.filter(last_outcome__in=FAILING_OUTCOMES), "dataset"),
         )
-        .filter(Exists(failing))
-        .exclude(Exists(open_links))
+        .alias(newest_open=Subquery(newest_open))
+        .filter(Exists(failing), newest_open__isnull=True)
         .order_by("-failing_check_count", "data_source__name", "name", "id")
     )
 
