@@ -614,6 +614,8 @@ def check_page(cursor: CursorWrapper, caller: Caller, check_id: int) -> dict[str
 OPEN_STATUSES = ("reported", "investigating", "fixing")
 SEVERITIES = ("critical", "major", "minor")
 ASSIGNED_SHOWN = 10
+# quell.incidents.services.OPEN_BY_SEVERITY_CAP: a member's open incidents per severity stop here.
+OPEN_BY_SEVERITY_CAP = 1_000
 NEEDING_ATTENTION_SHOWN = 15
 
 
@@ -627,13 +629,28 @@ def home_page(cursor: CursorWrapper, caller: Caller) -> dict[str, Any]:
     # Grouped by status as well: both engines then read the (status, severity, created_at, id)
     # index in its own order, entries only, with no sort or temporary table; the three open
     # statuses are added up here.
-    cursor.execute(
-        f"SELECT i.severity, COUNT(*) FROM incidents_incident i WHERE {where} GROUP BY i.status, i.severity",
-        params,
-    )
     by_severity = dict.fromkeys(SEVERITIES, 0)
-    for severity, n in cursor.fetchall():
-        by_severity[severity] = by_severity.get(severity, 0) + int(n)
+    at_least: list[str] = []
+    if caller.is_admin:
+        cursor.execute(
+            f"SELECT i.severity, COUNT(*) FROM incidents_incident i WHERE {where} GROUP BY i.status, i.severity",
+            params,
+        )
+        for severity, n in cursor.fetchall():
+            by_severity[severity] = by_severity.get(severity, 0) + int(n)
+    else:
+        # As Quell: a member's counts stop at OPEN_BY_SEVERITY_CAP per severity ("at least").
+        for severity in SEVERITIES:
+            cursor.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM incidents_incident i WHERE {where} "
+                "AND i.severity = %s LIMIT %s) capped",
+                [*params, severity, OPEN_BY_SEVERITY_CAP + 1],
+            )
+            n = int(cursor.fetchone()[0])
+            if n > OPEN_BY_SEVERITY_CAP:
+                n = OPEN_BY_SEVERITY_CAP
+                at_least.append(severity)
+            by_severity[severity] = n
 
     mine, mine_params = _where(
         ListQuery(statuses=list(OPEN_STATUSES), lead_ids=[caller.user_id]), visible, caller
@@ -654,6 +671,7 @@ def home_page(cursor: CursorWrapper, caller: Caller) -> dict[str, Any]:
 
     return {
         "severities": by_severity,
+        "severitiesAtLeast": at_least,
         "openTotal": sum(by_severity.values()),
         "assigned": assigned,
         "assignedTotal": assigned_total,

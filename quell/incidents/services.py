@@ -628,20 +628,42 @@ def count_by(incidents: QuerySet[Incident], field_name: str) -> dict[str, int]:
     return dict(rows)
 
 
-def open_by_severity(*, by: User) -> dict[str, int]:
-    """How many open incidents the caller can see, per severity.
+# A member's open incidents per severity are counted one visible incident at a time (visibility is
+# decided per incident), so each count stops here and says "at least": at 1,000,000 incidents, with
+# 95,000 open, counting them all took seconds.
+OPEN_BY_SEVERITY_CAP = 1_000
+
+
+@dataclass
+class SeverityCounts:
+    """Open incidents per severity; for severities in `at_least`, the count stopped at the cap."""
+
+    counts: dict[str, int]
+    at_least: set[str] = field(default_factory=set)
+
+
+def open_by_severity(*, by: User) -> SeverityCounts:
+    """How many open incidents the caller can see, per severity (exact for admins).
 
     Grouped by status as well as severity, so the database reads the open statuses' entries of the
     (status, severity) index alone; grouped by severity only, SQLite read the whole severity index,
     resolved incidents included (95% of them at 1,000,000).
     """
-    open_incidents = list_incidents(IncidentFilters(statuses=list(OPEN_STATUSES)), by=by)
-    totals: dict[str, int] = {}
-    for _status, severity, n in (
-        open_incidents.order_by().values_list("status", "severity").annotate(n=Count("id"))
-    ):
-        totals[severity] = totals.get(severity, 0) + n
-    return totals
+    open_incidents = list_incidents(IncidentFilters(statuses=list(OPEN_STATUSES)), by=by).order_by()
+    counts: dict[str, int] = {}
+    if by.is_admin:
+        for _status, severity, n in open_incidents.values_list("status", "severity").annotate(n=Count("id")):
+            counts[severity] = counts.get(severity, 0) + n
+        return SeverityCounts(counts)
+    at_least: set[str] = set()
+    for severity in Severity.values:
+        n = open_incidents.filter(severity=severity).values("pk")[: OPEN_BY_SEVERITY_CAP + 1].count()
+        if n > OPEN_BY_SEVERITY_CAP:
+            n = OPEN_BY_SEVERITY_CAP
+            at_least.add(severity)
+        if n:
+            counts[severity] = n
+    return SeverityCounts(counts, at_least)
 
 
 def lead_candidates(dataset_ids: set[int], *, by: User, search: str = "") -> QuerySet[User]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from quell.accounts.auth import user_for_api_key
 from quell.accounts.models import ApiKey
 from quell.incidents import services as incidents
@@ -67,6 +69,29 @@ def test_home_counts_open_incidents_by_severity(
     assert re.search(r'"tile-count">1</span> <span class="badge severity-critical"', tiles)
     assert re.search(r'"tile-count">1</span> <span class="badge severity-minor"', tiles)
     assert re.search(r'"tile-count">0</span> <span class="badge severity-major"', tiles)
+
+
+def test_a_members_open_counts_stop_at_the_cap_and_say_so(
+    client_as: ClientAs, world: World, orders_incident: Incident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(2):
+        incidents.create_incident(
+            by=world.admin,
+            title=f"Also critical {n}",
+            severity="critical",
+            check_result_ids=[world.orders_fail.pk],
+        )
+    monkeypatch.setattr(incidents, "OPEN_BY_SEVERITY_CAP", 2)
+
+    member = (
+        client_as("viewer").get("/").content.decode().split('id="open-heading"')[1].split("</section>")[0]
+    )
+    admin = client_as("admin").get("/").content.decode().split('id="open-heading"')[1].split("</section>")[0]
+
+    assert re.search(r'"tile-count">2\+</span> <span class="badge severity-critical"', member)
+    assert re.search(r'"tile-count">2\+</span> open in all', member)
+    # Admins count exactly, from the index.
+    assert re.search(r'"tile-count">3</span> <span class="badge severity-critical"', admin)
 
 
 def test_home_lists_the_open_incidents_you_lead(
