@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from django.contrib.auth import update_session_auth_hash
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from quell.accounts import services
 from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole, Organization, User
@@ -29,6 +30,12 @@ class UserIn(Schema):
     name: str = ""
     password: str | None = None
     globalRole: Literal["admin", "user"] = "user"
+
+
+class PasswordChangeIn(Schema):
+    # Bounded like the web forms: hashing a megabyte-long guess is work for nothing.
+    currentPassword: str = Field(..., max_length=4096)
+    newPassword: str = Field(..., max_length=4096)
 
 
 class OrganizationOut(Schema):
@@ -114,6 +121,25 @@ def create_user(request: HttpRequest, payload: UserIn) -> Status[dict[str, Any]]
         global_role=payload.globalRole,
     )
     return Status(201, user_out([user])[0])
+
+
+@router.post(
+    "/users/me/password",
+    response={204: None, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut, 429: ErrorOut},
+    summary="Change your own password (give the current one)",
+)
+def change_own_password(request: HttpRequest, payload: PasswordChangeIn) -> Status[None]:
+    """An API key may do this too: it cannot without the current password, whose wrong guesses count
+    towards the log-in lockout (429 `too_many_attempts` while it lasts)."""
+    user = caller(request)
+    services.change_own_password(
+        user, payload.currentPassword, payload.newPassword, ip=request.META.get("REMOTE_ADDR")
+    )
+    signed_in = getattr(request, "user", None)
+    if isinstance(signed_in, User) and signed_in.pk == user.pk:
+        # A browser session of this user that called the API stays signed in; its other sessions end.
+        update_session_auth_hash(request, user)
+    return Status(204, None)
 
 
 @router.get("/organization", response={200: OrganizationOut, **COMMON_ERRORS}, summary="The organisation")

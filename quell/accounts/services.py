@@ -511,6 +511,84 @@ def clear_login_failures(email: str) -> None:
     LoginFailure.objects.filter(email=(email or "").strip().lower()).delete()
 
 
+# --- Passwords ------------------------------------------------------------------------------------
+
+
+class TooManyAttempts(Invalid):
+    """Too many wrong passwords for this account or from this address lately; try again later."""
+
+    status = 429
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after_seconds: int, *, field: str | None = None) -> None:
+        minutes = max(1, -(-retry_after_seconds // 60))
+        super().__init__(
+            f"Too many wrong passwords. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            field=field,
+        )
+        self.retry_after_seconds = retry_after_seconds
+
+
+def _validated_password(new: str, user: User, field: str) -> str:
+    try:
+        validate_password(new, user)
+    except ValidationError as error:
+        raise Invalid(" ".join(error.messages), code="weak_password", field=field) from None
+    return new
+
+
+def change_own_password(user: User, current: str, new: str, *, ip: str | None = None) -> None:
+    """Change the caller's own password, given the current one.
+
+    A wrong current password counts as a failed log-in for the account and the address (`ip`), and
+    the log-in lockout refuses the change too, so this form is no way around the log-in throttle for
+    someone holding a session or an API key who wants to learn the password. The new password
+    passes the same validators as any other and must differ from the current one. Refused, it
+    changes nothing but that failure count. Every session of the user ends with the change except
+    the one the caller keeps by calling `update_session_auth_hash` (Django's session auth hash is
+    derived from the password hash, so sessions made with the old one no longer validate).
+    """
+    throttle = login_throttle(user.email, ip)
+    if throttle.blocked:
+        raise TooManyAttempts(throttle.retry_after_seconds, field="currentPassword")
+    # Read the stored hash afresh: the caller's object may be older than a change made meanwhile.
+    stored = User.objects.filter(pk=user.pk).first()
+    if stored is None or not stored.check_password(current or ""):
+        record_login_failure(user.email, ip)
+        raise Invalid("That is not your current password.", code="wrong_password", field="currentPassword")
+    _validated_password(new, stored, "newPassword")
+    if new == current:
+        raise Invalid(
+            "The new password must differ from the current one.", code="same_password", field="newPassword"
+        )
+    stored.set_password(new)
+    stored.save(update_fields=["password"])
+    # The caller's object carries the new hash too, so update_session_auth_hash stores the right one.
+    user.password = stored.password
+    clear_login_failures(user.email)
+
+
+def set_password(user_id: int, new: str, *, by: User | None) -> User:
+    """Give a user a new password (for someone who lost theirs); their existing sessions end.
+
+    For admins; `by=None` is the operator at the command line (`quell setpassword`). A deactivated
+    user may get one too: they still cannot log in until reactivated, and an admin can prepare the
+    password before reactivating them. Their recent failed log-ins are forgotten so the new password
+    works at once.
+    """
+    with transaction.atomic():
+        if by is None:
+            user = User.objects.filter(pk=user_id).first()
+            if user is None:
+                raise NotFound(f"User {user_id} not found.")
+        else:
+            user = get_user(user_id, by=by)
+        user.set_password(_validated_password(new, user, "newPassword"))
+        user.save(update_fields=["password"])
+        clear_login_failures(user.email)
+    return user
+
+
 def require_settings_access(*, by: User) -> None:
     """The Settings pages are for global admins; every change there checks again."""
     require_admin(by, "open the settings")

@@ -253,6 +253,37 @@ class UserCreateForm(forms.Form):
     global_role = forms.ChoiceField(label="Global role", choices=GlobalRole.choices, initial=GlobalRole.USER)
 
 
+def _password_field(label: str, help_text: str = "", *, current: bool = False) -> forms.CharField:
+    # The autocomplete hint lets password managers fill the current one and offer to save the new one.
+    hint = "current-password" if current else "new-password"
+    return forms.CharField(
+        label=label,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": hint}),
+        max_length=4096,
+        help_text=help_text,
+    )
+
+
+class ChangePasswordForm(forms.Form):
+    current_password = _password_field("Current password", current=True)
+    new_password = _password_field("New password", "At least 8 characters, not a common password.")
+    new_password_again = _password_field("New password again")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        new, again = cleaned.get("new_password"), cleaned.get("new_password_again")
+        if new is not None and again is not None and new != again:
+            self.add_error("new_password_again", "The two new passwords differ; type the same one twice.")
+        return cleaned
+
+
+class SetPasswordForm(forms.Form):
+    new_password = _password_field(
+        "New password", "Share it with them; at least 8 characters, not a common password."
+    )
+
+
 class GlobalRoleForm(forms.Form):
     global_role = forms.ChoiceField(label="Global role", choices=GlobalRole.choices)
 

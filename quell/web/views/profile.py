@@ -1,24 +1,66 @@
-"""Every user's profile: who they are and their API keys (create, name, revoke; the secret shown once)."""
+"""Every user's profile: who they are, their password (change it) and their API keys (create, name,
+revoke; the secret shown once)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from quell.accounts import services as accounts
+from quell.accounts.models import User
 from quell.lib.errors import Invalid
-from quell.web.forms import ApiKeyForm
+from quell.web.forms import ApiKeyForm, ChangePasswordForm
 from quell.web.views.base import apply_error, page, signed_in
+
+PASSWORD_FIELDS = {"currentPassword": "current_password", "newPassword": "new_password"}
+
+
+def _render(request: HttpRequest, by: User, status: int = 200, **context: Any) -> HttpResponse:
+    """The profile page, with fresh forms where the context brings none."""
+    context = {"form": ApiKeyForm(), "password_form": ChangePasswordForm(), **context}
+    return render(
+        request, "web/profile.html", {"keys": accounts.list_api_keys(by=by), **context}, status=status
+    )
 
 
 @page
 @require_GET
 def profile(request: HttpRequest) -> HttpResponse:
+    return _render(request, signed_in(request))
+
+
+@page
+@never_cache
+@sensitive_post_parameters("current_password", "new_password", "new_password_again")
+@require_POST
+def change_password(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
-    return render(request, "web/profile.html", {"keys": accounts.list_api_keys(by=by), "form": ApiKeyForm()})
+    form = ChangePasswordForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            accounts.change_own_password(
+                by,
+                form.cleaned_data["current_password"],
+                form.cleaned_data["new_password"],
+                ip=request.META.get("REMOTE_ADDR"),
+            )
+        except Invalid as error:
+            apply_error(form, error, PASSWORD_FIELDS)
+            status = error.status
+        else:
+            # This session stays signed in; every other one ends with the old password's hash.
+            update_session_auth_hash(request, by)
+            messages.success(request, "Your password is changed. Your other sessions are signed out.")
+            return redirect("web:profile")
+    return _render(request, by, status, password_form=form)
 
 
 @page
@@ -34,19 +76,8 @@ def create_api_key(request: HttpRequest) -> HttpResponse:
             apply_error(form, error)
         else:
             # Rendered, not redirected: the secret is in this one answer and stored nowhere.
-            return render(
-                request,
-                "web/profile.html",
-                {
-                    "keys": accounts.list_api_keys(by=by),
-                    "form": ApiKeyForm(),
-                    "new_key": key,
-                    "secret": secret,
-                },
-            )
-    return render(
-        request, "web/profile.html", {"keys": accounts.list_api_keys(by=by), "form": form}, status=400
-    )
+            return _render(request, by, new_key=key, secret=secret)
+    return _render(request, by, 400, form=form)
 
 
 @page

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from quell.accounts import services as accounts
@@ -30,6 +32,7 @@ from quell.web.forms import (
     NameForm,
     OrganizationForm,
     RetentionForm,
+    SetPasswordForm,
     UserCreateForm,
     as_id,
 )
@@ -121,16 +124,36 @@ def users(request: HttpRequest) -> HttpResponse:
 
 
 @page
+@sensitive_post_parameters("new_password")
 @require_http_methods(["GET", "POST"])
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     by = signed_in(request)
     person = accounts.get_user(user_id, by=by)
     role_form = GlobalRoleForm(initial={"global_role": person.global_role})
+    password_form = SetPasswordForm()
     error = ""
     if request.method == "POST":
         action = request.POST.get("action")
         try:
-            if action == "role":
+            if action == "password":
+                password_form = SetPasswordForm(request.POST)
+                if password_form.is_valid():
+                    new = password_form.cleaned_data["new_password"]
+                    try:
+                        changed = accounts.set_password(person.pk, new, by=by)
+                    except Invalid as refused:
+                        apply_error(password_form, refused, {"newPassword": "new_password"})
+                    else:
+                        if changed.pk == by.pk:
+                            # Setting one's own here keeps this session, as the profile's form does.
+                            update_session_auth_hash(request, changed)
+                            messages.success(request, "You have a new password; your other sessions ended.")
+                        else:
+                            messages.success(
+                                request, f"{changed.email} has a new password; their sessions ended."
+                            )
+                        return redirect("web:settings_user", user_id=person.pk)
+            elif action == "role":
                 role_form = GlobalRoleForm(request.POST)
                 if role_form.is_valid():
                     accounts.set_global_role(person.pk, role_form.cleaned_data["global_role"], by=by)
@@ -146,10 +169,9 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
                 error = "Unknown action."
         except Invalid as refused:
             error = refused.message
-    status = 400 if error or role_form.errors else 200
-    return _render(
-        request, "web/settings/user.html", {"person": person, "role_form": role_form, "error": error}, status
-    )
+    status = 400 if error or role_form.errors or password_form.errors else 200
+    context = {"person": person, "role_form": role_form, "password_form": password_form, "error": error}
+    return _render(request, "web/settings/user.html", context, status)
 
 
 @page
