@@ -135,7 +135,8 @@ def test_every_form_carries_a_csrf_token(
     client_as: ClientAs, world: World, orders_incident: Incident
 ) -> None:
     pages = [
-        f"/checks/{world.orders_fail.check_ref_id}",
+        # The check page's Create Incident form, as its dialog loads it and as a page of its own.
+        f"/checks/{world.orders_fail.check_ref_id}/create-incident",
         f"/incidents/{orders_incident.number}",
         f"/datasets/{world.orders.pk}/responsibilities",
         "/profile/",
@@ -149,6 +150,12 @@ def test_every_form_carries_a_csrf_token(
         posts = body.count('method="post"')
         assert posts > 0, url
         assert body.count("csrfmiddlewaretoken") >= posts, url
+    dialog = (
+        client_as("admin")
+        .get(f"/checks/{world.orders_fail.check_ref_id}/create-incident", HTTP_HX_REQUEST="true")
+        .content.decode()
+    )
+    assert dialog.count("csrfmiddlewaretoken") >= dialog.count('method="post"') > 0
 
 
 def test_a_post_without_its_csrf_token_is_refused(world: World, orders_incident: Incident) -> None:
