@@ -134,6 +134,14 @@ CALLS = [
     Call(
         "POST users", "POST", "/users", lambda t: {"email": "newcomer@example.com"}, (201, 403, 403, 403, 403)
     ),
+    # Everyone may change their own password (the current one is required, so a key alone is not enough).
+    Call(
+        "POST own password",
+        "POST",
+        "/users/me/password",
+        lambda t: {"currentPassword": "pw-for-tests", "newPassword": "a fresh and long passphrase"},
+        (204, 204, 204, 204, 204),
+    ),
     Call("GET organization", "GET", "/organization", None, ALL_200),
     Call("PUT organization", "PUT", "/organization", lambda t: {"name": "Renamed"}, ADMIN_ONLY),
     Call("GET retention", "GET", "/organization/retention", None, ALL_200),
