@@ -213,6 +213,7 @@ def test_the_api_answers_429_once_the_account_is_locked(world: World) -> None:
 
     assert response.status_code == 429
     assert response.json()["code"] == "too_many_attempts"
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
     assert can_log_in("viewer@example.com", OLD)
 
 

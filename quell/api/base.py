@@ -177,7 +177,12 @@ def build_api() -> NinjaAPI:
 
     @api.exception_handler(QuellError)
     def domain_error(request: HttpRequest, exc: QuellError) -> HttpResponse:
-        return respond(request, exc.status, exc.as_dict())
+        response = respond(request, exc.status, exc.as_dict())
+        # A refusal that lasts a while (a locked account) says when to try again.
+        retry_after = getattr(exc, "retry_after_seconds", None)
+        if isinstance(retry_after, int):
+            response["Retry-After"] = str(max(1, retry_after))
+        return response
 
     @api.exception_handler(ValidationError)
     def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:

@@ -75,6 +75,7 @@ def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(world:
     response = log_in(Client(), "editor@example.com", "pw-for-tests")
 
     assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
     assert "Too many failed log-ins. Try again in 15 minutes." in response.content.decode()
 
 

@@ -121,6 +121,7 @@ def test_after_five_wrong_tries_the_form_is_locked_like_the_log_in(client_as: Cl
     response = change(client)
 
     assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
     page = response.content.decode()
     assert 'id="id_current_password_error"' in page
     assert "Too many wrong passwords. Try again in 15 minutes." in page

@@ -36,6 +36,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         return redirect(_next_url(request))
     form = LoginForm(request.POST or None)
     status = 200
+    retry_after: int | None = None
     if request.method == "POST":
         ip = request.META.get("REMOTE_ADDR")
         email = request.POST.get("email", "")
@@ -48,6 +49,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 f"Too many failed log-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
             )
             status = 429
+            retry_after = throttle.retry_after_seconds
         elif form.is_valid():
             user = authenticate(
                 request, username=form.cleaned_data["email"], password=form.cleaned_data["password"]
@@ -61,7 +63,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
             status = 400
         else:
             status = 400
-    return render(request, "web/login.html", {"form": form, "next": _next_url(request)}, status=status)
+    response = render(request, "web/login.html", {"form": form, "next": _next_url(request)}, status=status)
+    if retry_after is not None:
+        # Until the oldest counted failure ages out of the window.
+        response["Retry-After"] = str(max(1, retry_after))
+    return response
 
 
 @require_POST

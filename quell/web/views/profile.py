@@ -44,6 +44,7 @@ def change_password(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
     form = ChangePasswordForm(request.POST)
     status = 400
+    retry_after: int | None = None
     if form.is_valid():
         try:
             accounts.change_own_password(
@@ -55,12 +56,16 @@ def change_password(request: HttpRequest) -> HttpResponse:
         except Invalid as error:
             apply_error(form, error, PASSWORD_FIELDS)
             status = error.status
+            retry_after = getattr(error, "retry_after_seconds", None)
         else:
             # This session stays signed in; every other one ends with the old password's hash.
             update_session_auth_hash(request, by)
             messages.success(request, "Your password is changed. Your other sessions are signed out.")
             return redirect("web:profile")
-    return _render(request, by, status, password_form=form)
+    response = _render(request, by, status, password_form=form)
+    if retry_after is not None:
+        response["Retry-After"] = str(max(1, retry_after))
+    return response
 
 
 @page
