@@ -213,6 +213,10 @@ LOGGING = logging_config(envstr("QUELL_LOG_LEVEL", "INFO"), LOG_FORMAT)
 
 # Page sizes in the API follow Soda Cloud's limits.
 API_MAX_PAGE_SIZE = 1000
+# The hot lists answer JSON built straight from rows, without pydantic validating the output
+# (quell.api.base.rows_response). With this on (the test suite turns it on) each such answer is also
+# validated by its schema and must encode to the same bytes, so a drift from the schema fails a test.
+API_CHECK_RESPONSES = envbool("QUELL_API_CHECK_RESPONSES", False)
 
 # How long a Soda Core log-in token lives; the client logs in again when it gets a 401.
 SODA_TOKEN_SECONDS = envint("QUELL_SODA_TOKEN_SECONDS", 12 * 3600)

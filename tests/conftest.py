@@ -9,6 +9,7 @@ The world, by name:
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -22,6 +23,16 @@ from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult, Dataset, Responsibility
 
 T0 = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _check_api_responses() -> None:
+    """Every answer built from rows (quell.api.base.rows_response) is checked against its schema,
+    in this process and in the server processes tests start."""
+    from django.conf import settings
+
+    os.environ["QUELL_API_CHECK_RESPONSES"] = "1"
+    settings.API_CHECK_RESPONSES = True
 
 
 @pytest.fixture(autouse=True)

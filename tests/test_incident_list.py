@@ -301,6 +301,28 @@ def test_filters_only_narrow_what_the_caller_may_see(client_for: ClientFor, worl
     assert listed(client_for("outsider"), {"search": "load failed"}) == [customers.pk]
 
 
+@pytest.mark.parametrize("role", ["admin", "manager", "viewer", "outsider"])
+def test_an_incident_in_the_list_reads_as_the_incident_itself_does(
+    client_for: ClientFor, world: World, role: str
+) -> None:
+    # The list answers from rows (services.details_of), the incident from loaded models: the two must
+    # show the same datasets and results, leaving out a private dataset's to whoever cannot view it.
+    spanning = report(world.admin, "Spans both", world.orders_fail, world.customers_fail, lead=world.manager)
+    incidents.attach_check_results(spanning.pk, [world.orders_warn.pk], by=world.admin)
+    report(world.editor, "Orders only", world.orders_fail_2)
+    client = client_for(role)
+
+    page = client.get("/incidents").json()["content"]
+
+    assert page, "everyone may see the incident that spans the public dataset"
+    for shown in page:
+        assert shown == client.get(f"/incidents/{shown['id']}").json()
+    hidden = role == "outsider"
+    (both,) = [shown for shown in page if shown["id"] == spanning.pk]
+    assert [d["name"] for d in both["datasets"]] == (["customers"] if hidden else ["orders", "customers"])
+    assert len(both["checkResults"]) == (1 if hidden else 3)
+
+
 # --- Paging ---------------------------------------------------------------------------------------
 
 

@@ -38,8 +38,8 @@ def test_the_incident_list_costs_the_same_for_3_and_for_15_incidents(world: Worl
     by = world.user(user)
 
     def list_page() -> None:
-        page = incidents.with_details(incidents.list_incidents(incidents.IncidentFilters(), by=by), by)
-        incident_out(page[:100])
+        page = list(incidents.list_incidents(incidents.IncidentFilters(), by=by)[:100])
+        incident_out(page, incidents.details_of(page, by=by))
 
     open_incidents(world, 3)
     few = queries(list_page)

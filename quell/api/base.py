@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, Generic, TypeVar, cast
 
 from django.conf import settings
@@ -17,8 +18,10 @@ from django.utils.datastructures import MultiValueDict
 from ninja import Field, NinjaAPI, Path, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBasicAuth, SessionAuth
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, TypeAdapter
 
 from quell.accounts.auth import user_for_api_key
 from quell.accounts.models import User
@@ -116,6 +119,34 @@ def caller(request: HttpRequest) -> User:
     user = request.auth  # type: ignore[attr-defined]
     assert isinstance(user, User)
     return user
+
+
+def rows_response(schema: Any, data: Any, *, status: int = 200) -> HttpResponse:
+    """Answer `data`, built from database rows in `schema`'s shape, without validating it again.
+
+    ninja validates every answer against its schema through a wrapper object per field: a quarter of
+    the time of a 50-incident page. The endpoints that answer lists build plain dicts of the right
+    types instead and return them through here (the operation still declares `schema`, so the
+    OpenAPI document is unchanged). With settings.API_CHECK_RESPONSES, as in the test suite, the
+    data is validated by the schema as ninja would, and must encode to the very same bytes.
+    """
+    content = json.dumps(data, cls=NinjaJSONEncoder)
+    if settings.API_CHECK_RESPONSES:
+        adapter = _adapter(schema)
+        expected = json.dumps(adapter.dump_python(adapter.validate_python(data)), cls=NinjaJSONEncoder)
+        if expected != content:
+            raise AssertionError(
+                f"A rows_response differs from its schema {schema!r}:\n{content}\n{expected}"
+            )
+    return HttpResponse(content, status=status, content_type=_CONTENT_TYPE)
+
+
+_CONTENT_TYPE = f"{JSONRenderer.media_type}; charset={JSONRenderer.charset}"
+
+
+@cache
+def _adapter(schema: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(schema)
 
 
 def paginate(

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
 from quell.accounts.models import User
@@ -24,6 +24,7 @@ from quell.api.base import (
     UserRef,
     UtcDatetime,
     caller,
+    rows_response,
     user_ref,
 )
 from quell.incidents import services
@@ -168,36 +169,53 @@ def linked_result(result: Any) -> dict[str, Any]:
     }
 
 
-def incident_out(incidents: Iterable[Incident]) -> list[dict[str, Any]]:
-    """Serialise incidents loaded through services.with_details (no query per incident)."""
+def incident_out(
+    incidents: Iterable[Incident], details: dict[int, services.IncidentDetails]
+) -> list[dict[str, Any]]:
+    """Serialise incidents with their details (services.details_of / details_from_loaded)."""
     incidents = list(incidents)
     links = links_for_incidents(incidents)
-    return [
-        {
-            "id": i.pk,
-            "number": i.number,
-            "title": i.title,
-            "name": i.title,
-            "description": i.description,
-            "severity": i.severity,
-            "status": i.status,
-            "lead": user_ref(i.lead),
-            "reporter": user_ref(i.reporter),
-            "created": i.created_at,
-            "lastUpdated": i.updated_at,
-            "resolvedAt": i.resolved_at,
-            "resolutionNotes": i.resolution_notes,
-            "checkResults": [linked_result(link.check_result) for link in i.visible_links],  # type: ignore[attr-defined]
-            "datasets": [
-                {"id": d.pk, "name": d.name, "dataSource": d.data_source.name}
-                for d in i.visible_datasets  # type: ignore[attr-defined]
-            ],
-            "cloudUrl": f"{settings.BASE_URL}/incidents/{i.number}",
-            "version": i.version,
-            "links": [link_out(link) for link in links[i.pk]],
-        }
-        for i in incidents
-    ]
+    base_url = settings.BASE_URL
+    out = []
+    for i in incidents:
+        d = details[i.pk]
+        out.append(
+            {
+                "id": i.pk,
+                "number": i.number,
+                "title": i.title,
+                "name": i.title,
+                "description": i.description,
+                "severity": i.severity,
+                "status": i.status,
+                "lead": {"id": d.lead.id, "email": d.lead.email, "name": d.lead.name},
+                "reporter": {"id": d.reporter.id, "email": d.reporter.email, "name": d.reporter.name},
+                "created": i.created_at,
+                "lastUpdated": i.updated_at,
+                "resolvedAt": i.resolved_at,
+                "resolutionNotes": i.resolution_notes,
+                "checkResults": [
+                    {
+                        "id": r.id,
+                        "checkId": r.check_id,
+                        "checkName": r.check_name,
+                        "datasetId": r.dataset_id,
+                        "datasetName": r.dataset_name,
+                        "outcome": r.outcome,
+                        "value": r.value,
+                        "dataTimestamp": r.data_timestamp,
+                    }
+                    for r in d.results
+                ],
+                "datasets": [
+                    {"id": ds.id, "name": ds.name, "dataSource": ds.data_source} for ds in d.datasets
+                ],
+                "cloudUrl": f"{base_url}/incidents/{i.number}",
+                "version": i.version,
+                "links": [link_out(link) for link in links[i.pk]],
+            }
+        )
+    return out
 
 
 def timeline_out(events: list[TimelineEvent]) -> list[dict[str, Any]]:
@@ -221,7 +239,7 @@ def timeline_out(events: list[TimelineEvent]) -> list[dict[str, Any]]:
 
 
 def _one(incident: Incident) -> dict[str, Any]:
-    return incident_out([incident])[0]
+    return incident_out([incident], {incident.pk: services.details_from_loaded(incident)})[0]
 
 
 def _title(title: str | None, name: str | None) -> str | None:
@@ -237,7 +255,7 @@ def _result_ids(ids: list[int] | None, alias: list[int] | None) -> list[int]:
 @router.get(
     "/incidents", response={200: IncidentPage, **COMMON_ERRORS}, summary="List incidents you can view"
 )
-def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> dict[str, Any]:
+def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> HttpResponse:
     by = caller(request)
     filters = services.IncidentFilters(
         statuses=list(query.status),
@@ -251,12 +269,16 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> dict[st
         created_to=query.to,
     )
     counts = services.status_counts(filters, by=by)
-    incidents = services.with_details(services.list_incidents(filters, by=by), by)
     found = services.page_of(
-        incidents, counts, filters.statuses, size=query.size, page=query.page, cursor=query.cursor
+        services.list_incidents(filters, by=by),
+        counts,
+        filters.statuses,
+        size=query.size,
+        page=query.page,
+        cursor=query.cursor,
     )
-    return {
-        "content": incident_out(found.rows),
+    page = {
+        "content": incident_out(found.rows, services.details_of(found.rows, by=by)),
         "first": found.number == 0,
         "last": found.next_cursor is None,
         "number": found.number,
@@ -266,6 +288,7 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> dict[st
         "nextCursor": found.next_cursor,
         "totalElementsExact": found.total_exact,
     }
+    return rows_response(IncidentPage, page)
 
 
 @router.post("/incidents", response={201: IncidentOut, **WRITE_ERRORS}, summary="Create an incident")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core import signing
 from django.db import connection, transaction
@@ -108,6 +108,25 @@ def _with_loader(
     return incidents.with_loader(loader)
 
 
+def _visible_pairs(ids: list[int], by: User) -> QuerySet[IncidentDataset]:
+    """The links of these incidents to the datasets the caller can view."""
+    pairs = IncidentDataset.objects.filter(incident_id__in=ids)
+    if not by.is_admin:
+        pairs = pairs.filter(dataset_id__in=access.dataset_ids_with(by) if by.is_active else [])
+    return pairs.order_by("id")
+
+
+def _visible_result_links(ids: list[int], by: User) -> QuerySet[IncidentCheckResult]:
+    """The results linked to these incidents from datasets the caller can view, as they were added."""
+    rows = IncidentCheckResult.objects.filter(incident_id__in=ids)
+    if not by.is_admin:
+        # Filter on the result's own dataset column against the ids the caller can view. (Joining
+        # catalog_dataset let SQLite start from the datasets and walk every result of every
+        # dataset: 0.5 s per page at 73,000 results.)
+        rows = rows.filter(check_result__dataset_id__in=access.dataset_ids_with(by) if by.is_active else [])
+    return rows.order_by("added_at", "id")
+
+
 def _load_details(
     incidents: list[Incident], *, by: User, links: bool, datasets_by_name: bool, known: Iterable[User] = ()
 ) -> None:
@@ -124,12 +143,9 @@ def _load_details(
     users = {user.pk: user for user in known if user.pk in user_ids}
     if user_ids - users.keys():
         users.update(User.objects.in_bulk(user_ids - users.keys()))
-    pairs = IncidentDataset.objects.filter(incident_id__in=ids)
-    if not by.is_admin:
-        pairs = pairs.filter(dataset_id__in=access.dataset_ids_with(by) if by.is_active else [])
     datasets: dict[int, Dataset] = {}
     datasets_of: dict[int, list[Dataset]] = {pk: [] for pk in ids}
-    for pair in pairs.select_related("dataset__data_source").order_by("id"):
+    for pair in _visible_pairs(ids, by).select_related("dataset__data_source"):
         dataset = datasets.setdefault(pair.dataset_id, pair.dataset)
         datasets_of[pair.incident_id].append(dataset)
 
@@ -138,17 +154,7 @@ def _load_details(
 
     links_of: dict[int, list[IncidentCheckResult]] = {pk: [] for pk in ids}
     if links:
-        rows = IncidentCheckResult.objects.filter(incident_id__in=ids).select_related(
-            "check_result__check_ref"
-        )
-        if not by.is_admin:
-            # Filter on the result's own dataset column against the ids the caller can view. (Joining
-            # catalog_dataset let SQLite start from the datasets and walk every result of every
-            # dataset: 0.5 s per page at 73,000 results.)
-            rows = rows.filter(
-                check_result__dataset_id__in=access.dataset_ids_with(by) if by.is_active else []
-            )
-        found = list(rows.order_by("added_at", "id"))
+        found = list(_visible_result_links(ids, by).select_related("check_result__check_ref"))
         # A result's dataset is one of its incident's datasets (they are kept equal); any other is
         # read once rather than per result.
         strays = {link.check_result.dataset_id for link in found} - datasets.keys()
@@ -162,6 +168,128 @@ def _load_details(
         incident.visible_datasets = sorted(datasets_of[incident.pk], key=order)  # type: ignore[attr-defined]
         if links:
             incident.visible_links = links_of[incident.pk]  # type: ignore[attr-defined]
+
+
+class UserRow(NamedTuple):
+    id: int
+    email: str
+    name: str
+
+
+class DatasetRow(NamedTuple):
+    id: int
+    name: str
+    data_source: str
+
+
+class ResultRow(NamedTuple):
+    id: int
+    check_id: int
+    check_name: str
+    dataset_id: int
+    dataset_name: str
+    outcome: str
+    value: float | None
+    data_timestamp: datetime
+
+
+@dataclass(slots=True)
+class IncidentDetails:
+    """What an incident's representation shows beyond its own columns, as plain rows.
+
+    Only datasets and results the caller can view (as with_details); datasets by id, results in
+    the order they were added.
+    """
+
+    lead: UserRow
+    reporter: UserRow
+    datasets: list[DatasetRow]
+    results: list[ResultRow]
+
+
+def details_of(incidents: list[Incident], *, by: User) -> dict[int, IncidentDetails]:
+    """The details of a page of incidents, by incident id, in three statements (four with a stray).
+
+    The same rows as _load_details reads, as tuples: the API's list answers straight from them, and
+    building Django model instances for the ~500 related rows of a 50-incident page was half of
+    the page's time.
+    """
+    ids = [incident.pk for incident in incidents]
+    user_ids = {incident.lead_id for incident in incidents} | {incident.reporter_id for incident in incidents}
+    users = {
+        row[0]: UserRow(*row)
+        for row in User.objects.filter(pk__in=user_ids).values_list("id", "email", "name")
+    }
+    datasets: dict[int, DatasetRow] = {}
+    datasets_of: dict[int, list[DatasetRow]] = {pk: [] for pk in ids}
+    pairs = _visible_pairs(ids, by).values_list(
+        "incident_id", "dataset_id", "dataset__name", "dataset__data_source__name"
+    )
+    for incident_id, dataset_id, name, data_source in pairs:
+        row = datasets.setdefault(dataset_id, DatasetRow(dataset_id, name, data_source))
+        datasets_of[incident_id].append(row)
+    links = list(
+        _visible_result_links(ids, by).values_list(
+            "incident_id",
+            "check_result_id",
+            "check_result__check_ref_id",
+            "check_result__check_ref__name",
+            "check_result__dataset_id",
+            "check_result__outcome",
+            "check_result__value",
+            "check_result__data_timestamp",
+        )
+    )
+    # As in _load_details: a result's dataset is one of its incident's, any other is read once.
+    names = {pk: row.name for pk, row in datasets.items()}
+    strays = {link[4] for link in links} - names.keys()
+    if strays:
+        names.update(Dataset.objects.filter(pk__in=strays).values_list("id", "name"))
+    results_of: dict[int, list[ResultRow]] = {pk: [] for pk in ids}
+    for incident_id, result_id, check_id, check_name, dataset_id, outcome, value, data_timestamp in links:
+        results_of[incident_id].append(
+            ResultRow(
+                result_id, check_id, check_name, dataset_id, names[dataset_id], outcome, value, data_timestamp
+            )
+        )
+    return {
+        incident.pk: IncidentDetails(
+            lead=users[incident.lead_id],
+            reporter=users[incident.reporter_id],
+            datasets=sorted(datasets_of[incident.pk]),
+            results=results_of[incident.pk],
+        )
+        for incident in incidents
+    }
+
+
+def details_from_loaded(incident: Incident) -> IncidentDetails:
+    """The details of an incident already loaded by with_details (or a write), as rows."""
+
+    def user_row(user: User) -> UserRow:
+        return UserRow(user.pk, user.email, user.name)
+
+    return IncidentDetails(
+        lead=user_row(incident.lead),
+        reporter=user_row(incident.reporter),
+        datasets=[
+            DatasetRow(d.pk, d.name, d.data_source.name)
+            for d in incident.visible_datasets  # type: ignore[attr-defined]
+        ],
+        results=[
+            ResultRow(
+                r.pk,
+                r.check_ref_id,
+                r.check_ref.name,
+                r.dataset_id,
+                r.dataset.name,
+                r.outcome,
+                r.value,
+                r.data_timestamp,
+            )
+            for r in (link.check_result for link in incident.visible_links)  # type: ignore[attr-defined]
+        ],
+    )
 
 
 def list_incidents(filters: IncidentFilters, *, by: User) -> QuerySet[Incident]:

@@ -397,12 +397,14 @@ def set_incident_link(token: str, *, url: str, text: str = "") -> IncidentLink:
 def links_for_incidents(incidents: list[Incident]) -> dict[int, list[IncidentLink]]:
     """External links of incidents the caller has already been allowed to see, in one query."""
     found: dict[int, list[IncidentLink]] = {incident.pk: [] for incident in incidents}
-    rows = (
-        IncidentLink.objects.filter(incident_id__in=found)
-        .exclude(url="")
-        .select_related("integration")
-        .order_by("integration__name", "id")
-    )
+    # Most incidents have no links: a query without the join and its ordering costs half as much to
+    # build (every API answer about incidents asks), and integrations are read only for links found.
+    rows = list(IncidentLink.objects.filter(incident_id__in=found).exclude(url=""))
+    if rows:
+        integrations = Integration.objects.in_bulk({link.integration_id for link in rows})
+        for link in rows:
+            link.integration = integrations[link.integration_id]
+        rows.sort(key=lambda link: (link.integration.name, link.pk))
     for link in rows:
         found[link.incident_id].append(link)
     return found
