@@ -311,8 +311,10 @@ def create_incident(request: HttpRequest, payload: IncidentCreateIn) -> Status[d
     response={200: IncidentOut, **COMMON_ERRORS, 404: ErrorOut},
     summary="One incident",
 )
-def get_incident(request: HttpRequest, incident_id: PathId) -> dict[str, Any]:
-    return _one(services.get_incident(incident_id, by=caller(request)))
+def get_incident(request: HttpRequest, incident_id: PathId) -> HttpResponse:
+    by = caller(request)
+    incident = services.incident_alone(incident_id, by=by)
+    return rows_response(IncidentOut, incident_out([incident], services.details_of([incident], by=by))[0])
 
 
 def _update(request: HttpRequest, incident_id: PathId, payload: IncidentUpdateIn) -> Any:

@@ -444,6 +444,14 @@ def get_incident(incident_id: int, *, by: User) -> Incident:
     return mark_checked(incident, by)
 
 
+def incident_alone(incident_id: int, *, by: User) -> Incident:
+    """The incident if `by` can see it, without its details (for details_of); NotFound otherwise."""
+    incident = visible_incidents(by).filter(pk=incident_id).first()
+    if incident is None:
+        raise NotFound(f"Incident {incident_id} not found.")
+    return incident
+
+
 def checked_incident(incident: Incident | int, *, by: User) -> Incident:
     """The incident with its details, visible to `by`: as given when a service already fetched it
     for them (see quell.lib.seen), fetched and checked otherwise."""
