@@ -998,7 +998,7 @@ def create_incident(
             IncidentDataset(incident=incident, dataset_id=ds) for ds in datasets
         )
         tallies.incident_created(datasets, status)
-        IncidentCheckResult.objects.bulk_create(
+        links = IncidentCheckResult.objects.bulk_create(
             IncidentCheckResult(incident=incident, check_result=result, added_by=by, added_at=now)
             for result in results
         )
@@ -1016,8 +1016,8 @@ def create_incident(
             for result in results
         ]
         TimelineEvent.objects.bulk_create(events)
-        integration_events.record_incident_event(incident, "incidentCreated", by=by)
-    return _as_written(incident, by)
+        integration_events.record_incident_event(incident, "incidentCreated", by=by, dataset_ids=datasets)
+    return _as_created(incident, by, datasets, links)
 
 
 # Fields a caller may change, and the names the timeline records them under (the API's names).
@@ -1041,7 +1041,7 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
 
     with transaction.atomic():
         incident = _incident_for_change(incident_id, by, version)
-        dataset_ids = set(incident.datasets.values_list("id", flat=True))
+        dataset_ids = _dataset_ids_of(incident)
         new: dict[str, Any] = {}
         if "title" in changes:
             new["title"] = _clean_title(changes["title"])
@@ -1057,8 +1057,10 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
             new["resolution_notes"] = _clean_text(
                 "resolution notes", changes["resolution_notes"], DESCRIPTION_MAX, "resolutionNotes"
             )
+        new_lead: User | None = None
         if "lead_id" in changes and changes["lead_id"] != incident.lead_id:
-            new["lead_id"] = _lead(int(changes["lead_id"]), dataset_ids).pk
+            new_lead = _lead(int(changes["lead_id"]), dataset_ids)
+            new["lead_id"] = new_lead.pk
         new = {key: value for key, value in new.items() if getattr(incident, key) != value}
 
         final_status = new.get("status", incident.status)
@@ -1087,6 +1089,8 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
                 )
             )
             setattr(incident, key, value)
+        if new_lead is not None:
+            incident.lead = new_lead  # so the answer does not read it again
         if "status" in new:
             incident.resolved_at = now if final_status == Status.RESOLVED else None
             tallies.status_changed(dataset_ids, changes_from["status"], final_status)
@@ -1094,7 +1098,9 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
         incident.version += 1
         incident.save()
         TimelineEvent.objects.bulk_create(events)
-        integration_events.record_incident_event(incident, "incidentUpdated", by=by, changes=events)
+        integration_events.record_incident_event(
+            incident, "incidentUpdated", by=by, changes=events, dataset_ids=dataset_ids
+        )
     return _as_written(incident, by)
 
 
@@ -1115,12 +1121,11 @@ def attach_check_results(
             access.MANAGE_INCIDENTS,
             "attach its check results to an incident",
         )
-        linked = set(incident.links.values_list("check_result_id", flat=True))
+        linked, known_datasets = _links_and_datasets(incident, [result.pk for result in results])
         new_results = [result for result in results if result.pk not in linked]
         if not new_results:
             return _as_written(incident, by)
         now = timezone.now()
-        known_datasets = set(incident.datasets.values_list("id", flat=True))
         added_datasets = {r.dataset_id for r in new_results} - known_datasets
         IncidentDataset.objects.bulk_create(
             IncidentDataset(incident=incident, dataset_id=ds) for ds in sorted(added_datasets)
@@ -1144,7 +1149,13 @@ def attach_check_results(
         incident.updated_at = now
         incident.version += 1
         incident.save(update_fields=["updated_at", "version"])
-        integration_events.record_incident_event(incident, "incidentUpdated", by=by, results=new_results)
+        integration_events.record_incident_event(
+            incident,
+            "incidentUpdated",
+            by=by,
+            results=new_results,
+            dataset_ids=known_datasets | added_datasets,
+        )
     return _as_written(incident, by)
 
 
@@ -1171,7 +1182,14 @@ def add_comment(incident_id: int, text: str, *, by: User) -> TimelineEvent:
 def _incident_for_change(incident_id: int, by: User, version: int | None) -> Incident:
     """The incident, locked for this transaction, after checking the caller may change it."""
     # Read, visibility and lock in one statement; `of` keeps the lock on the incident's row alone.
-    incident = visible_incidents(by).select_for_update(of=("self",)).filter(pk=incident_id).first()
+    # Lead and reporter come with it, for the answer (`_as_written`).
+    incident = (
+        visible_incidents(by)
+        .select_related("lead", "reporter")
+        .select_for_update(of=("self",))
+        .filter(pk=incident_id)
+        .first()
+    )
     if incident is None:
         raise NotFound(f"Incident {incident_id} not found.")
     if not can_manage(incident, by):
@@ -1191,11 +1209,54 @@ def _as_written(incident: Incident, by: User) -> Incident:
     """The incident a write just locked and saved, with the details its representation needs.
 
     Its fields are what the write stored, so only the details are read (not the row again), and
-    the caller and a lead the write looked up are not read again either.
+    the caller, and a lead or reporter already loaded with the row, are not read again either.
     """
-    known = [by, incident.lead] if Incident.lead.is_cached(incident) else [by]
+    known = [by]
+    if Incident.lead.is_cached(incident):
+        known.append(incident.lead)
+    if Incident.reporter.is_cached(incident):
+        known.append(incident.reporter)
     _load_details([incident], by=by, links=True, datasets_by_name=False, known=known)
     return mark_checked(incident, by)
+
+
+def _as_created(
+    incident: Incident, by: User, datasets: dict[int, Dataset], links: list[IncidentCheckResult]
+) -> Incident:
+    """The incident create_incident just wrote, with the details `_as_written` would read back.
+
+    All of them are at hand, so nothing is read (two statements per create): the caller could view
+    every result the incident was made from (`_failing_results`), so every dataset, and the links
+    are the rows just inserted, in the order they were added.
+    """
+    for link in links:
+        link.check_result.dataset = datasets[link.check_result.dataset_id]
+    incident.visible_datasets = sorted(datasets.values(), key=lambda dataset: dataset.pk)  # type: ignore[attr-defined]
+    incident.visible_links = links  # type: ignore[attr-defined]
+    return mark_checked(incident, by)
+
+
+def _dataset_ids_of(incident: Incident) -> set[int]:
+    return set(IncidentDataset.objects.filter(incident=incident).values_list("dataset_id", flat=True))
+
+
+def _links_and_datasets(incident: Incident, check_result_ids: list[int]) -> tuple[set[int], set[int]]:
+    """Which of these results the incident links already, and all its datasets, in one statement."""
+    links = (
+        IncidentCheckResult.objects.filter(incident=incident, check_result_id__in=check_result_ids)
+        .order_by()
+        .values_list(Value("result"), "check_result_id")
+    )
+    datasets = (
+        IncidentDataset.objects.filter(incident=incident)
+        .order_by()
+        .values_list(Value("dataset"), "dataset_id")
+    )
+    linked: set[int] = set()
+    dataset_ids: set[int] = set()
+    for kind, pk in links.union(datasets, all=True):
+        (linked if kind == "result" else dataset_ids).add(pk)
+    return linked, dataset_ids
 
 
 def _failing_results(check_result_ids: list[int], by: User) -> list[CheckResult]:

@@ -5,7 +5,8 @@ DatasetSet, the exact combination of datasets an incident is linked to. An incid
 whoever can view any of its datasets, so a member's counts are the sums over the sets that share a
 dataset with the ones they can view: each incident is in exactly one set, so it is counted once.
 
-The incident services call `add` inside the transaction of the change they count. Deltas are
+The incident services call `incident_created`, `status_changed` and `datasets_changed` inside the
+transaction of the change they count; each is one or two upserts when the sets exist. Deltas are
 applied in one fixed order (org-wide first, then by set and status) so two transactions never wait
 on each other's tally rows in opposite orders (no deadlock on PostgreSQL).
 """
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, QuerySet, Sum
+from django.db.models import Field, Model, QuerySet, Sum
 
 from quell.incidents.models import DatasetSet, DatasetSetMember, IncidentTally
 
@@ -31,18 +32,26 @@ def set_key(dataset_ids: Iterable[int]) -> str:
 
 def dataset_set_for(dataset_ids: Iterable[int]) -> int | None:
     """The id of the DatasetSet of exactly these datasets, created if new; None for no datasets."""
-    ids = sorted(set(dataset_ids))
-    if not ids:
-        return None
-    key = set_key(ids)
-    found = DatasetSet.objects.filter(key=key).values_list("pk", flat=True).first()
-    if found is not None:
-        return found
+    return dataset_sets_for(dataset_ids)[0]
+
+
+def dataset_sets_for(*dataset_id_lists: Iterable[int]) -> list[int | None]:
+    """`dataset_set_for` for several combinations, looked up in one query."""
+    wanted = [sorted(set(ids)) for ids in dataset_id_lists]
+    keys = [set_key(ids) if ids else None for ids in wanted]
+    found = dict(DatasetSet.objects.filter(key__in=[key for key in keys if key]).values_list("key", "pk"))
+    for ids, key in zip(wanted, keys, strict=True):
+        if key is not None and key not in found:
+            found[key] = _create_set(key, ids)
+    return [found[key] if key is not None else None for key in keys]
+
+
+def _create_set(key: str, dataset_ids: list[int]) -> int:
     try:
         with transaction.atomic():
             created = DatasetSet.objects.create(key=key)
             DatasetSetMember.objects.bulk_create(
-                DatasetSetMember(dataset_set=created, dataset_id=ds) for ds in ids
+                DatasetSetMember(dataset_set=created, dataset_id=ds) for ds in dataset_ids
             )
             return created.pk
     except IntegrityError:
@@ -51,39 +60,98 @@ def dataset_set_for(dataset_ids: Iterable[int]) -> int | None:
 
 
 def add(deltas: Delta) -> None:
-    """Apply count changes keyed by (dataset set id or None for org-wide, status)."""
-    for (set_id, status), change in sorted(deltas.items(), key=lambda item: (item[0][0] or 0, item[0][1])):
-        if not change:
-            continue
-        rows = IncidentTally.objects.filter(dataset_set_id=set_id, status=status)
-        if not rows.update(count=F("count") + change):
-            IncidentTally.objects.bulk_create(
-                [IncidentTally(dataset_set_id=set_id, status=status, count=0)], ignore_conflicts=True
-            )
-            rows.update(count=F("count") + change)
+    """Apply count changes keyed by (dataset set id or None for org-wide, status).
+
+    At most two statements: the org-wide rows, then the per-set rows, each an INSERT of every row
+    that adds to the count of a row already there. The database processes the VALUES in order, so
+    the rows are locked in the module's fixed order.
+    """
+    changes = sorted(
+        ((set_id, status, change) for (set_id, status), change in deltas.items() if change),
+        key=lambda row: (row[0] is not None, row[0] or 0, row[1]),
+    )
+    org_wide = [(status, change) for set_id, status, change in changes if set_id is None]
+    per_set = [(set_id, status, change) for set_id, status, change in changes if set_id is not None]
+    with connection.cursor() as cursor:
+        if org_wide:
+            values = ", ".join(["(NULL, %s, %s)"] * len(org_wide))
+            cursor.execute(_upsert(f"VALUES {values}", org_wide=True), [v for row in org_wide for v in row])
+        if per_set:
+            values = ", ".join(["(%s, %s, %s)"] * len(per_set))
+            cursor.execute(_upsert(f"VALUES {values}", org_wide=False), [v for row in per_set for v in row])
+
+
+def _add_to_set(dataset_ids: Iterable[int], changes: dict[str, int]) -> None:
+    """Apply count changes by status to the set of exactly these datasets, creating it if new.
+
+    One statement when the set exists (the common case): the set is looked up inside the INSERT.
+    """
+    ids = sorted(set(dataset_ids))
+    rows = sorted((status, change) for status, change in changes.items() if change)
+    if not ids or not rows:
+        return
+    key = set_key(ids)
+    values = ", ".join(["(%s, %s)"] * len(rows))
+    # VALUES columns are named column1, column2... on both databases. ORDER BY keeps the fixed
+    # lock order (statuses are lowercase ASCII, so every collation sorts them as Python does).
+    from_set = (
+        f"SELECT s.{_column(DatasetSet, 'id')}, v.column1, v.column2 FROM {_table(DatasetSet)} s, "  # noqa: S608
+        f"(VALUES {values}) v WHERE s.{_column(DatasetSet, 'key')} = %s ORDER BY v.column1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_upsert(from_set, org_wide=False), [v for row in rows for v in row] + [key])
+        if cursor.rowcount:
+            return
+    set_id = _create_set(key, ids)
+    add({(set_id, status): change for status, change in rows})
+
+
+def _upsert(rows_sql: str, *, org_wide: bool) -> str:
+    """INSERT tally rows (set id, status, change) given by `rows_sql`; a row that exists gets the change
+    added to its count.
+
+    Each partial unique constraint (org-wide rows, per-set rows) is its own conflict target, and
+    PostgreSQL takes one per statement. (Django's bulk_create(update_conflicts=True) cannot add to
+    the existing count, hence the SQL.)
+    """
+    table = _table(IncidentTally)
+    set_id, status, count = (_column(IncidentTally, name) for name in ("dataset_set", "status", "count"))
+    target = (
+        f"({status}) WHERE {set_id} IS NULL"
+        if org_wide
+        else f"({set_id}, {status}) WHERE {set_id} IS NOT NULL"
+    )
+    return (
+        f"INSERT INTO {table} ({set_id}, {status}, {count}) {rows_sql} "
+        f"ON CONFLICT {target} DO UPDATE SET {count} = {table}.{count} + EXCLUDED.{count}"
+    )
+
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field), name
+    assert field.column, name
+    return connection.ops.quote_name(field.column)
 
 
 def incident_created(dataset_ids: Iterable[int], status: str) -> None:
-    set_id = dataset_set_for(dataset_ids)
-    deltas: Delta = {(None, status): 1}
-    if set_id is not None:
-        deltas[(set_id, status)] = 1
-    add(deltas)
+    add({(None, status): 1})
+    _add_to_set(dataset_ids, {status: 1})
 
 
 def status_changed(dataset_ids: Iterable[int], old: str, new: str) -> None:
     if old == new:
         return
-    set_id = dataset_set_for(dataset_ids)
-    deltas: Delta = Counter({(None, old): -1, (None, new): 1})
-    if set_id is not None:
-        deltas[(set_id, old)] -= 1
-        deltas[(set_id, new)] += 1
-    add(dict(deltas))
+    add({(None, old): -1, (None, new): 1})
+    _add_to_set(dataset_ids, {old: -1, new: 1})
 
 
 def datasets_changed(old_ids: Iterable[int], new_ids: Iterable[int], status: str) -> None:
-    old_set, new_set = dataset_set_for(old_ids), dataset_set_for(new_ids)
+    old_set, new_set = dataset_sets_for(old_ids, new_ids)
     if old_set == new_set:
         return
     deltas: Delta = {}

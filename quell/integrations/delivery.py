@@ -75,6 +75,13 @@ def enqueue(delivery_id: int, run_after: datetime | None = None) -> None:
     Delivery.objects.filter(pk=delivery_id).update(task_id=result.id)
 
 
+def enqueue_new(deliveries: list[Delivery]) -> None:
+    """`enqueue` for deliveries just created: one task each, their ids noted in one UPDATE."""
+    for delivery in deliveries:
+        delivery.task_id = deliver.enqueue(delivery.pk, **task_kwargs()).id
+    Delivery.objects.bulk_update(deliveries, ["task_id"])
+
+
 def _enabled_integration() -> Exists:
     return Exists(Integration.objects.filter(pk=OuterRef("integration_id"), enabled=True))
 

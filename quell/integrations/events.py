@@ -61,7 +61,7 @@ def _severe_enough(integration: Integration, *severities: str) -> bool:
 def _record(
     event_type: str, payload: dict[str, Any], integrations: Sequence[Integration], incident: Incident | None
 ) -> Event:
-    from quell.integrations.delivery import enqueue
+    from quell.integrations.delivery import enqueue_new
 
     now = timezone.now()
     event = Event.objects.create(
@@ -79,8 +79,7 @@ def _record(
         )
         for integration in integrations
     )
-    for delivery in deliveries:
-        enqueue(delivery.pk)
+    enqueue_new(deliveries)
     return event
 
 
@@ -104,11 +103,13 @@ def record_incident_event(
     by: User | None,
     changes: Iterable[TimelineEvent] = (),
     results: Iterable[CheckResult] = (),
+    dataset_ids: Iterable[int] | None = None,
 ) -> Event | None:
     """Record incidentCreated or incidentUpdated for every integration that wants it.
 
-    `changes` are the timeline events of an edit, `results` the check results just attached. Must be
-    called inside the transaction that made the change.
+    `changes` are the timeline events of an edit, `results` the check results just attached,
+    `dataset_ids` the incident's datasets after the change when the caller has them at hand (they
+    are read otherwise). Must be called inside the transaction that made the change.
     """
     assert event_type in (EventType.INCIDENT_CREATED, EventType.INCIDENT_UPDATED), event_type
     assert transaction.get_connection().in_atomic_block, "record events in the change's transaction"
@@ -120,7 +121,9 @@ def record_incident_event(
     notifying = added or any(change["field"] in NOTIFYING_FIELDS for change in changed)
     if event_type == EventType.INCIDENT_UPDATED and not notifying:
         return None
-    dataset_ids = set(IncidentDataset.objects.filter(incident=incident).values_list("dataset_id", flat=True))
+    if dataset_ids is None:
+        dataset_ids = IncidentDataset.objects.filter(incident=incident).values_list("dataset_id", flat=True)
+    dataset_ids = set(dataset_ids)
     severities = [incident.severity] + [str(c["old"]) for c in changed if c["field"] == "severity"]
     wanted = [i for i in integrations if _covers(i, dataset_ids) and _severe_enough(i, *severities)]
     if not wanted:
