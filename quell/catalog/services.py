@@ -462,6 +462,8 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
             found = create_dataset(sources[source_name], dataset_name, owner=by)
         else:
             _require_manage_checks(by, found, held[found.pk], source_name)
+            # Its source is at hand; callers that name a result's dataset must not read it again.
+            found.data_source = sources[source_name]
         datasets[(source_name, dataset_name)] = found
 
     scan = Scan.objects.create(
@@ -481,7 +483,8 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
         client=scan_input.client,
         created_by=by,
     )
-    scan.datasets.set(datasets.values())
+    # A new scan has no datasets yet: add() them without reading the current ones as set() would.
+    scan.datasets.add(*datasets.values())
 
     measurements = Measurement.objects.bulk_create(
         Measurement(
@@ -509,6 +512,8 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
     checks = _upsert_checks(described, scan_input.source)
 
     results: list[CheckResult] = []
+    # One arrival time for the whole scan (housekeeping expires results by it).
+    arrived = timezone.now()
     for result, key in zip(scan_input.results, keys, strict=True):
         dataset = datasets[(result.data_source, result.dataset)]
         check = checks[key]
@@ -530,11 +535,12 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
                 diagnostics=result.diagnostics,
                 measurement=measurement,
                 data_timestamp=result.data_timestamp or scan_input.data_timestamp,
+                created_at=arrived,
             )
         )
         if on_progress is not None:
             on_progress(1)
-    CheckResult.objects.bulk_create(results)
+    _insert_results(results)
     newest: dict[int, CheckResult] = {}
     for result_row in results:
         check = result_row.check_ref
@@ -548,6 +554,80 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
     _apply_contracts(scan_input, datasets, by)
     integration_events.record_check_evaluation(scan, results, by=by)
     return scan, results
+
+
+def _insert_results(results: list[CheckResult]) -> None:
+    """INSERT results and give each its id, as bulk_create does, with the values prepared here.
+
+    bulk_create compiled each of the nine values of each result through the ORM's insert compiler:
+    a third of a 1,000-check ingest on SQLite. The values that need it are still converted by their
+    field (get_db_prep_save), the times once per distinct time. The statements are bulk_create's:
+    on PostgreSQL one INSERT of an array per column (UNNEST), elsewhere multi-row INSERTs; both
+    RETURNING the ids in the order of the rows.
+    """
+    if not results:
+        return
+    if not connection.features.can_return_rows_from_bulk_insert:  # SQLite before 3.35
+        CheckResult.objects.bulk_create(results)
+        return
+    meta = CheckResult._meta
+    at_field = meta.get_field("data_timestamp")
+    value_field = meta.get_field("value")
+    diagnostics_field = meta.get_field("diagnostics")
+    times: dict[datetime, Any] = {}
+
+    def at(moment: datetime) -> Any:
+        if moment not in times:
+            times[moment] = at_field.get_db_prep_save(moment, connection)
+        return times[moment]
+
+    rows = [
+        (
+            r.check_ref_id,
+            r.dataset_id,
+            r.scan_id,
+            r.outcome,
+            value_field.get_db_prep_save(r.value, connection),
+            diagnostics_field.get_db_prep_save(r.diagnostics, connection),
+            r.measurement_id,
+            at(r.data_timestamp),
+            at(r.created_at),
+        )
+        for r in results
+    ]
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                _INSERT_RESULTS + _UNNEST_RESULTS, [list(column) for column in zip(*rows, strict=True)]
+            )
+            ids += [row[0] for row in cursor.fetchall()]
+        else:
+            for start in range(0, len(rows), _RESULT_INSERT_BATCH):
+                batch = rows[start : start + _RESULT_INSERT_BATCH]
+                values = ", ".join([_RESULT_PLACEHOLDERS] * len(batch))
+                cursor.execute(
+                    f"{_INSERT_RESULTS} VALUES {values} RETURNING id", [v for row in batch for v in row]
+                )
+                ids += [row[0] for row in cursor.fetchall()]
+    for result, pk in zip(results, ids, strict=True):
+        result.pk = pk
+        result._state.adding = False
+        result._state.db = connection.alias
+
+
+_INSERT_RESULTS = (
+    "INSERT INTO catalog_checkresult (check_id, dataset_id, scan_id, outcome, value, diagnostics, "
+    "measurement_id, data_timestamp, created_at)"
+)
+_UNNEST_RESULTS = (
+    " SELECT * FROM UNNEST((%s)::bigint[], (%s)::bigint[], (%s)::bigint[], (%s)::varchar[], "
+    "(%s)::double precision[], (%s)::jsonb[], (%s)::bigint[], (%s)::timestamptz[], (%s)::timestamptz[]) "
+    "RETURNING id"
+)
+_RESULT_PLACEHOLDERS = "(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+# Rows per multi-row INSERT: nine values each stay under SQLite's 999 variables.
+_RESULT_INSERT_BATCH = 110
 
 
 def _record_last_outcomes(newest: dict[int, CheckResult]) -> None:

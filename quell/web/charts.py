@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape
+from typing import Protocol
 
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 
-from quell.catalog.models import CheckResult
 from quell.web.templatetags.quell_tags import num
 
 WIDTH = 720
@@ -84,14 +85,38 @@ class Chart:
     without_value: int
     counts: dict[str, int]
 
+    @property
+    def marks(self) -> SafeString:
+        """Every point's <g>, built here rather than by a loop in the template (90 points with three
+        lookups each were most of the chart's rendering time); text escaped as the template would."""
+        return mark_safe(  # noqa: S308
+            "".join(
+                f'\n      <g class="point point-{escape(p.outcome)}"><title>{escape(p.title)}</title>{p.shape}</g>\n    '
+                for p in self.points
+            )
+        )
+
 
 def _label(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 or value == int(value) else f"{value:.3g}"
 
 
-def result_chart(results: Sequence[CheckResult]) -> Chart | None:
+class Charted(Protocol):
+    """What the chart reads of a result: a CheckResult, or a row of these columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def data_timestamp(self) -> datetime: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def value(self) -> float | None: ...
+
+
+def result_chart(results: Sequence[Charted]) -> Chart | None:
     """The chart for these results (any order), or None when none of them has a numeric value."""
-    ordered = sorted(results, key=lambda r: (r.data_timestamp, r.pk))
+    ordered = sorted(results, key=lambda r: (r.data_timestamp, r.id))
     valued = [r for r in ordered if r.value is not None]
     if not valued:
         return None

@@ -228,6 +228,46 @@ def test_text_with_a_nul_character_is_refused(soda_for: SodaFor) -> None:
     assert response.status_code == 400
 
 
+def test_text_with_an_unpaired_surrogate_is_refused_and_writes_nothing(soda_for: SodaFor) -> None:
+    soda = soda_for("editor")
+    body = {**v3_insert(), "token": soda.login()}
+    body["checks"][0]["diagnostics"] = {"note": "half a pair \ud800"}
+    before = counts()
+
+    # As a \u escape: JSON text in UTF-8 cannot carry the surrogate itself.
+    response = soda.http.post(
+        "/api/command", content=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert "surrogate" in response.json()["message"]
+    assert counts() == before
+
+
+def test_an_escaped_backslash_before_u0000_is_plain_text(soda_for: SodaFor) -> None:
+    body = v3_insert(definitionName="nightly \\u0000 \\ud800")
+
+    response = soda_for("editor").command(body)
+
+    assert response.status_code == 200, response.text
+    assert Scan.objects.get(pk=int(response.json()["scanId"])).definition_name == "nightly \\u0000 \\ud800"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_body_in_another_json_encoding_is_read_as_before(soda_for: SodaFor, encoding: str) -> None:
+    soda = soda_for("editor")
+    body = {**v3_insert(definitionName="nächtlich"), "token": soda.login()}
+
+    response = soda.http.post(
+        "/api/command",
+        content=json.dumps(body, ensure_ascii=False).encode(encoding),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert Scan.objects.get(pk=int(response.json()["scanId"])).definition_name == "nächtlich"
+
+
 # --- Soda Core 3.x ----------------------------------------------------------------------------------
 
 

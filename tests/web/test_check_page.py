@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult
 from quell.incidents.models import Incident, TimelineEvent
 from tests.conftest import World
@@ -71,6 +72,50 @@ def test_the_results_list_links_the_incidents_each_result_is_in(
     body = client_as("viewer").get(check_url(world)).content.decode()
 
     assert f'href="/incidents/{orders_incident.number}">#{orders_incident.number}</a>' in body
+
+
+def result_row(body: str, result_id: int) -> str:
+    """The table row of one result, from its <tr> to its </tr>."""
+    table = body.split('id="results-heading"')[1].split("</table>")[0]
+    before, after = table.split(f'<a href="/results/{result_id}">')
+    return "<tr>" + before.rsplit("<tr>", 1)[1] + after.split("</tr>")[0]
+
+
+def test_a_result_row_shows_its_time_outcome_value_diagnostics_scan_and_incidents(
+    client_as: ClientAs, world: World, orders_incident: Incident
+) -> None:
+    scan, (result,) = catalog.ingest_scan(
+        catalog.ScanInput(
+            data_timestamp=day(2),
+            results=[
+                catalog.ResultInput(
+                    data_source="warehouse",
+                    dataset="orders",
+                    check=catalog.CheckInput(name="row_count > 0"),
+                    outcome="warn",
+                    value=12345.678,
+                    diagnostics={"note": "<script>x</script> & é", "rows": 1000000, "ratio": 1e-07},
+                )
+            ],
+        ),
+        by=world.admin,
+    )
+
+    body = client_as("viewer").get(check_url(world)).content.decode()
+
+    row = result_row(body, result.pk)
+    assert '<time datetime="2026-11-03T06:00:00+00:00">2026-11-03 06:00</time>' in row
+    assert '<span class="badge outcome-warn"><span aria-hidden="true">!</span> Warn</span>' in row
+    assert '<td class="num">12,345.7</td>' in row
+    # Diagnostics as the template's {{ value }} writes them: escaped, numbers unlocalised and in full.
+    assert (
+        '<td class="diagnostics"><span><b>note</b> &lt;script&gt;x&lt;/script&gt; &amp; é</span> · '
+        "<span><b>rows</b> 1000000</span> · <span><b>ratio</b> 0.0000001</span></td>"
+    ) in row
+    assert f'<td><a href="/scans/{scan.pk}">#{scan.pk}</a></td>' in row
+    fail_row = result_row(body, world.orders_fail.pk)
+    assert f'<a href="/incidents/{orders_incident.number}">#{orders_incident.number}</a>' in fail_row
+    assert '<td class="diagnostics"></td>' in fail_row
 
 
 def test_the_results_list_can_show_only_warn_and_fail(
