@@ -531,3 +531,19 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     complaints = [line for line in (verified.stdout + verified.stderr).splitlines() if "quell" in line]
     assert verified.returncode == 0, verified.stderr
     assert complaints == []
+
+
+def test_the_master_freezes_the_loaded_app_before_each_fork_so_children_collect_only_their_own_objects() -> (
+    None
+):
+    import gc
+
+    from quell.web.gunicorn_conf import pre_fork
+
+    gc.unfreeze()
+    try:
+        pre_fork(server=None, worker=None)
+
+        assert gc.get_freeze_count() > 10_000, "the app's objects are in the permanent generation"
+    finally:
+        gc.unfreeze()
