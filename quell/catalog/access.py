@@ -7,6 +7,8 @@ Every service function asks here; nothing else decides.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from quell.accounts.models import DATASET_PERMISSIONS, PERMISSION_FIELDS, Organization, User, UserGroup
@@ -83,6 +85,21 @@ def permissions_on_many(user: User, dataset_ids: set[int]) -> dict[int, frozense
     for resp in rows:
         held[resp.dataset_id] |= resp.role.permissions()
     return {ds: frozenset(perms) if VIEW in perms else frozenset() for ds, perms in held.items()}
+
+
+def viewable_among(user: User, dataset_ids: Iterable[int]) -> list[int]:
+    """Those of these datasets the user may view (existing ones only), in one query.
+
+    For a few ids named by a filter: it reads the responsibilities of those datasets, where
+    `datasets_with(user).filter(pk__in=ids)` made SQLite build the list of every dataset the user
+    can view first (7,000 of them, 16 ms, at 1,000,000 incidents).
+    """
+    wanted = set(dataset_ids)
+    if not wanted or not user.is_active:
+        return []
+    if user.is_admin:
+        return sorted(Dataset.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    return sorted(pk for pk, perms in permissions_on_many(user, wanted).items() if VIEW in perms)
 
 
 def visible_dataset(user: User, dataset_id: int) -> Dataset:

@@ -111,19 +111,25 @@ def _with_loader(
 def _visible_pairs(ids: list[int], by: User) -> QuerySet[IncidentDataset]:
     """The links of these incidents to the datasets the caller can view."""
     pairs = IncidentDataset.objects.filter(incident_id__in=ids)
+    if not by.is_active:
+        return pairs.none()
     if not by.is_admin:
-        pairs = pairs.filter(dataset_id__in=access.dataset_ids_with(by) if by.is_active else [])
+        # A probe of each pair's dataset (a page has a few dozen): `dataset_id IN (datasets the
+        # caller can view)` made SQLite list every one of them first (44 ms for 7,000 at 1,000,000).
+        pairs = pairs.filter(access.holds_on(by, OuterRef("dataset_id"), access.VIEW))
     return pairs.order_by("id")
 
 
 def _visible_result_links(ids: list[int], by: User) -> QuerySet[IncidentCheckResult]:
     """The results linked to these incidents from datasets the caller can view, as they were added."""
     rows = IncidentCheckResult.objects.filter(incident_id__in=ids)
+    if not by.is_active:
+        return rows.none()
     if not by.is_admin:
-        # Filter on the result's own dataset column against the ids the caller can view. (Joining
-        # catalog_dataset let SQLite start from the datasets and walk every result of every
-        # dataset: 0.5 s per page at 73,000 results.)
-        rows = rows.filter(check_result__dataset_id__in=access.dataset_ids_with(by) if by.is_active else [])
+        # A probe of each result's own dataset column, as for the pairs. (Joining catalog_dataset
+        # let SQLite start from the datasets and walk every result of every dataset: 0.5 s per page
+        # at 73,000 results.)
+        rows = rows.filter(access.holds_on(by, OuterRef("check_result__dataset_id"), access.VIEW))
     return rows.order_by("added_at", "id")
 
 
@@ -308,9 +314,7 @@ def list_incidents(filters: IncidentFilters, *, by: User) -> QuerySet[Incident]:
         incidents = incidents.filter(id__in=filters.incident_ids)
     if filters.dataset_ids:
         # Only datasets the caller can view: filtering by a private one must not reveal its incidents.
-        dataset_ids = list(
-            access.datasets_with(by).filter(pk__in=filters.dataset_ids).values_list("pk", flat=True)
-        )
+        dataset_ids = access.viewable_among(by, filters.dataset_ids)
         # `id IN (incidents of these datasets)`, not a correlated EXISTS: the planner can then start
         # from the few incidents of the datasets instead of probing every incident newest first
         # (0.4 s on SQLite at 1,000,000 incidents for a dataset with a hundred).
@@ -651,9 +655,7 @@ def status_counts(filters: IncidentFilters, *, by: User) -> StatusCounts:
     if not others:
         if filters.dataset_ids:
             # Datasets the caller can view only; every incident of a visible dataset is visible.
-            chosen = list(
-                access.datasets_with(by).filter(pk__in=filters.dataset_ids).values_list("pk", flat=True)
-            )
+            chosen = access.viewable_among(by, filters.dataset_ids)
             return StatusCounts(tallies.touching(chosen) if chosen else {})
         if by.is_admin:
             return StatusCounts(tallies.org_wide())
