@@ -8,12 +8,15 @@ Every service function asks here; nothing else decides.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
 from quell.accounts.models import DATASET_PERMISSIONS, PERMISSION_FIELDS, Organization, User, UserGroup
 from quell.catalog.models import Dataset, Responsibility
 from quell.lib.errors import Forbidden, NotFound
+
+M = TypeVar("M", bound=Model)
 
 VIEW = "view_dataset"
 MANAGE_INCIDENTS = "manage_incidents"
@@ -85,6 +88,20 @@ def permissions_on_many(user: User, dataset_ids: set[int]) -> dict[int, frozense
     for resp in rows:
         held[resp.dataset_id] |= resp.role.permissions()
     return {ds: frozenset(perms) if VIEW in perms else frozenset() for ds, perms in held.items()}
+
+
+def only_viewable(rows: QuerySet[M], user: User, dataset: str = "dataset_id") -> QuerySet[M]:
+    """These rows (a page's, a request's: a few hundred at most) whose dataset the user may view.
+
+    All of them for an admin; otherwise a probe of each row's dataset (`dataset` names its column),
+    where `dataset IN (datasets the user can view)` made SQLite list every one of those first: 16-44
+    ms per statement for a member who sees 7,000 datasets, at 1,000,000 incidents.
+    """
+    if not user.is_active:
+        return rows.none()
+    if user.is_admin:
+        return rows
+    return rows.filter(holds_on(user, OuterRef(dataset), VIEW))
 
 
 def viewable_among(user: User, dataset_ids: Iterable[int]) -> list[int]:
