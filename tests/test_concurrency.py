@@ -79,3 +79,26 @@ def test_of_two_updates_with_the_same_version_exactly_one_wins(client_for: Clien
         assert (row.title, row.version) == (winner["title"], version + 1)
         new_events = TimelineEvent.objects.filter(incident_id=incident["id"]).order_by("id")[events_before:]
         assert [(e.kind, e.new_value) for e in new_events] == [(EventKind.CHANGED, winner["title"])]
+
+
+def test_an_edit_waiting_on_another_that_hands_over_the_lead_still_finds_the_incident(
+    client_for: ClientFor, world: World
+) -> None:
+    # On PostgreSQL the second edit waits for the first's row lock, then re-checks its row against the
+    # new version. Joining the lead into that locking read made the re-check fail once the lead had
+    # changed, and the waiting edit answered 404 (seen under load).
+    editor, manager = client_for("editor"), client_for("manager")
+    created = editor.post("/incidents", json={"title": "Handover", "checkResultIds": [world.orders_fail.pk]})
+    path = f"/incidents/{created.json()['id']}"
+
+    for round_ in range(2 * ROUNDS):
+        lead = world.manager if round_ % 2 == 0 else world.editor
+        responses = at_once(
+            [
+                partial(editor.patch, path, json={"leadId": lead.pk}),
+                partial(manager.patch, path, json={"title": f"Handover, round {round_}"}),
+            ]
+        )
+
+        assert [r.status_code for r in responses] == [200, 200], [r.text for r in responses]
+        assert Incident.objects.get(pk=created.json()["id"]).lead_id == lead.pk

@@ -1172,14 +1172,10 @@ def add_comment(incident_id: int, text: str, *, by: User) -> TimelineEvent:
 def _incident_for_change(incident_id: int, by: User, version: int | None) -> Incident:
     """The incident, locked for this transaction, after checking the caller may change it."""
     # Read, visibility and lock in one statement; `of` keeps the lock on the incident's row alone.
-    # Lead and reporter come with it, for the answer (`_as_written`).
-    incident = (
-        visible_incidents(by)
-        .select_related("lead", "reporter")
-        .select_for_update(of=("self",))
-        .filter(pk=incident_id)
-        .first()
-    )
+    # No join (lead, reporter): on PostgreSQL a read that waited for another writer's lock re-checks
+    # the joined rows against the incident's new version, and a lead handed over meanwhile made the
+    # incident vanish (404) for the waiting edit.
+    incident = visible_incidents(by).select_for_update(of=("self",)).filter(pk=incident_id).first()
     if incident is None:
         raise NotFound(f"Incident {incident_id} not found.")
     if not can_manage(incident, by):
