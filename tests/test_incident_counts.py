@@ -9,13 +9,15 @@ from functools import partial
 import httpx
 import pytest
 
-from quell.accounts.models import User
+from quell.accounts.models import DatasetRole, User, UserGroup
+from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult, Dataset
 from quell.incidents import services as incidents
 from quell.incidents import tallies
 from quell.incidents.models import Incident, IncidentTally, Status
 from tests.conftest import ClientFor, World, push
 from tests.test_concurrency import at_once
+from tests.test_write_statements import assert_counters_are_exact
 
 STATUSES = list(Status.values)
 
@@ -92,14 +94,17 @@ def test_a_rebuild_gives_the_same_counts_as_keeping_them(world: World) -> None:
             by=world.admin, title=f"Kept {n}", check_result_ids=[result.pk, results[0].pk]
         )
     kept = {
-        (row.dataset_set_id is None, row.status, row.count)
+        (row.dataset_set_id is None, row.everyone, row.status, row.count)
         for row in IncidentTally.objects.all()
         if row.count
     }
 
     tallies.rebuild()
 
-    rebuilt = {(row.dataset_set_id is None, row.status, row.count) for row in IncidentTally.objects.all()}
+    rebuilt = {
+        (row.dataset_set_id is None, row.everyone, row.status, row.count)
+        for row in IncidentTally.objects.all()
+    }
     assert rebuilt == kept
     assert_tallies_match_counting(world, datasets)
 
@@ -160,3 +165,120 @@ def test_counts_of_a_title_search_count_the_matching_incidents_not_the_newest_on
     assert capped.at_least == set(STATUSES)
     assert exact.counts == {Status.REPORTED: 1}
     assert not exact.at_least
+
+
+def responsibilities(world: World, *, everyone_views: bool) -> list[catalog.ResponsibilityInput]:
+    """The orders dataset's responsibilities, with or without the Everyone group as a Viewer."""
+    roles = dict(DatasetRole.objects.values_list("name", "pk"))
+    items = [
+        catalog.ResponsibilityInput("user", world.manager.pk, roles["Manager"]),
+        catalog.ResponsibilityInput("user", world.editor.pk, roles["Editor"]),
+    ]
+    if everyone_views:
+        items.append(
+            catalog.ResponsibilityInput(
+                "userGroup", UserGroup.objects.get(is_everyone=True).pk, roles["Viewer"]
+            )
+        )
+    return items
+
+
+def test_counts_follow_a_dataset_that_everyone_comes_to_see_and_stops_seeing(world: World) -> None:
+    datasets, results = more_failing_results(world)
+    # Incidents on orders alone (private), on customers alone (public) and on both.
+    for n, chosen in enumerate(
+        ([results[0]], [results[1]], [results[2]], [results[0], results[2]], [results[3]])
+    ):
+        incidents.create_incident(
+            by=world.admin, title=f"Spread {n}", check_result_ids=[r.pk for r in chosen]
+        )
+    incidents.update_incident(Incident.objects.get(title="Spread 0").pk, by=world.admin, status=Status.FIXING)
+    assert tallied(world.outsider) == {"reported": 3}
+    assert_tallies_match_counting(world, datasets)
+
+    catalog.set_responsibilities(
+        world.orders.pk, responsibilities(world, everyone_views=True), by=world.admin
+    )
+
+    assert tallied(world.outsider) == {"reported": 4, "fixing": 1}
+    assert_tallies_match_counting(world, datasets)
+    assert_counters_are_exact()
+
+    # Changes while orders is public, then orders private again: the viewer is no longer named on it.
+    incidents.update_incident(
+        Incident.objects.get(title="Spread 1").pk,
+        by=world.admin,
+        status=Status.RESOLVED,
+        resolution_notes="Fixed.",
+    )
+    catalog.set_responsibilities(
+        world.orders.pk, responsibilities(world, everyone_views=False), by=world.admin
+    )
+
+    assert tallied(world.outsider) == {"reported": 3}
+    assert tallied(world.viewer) == {"reported": 3}
+    assert_tallies_match_counting(world, datasets)
+    assert_counters_are_exact()
+
+
+def test_a_dataset_that_no_incident_names_changes_no_counter(world: World) -> None:
+    incidents.create_incident(
+        by=world.admin, title="On customers", check_result_ids=[world.customers_fail.pk]
+    )
+    before = list(
+        IncidentTally.objects.order_by("pk").values_list("dataset_set_id", "everyone", "status", "count")
+    )
+
+    catalog.set_responsibilities(
+        world.orders.pk, responsibilities(world, everyone_views=True), by=world.admin
+    )
+
+    after = list(
+        IncidentTally.objects.order_by("pk").values_list("dataset_set_id", "everyone", "status", "count")
+    )
+    assert after == before
+    assert_tallies_match_counting(world, [world.orders, world.customers])
+
+
+def test_counts_stay_exact_when_everyone_gains_and_loses_a_dataset_during_incident_changes(
+    client_for: ClientFor, world: World
+) -> None:
+    datasets, results = more_failing_results(world)
+    manager, admin = client_for("manager"), client_for("admin")
+    created = [
+        admin.post("/incidents", json={"title": f"Race {n}", "checkResultIds": [results[n % 3].pk]}).json()[
+            "id"
+        ]
+        for n in range(3)
+    ]
+    roles = dict(DatasetRole.objects.values_list("name", "pk"))
+    everyone = UserGroup.objects.get(is_everyone=True).pk
+    named = [
+        {"type": "user", "userId": world.manager.pk, "roleId": roles["Manager"]},
+        {"type": "user", "userId": world.editor.pk, "roleId": roles["Editor"]},
+    ]
+    rng = random.Random(8)
+
+    for round_ in range(6):
+        public = round_ % 2 == 0
+        body = named + (
+            [{"type": "userGroup", "userGroupId": everyone, "roleId": roles["Viewer"]}] if public else []
+        )
+        calls: list[Callable[[], httpx.Response]] = [
+            partial(admin.post, f"/datasets/{world.orders.pk}/responsibilities", json=body),
+            partial(manager.patch, f"/incidents/{created[0]}", json={"status": rng.choice(STATUSES[:3])}),
+            partial(
+                admin.post,
+                f"/incidents/{created[1]}/checkResults",
+                json={"checkResultIds": [results[(round_ + 1) % 4].pk]},
+            ),
+            partial(
+                manager.post, "/incidents", json={"title": f"New {round_}", "checkResultIds": [results[0].pk]}
+            ),
+            partial(admin.patch, f"/incidents/{created[2]}", json={"status": rng.choice(STATUSES[:3])}),
+        ]
+        responses: list[httpx.Response] = at_once(calls)
+        assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
+
+    assert_tallies_match_counting(world, datasets)
+    assert_counters_are_exact()

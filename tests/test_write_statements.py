@@ -21,7 +21,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
-from quell.catalog.models import CheckResult
+from quell.catalog.models import CheckResult, Responsibility
 from quell.incidents import services as incidents
 from quell.incidents.models import (
     DatasetSet,
@@ -95,8 +95,9 @@ def test_an_incident_on_a_new_combination_of_datasets_adds_only_the_sets_rows(wo
     )
 
     assert status == 201
-    # Ten as above, plus the set, its members and its counter by id once the lookup found no set.
-    assert_at_most(13, issued)
+    # Ten as above, plus the set (after reading whether Everyone can view one of its datasets), its
+    # members and its counter by id once the lookup found no set.
+    assert_at_most(14, issued)
 
 
 def test_a_member_creating_an_incident_adds_only_the_permission_checks(world: World) -> None:
@@ -185,24 +186,37 @@ def test_the_answer_of_a_create_is_the_incident_as_read_afterwards(world: World)
 # --- Counters -----------------------------------------------------------------------------------------
 
 
+def datasets_everyone_views() -> set[int]:
+    return set(
+        Responsibility.objects.filter(group__is_everyone=True, role__view_dataset=True).values_list(
+            "dataset_id", flat=True
+        )
+    )
+
+
 def counted_from_incidents() -> Counter[tuple[str | None, str]]:
-    """What the counters should say: per status, org-wide (None) and per exact combination of datasets."""
+    """What the counters should say: per status, org-wide (None), for Everyone ("everyone": the
+    incidents with a dataset the Everyone group can view) and per exact combination of datasets."""
     datasets: dict[int, set[int]] = {}
     for incident_id, dataset_id in IncidentDataset.objects.values_list("incident_id", "dataset_id"):
         datasets.setdefault(incident_id, set()).add(dataset_id)
+    public = datasets_everyone_views()
     expected: Counter[tuple[str | None, str]] = Counter()
     for incident_id, status in Incident.objects.values_list("id", "status"):
         expected[(None, status)] += 1
         expected[(set_key(datasets[incident_id]), status)] += 1
+        if datasets[incident_id] & public:
+            expected[("everyone", status)] += 1
     return expected
 
 
 def kept_counters() -> Counter[tuple[str | None, str]]:
     keys = dict(DatasetSet.objects.values_list("pk", "key"))
     kept: Counter[tuple[str | None, str]] = Counter()
-    for set_id, status, count in IncidentTally.objects.values_list("dataset_set_id", "status", "count"):
+    rows = IncidentTally.objects.values_list("dataset_set_id", "everyone", "status", "count")
+    for set_id, everyone, status, count in rows:
         if count:
-            kept[(keys[set_id] if set_id else None, status)] = count
+            kept[(keys[set_id] if set_id else "everyone" if everyone else None, status)] = count
     return kept
 
 
@@ -211,8 +225,10 @@ def assert_counters_are_exact() -> None:
     members: dict[int, set[int]] = {}
     for set_id, dataset_id in DatasetSetMember.objects.values_list("dataset_set_id", "dataset_id"):
         members.setdefault(set_id, set()).add(dataset_id)
-    for set_id, key in DatasetSet.objects.values_list("pk", "key"):
+    public = datasets_everyone_views()
+    for set_id, key, is_public in DatasetSet.objects.values_list("pk", "key", "public"):
         assert set_key(members[set_id]) == key
+        assert is_public == bool(members[set_id] & public), key
 
 
 def test_counters_stay_exact_through_creates_status_changes_and_attaches(world: World) -> None:
@@ -250,7 +266,7 @@ def test_counters_stay_exact_through_creates_status_changes_and_attaches(world: 
     incidents.attach_check_results(first.pk, [world.orders_fail.pk], by=admin)
     incidents.update_incident(first.pk, by=admin, title="Renamed", severity="critical")
     assert_counters_are_exact()
-    assert IncidentTally.objects.filter(dataset_set=None).count() == 4
+    assert IncidentTally.objects.filter(dataset_set=None, everyone=False).count() == 4
 
 
 def test_counters_stay_exact_when_two_incidents_start_a_new_combination_at_once(

@@ -263,6 +263,21 @@ def _status_counts(
         )
         return {status: int(n) for status, n in cursor.fetchall()}
     if not others:
+        if visible is not None and not query.dataset_ids:
+            # Everyone's counters, plus the sets no public dataset is in that hold a dataset the
+            # member is named on (in person or by a group).
+            cursor.execute(
+                "SELECT t.status, SUM(t.count) FROM incidents_incidenttally t "
+                "WHERE (t.dataset_set_id IS NULL AND t.everyone) OR t.dataset_set_id IN "
+                "(SELECT m.dataset_set_id FROM incidents_datasetsetmember m "
+                "JOIN incidents_datasetset s ON s.id = m.dataset_set_id AND NOT s.public "
+                "WHERE m.dataset_id IN (SELECT r.dataset_id FROM catalog_responsibility r "
+                "JOIN accounts_datasetrole dr ON dr.id = r.role_id WHERE dr.view_dataset AND (r.user_id = %s "
+                "OR r.group_id IN (SELECT g.usergroup_id FROM accounts_usergroup_members g WHERE g.user_id = %s)))) "
+                "GROUP BY t.status",
+                [caller.user_id, caller.user_id],
+            )
+            return {status: int(n) for status, n in cursor.fetchall() if n}
         if query.dataset_ids or visible is not None:
             chosen = (
                 [d for d in query.dataset_ids if visible is None or d in visible]
@@ -279,7 +294,8 @@ def _status_counts(
             )
         else:
             cursor.execute(
-                "SELECT t.status, t.count FROM incidents_incidenttally t WHERE t.dataset_set_id IS NULL"
+                "SELECT t.status, t.count FROM incidents_incidenttally t "
+                "WHERE t.dataset_set_id IS NULL AND NOT t.everyone"
             )
         return {status: int(n) for status, n in cursor.fetchall() if n}
     where, params = _where(unfiltered, visible, caller)

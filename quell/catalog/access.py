@@ -39,6 +39,17 @@ def dataset_ids_with(user: User, permission: str = VIEW) -> QuerySet[Responsibil
     )
 
 
+def dataset_ids_held_in_person(user: User, permission: str = VIEW) -> QuerySet[Responsibility, int]:
+    """A subquery of the datasets on which `user` holds `permission` through their own or their
+    groups' responsibilities, leaving out what the Everyone group holds (not for admins)."""
+    assert permission in PERMISSION_FIELDS, permission
+    return (
+        Responsibility.objects.filter(Q(user=user) | Q(group__members=user), **{f"role__{permission}": True})
+        .values_list("dataset_id", flat=True)
+        .distinct()
+    )
+
+
 def holds_on(user: User, dataset: OuterRef, permission: str = VIEW) -> Exists:
     """A per-row condition: `user` (not an admin) holds `permission` on the dataset `dataset` names.
 

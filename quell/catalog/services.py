@@ -47,6 +47,7 @@ from quell.catalog.models import (
     Scan,
     ScanState,
 )
+from quell.incidents import tallies
 from quell.integrations import events as integration_events
 from quell.lib.errors import Forbidden, Invalid, NotFound
 from quell.lib.seen import checked_for, mark_checked
@@ -66,6 +67,7 @@ def create_dataset(data_source: DataSource, name: str, *, owner: User | None) ->
     """
     dataset = Dataset.objects.create(data_source=data_source, name=name, owner=owner)
     default_role = Organization.get().default_dataset_role
+    # No incident can be linked to the dataset yet, so no status counter depends on who sees it.
     if default_role is not None:
         Responsibility.objects.create(
             dataset=dataset, group=UserGroup.objects.get(is_everyone=True), role=default_role
@@ -171,6 +173,8 @@ def set_responsibilities(
     with transaction.atomic():
         dataset.responsibilities.all().delete()
         Responsibility.objects.bulk_create(rows)
+        # Whether Everyone can view the dataset may have changed, and with it who counts its incidents.
+        tallies.visibility_changed([dataset.pk])
     # Read back rather than re-check: the caller may just have removed their own access.
     return list(dataset.responsibilities.select_related("user", "group", "role").order_by("id"))
 

@@ -225,9 +225,12 @@ class DatasetSet(models.Model):
     An incident is visible to whoever sees any of its datasets and must be counted once, so counts
     cannot be kept per dataset. Keyed by the exact set, a member's counts are the sum over the sets
     that share a dataset with what they can see. `key` is a hash of the sorted dataset ids.
+    `public`: some dataset of the set is visible to the Everyone group, so its incidents are counted
+    in Everyone's tally rows too (see tallies.py).
     """
 
     key = models.CharField(max_length=64, unique=True)
+    public = models.BooleanField(default=False)
     datasets: models.ManyToManyField[Dataset, DatasetSetMember] = models.ManyToManyField(
         Dataset, through="DatasetSetMember", related_name="+"
     )
@@ -256,7 +259,8 @@ class DatasetSetMember(models.Model):
 
 
 class IncidentTally(models.Model):
-    """How many incidents have a status, org-wide (no set) or per dataset set.
+    """How many incidents have a status: org-wide, visible to Everyone (`everyone`; both without a
+    set), or per dataset set.
 
     Written by the incident services in the same transaction as the change it counts (and by
     loadgen and the migration that introduced it), so the counts per status on every list page are
@@ -266,6 +270,7 @@ class IncidentTally(models.Model):
     dataset_set = models.ForeignKey(
         DatasetSet, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    everyone = models.BooleanField(default=False)
     status = models.CharField(max_length=15, choices=Status.choices)
     count = models.BigIntegerField(default=0)
 
@@ -277,11 +282,12 @@ class IncidentTally(models.Model):
                 name="incident_tally_per_set",
             ),
             models.UniqueConstraint(
-                fields=["status"],
+                fields=["everyone", "status"],
                 condition=models.Q(dataset_set__isnull=True),
-                name="incident_tally_org_wide",
+                name="incident_tally_without_set",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.count} {self.status} in {self.dataset_set_id or 'all'}"
+        where = self.dataset_set_id or ("everyone" if self.everyone else "all")
+        return f"{self.count} {self.status} in {where}"

@@ -647,7 +647,7 @@ def status_counts(filters: IncidentFilters, *, by: User) -> StatusCounts:
             return StatusCounts(tallies.touching(chosen) if chosen else {})
         if by.is_admin:
             return StatusCounts(tallies.org_wide())
-        return StatusCounts(tallies.touching(access.dataset_ids_with(by)))
+        return StatusCounts(tallies.visible_to_member(access.dataset_ids_held_in_person(by)))
     if filters.search.strip():
         # Count within the first COUNT_CAP + 1 titles the full-text index gives: one bounded read
         # of the index whatever the other filters. When the index had more, every count is a

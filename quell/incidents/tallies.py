@@ -1,14 +1,30 @@
 """Counts of incidents per status, kept up to date instead of counted on every page view.
 
-Rows of IncidentTally: one per status org-wide (what an admin sees) and one per status and
-DatasetSet, the exact combination of datasets an incident is linked to. An incident is visible to
-whoever can view any of its datasets, so a member's counts are the sums over the sets that share a
-dataset with the ones they can view: each incident is in exactly one set, so it is counted once.
+Rows of IncidentTally:
+- org-wide, one per status (what an admin sees);
+- Everyone's, one per status: the incidents whose set holds a dataset the Everyone group can view,
+  so every member sees them;
+- per DatasetSet (the exact combination of datasets an incident is linked to), one per status.
+
+An incident is visible to whoever can view any of its datasets, and each incident is in exactly one
+set, so a member's counts are Everyone's rows plus the rows of the sets that hold no dataset
+Everyone can view and share a dataset with those the member holds a responsibility on (in person or
+through a group). That sum reads a few sets: a member's own datasets, not the thousands Everyone
+sees (at 1,000,000 incidents, summing every set a member could see read about 110,000 rows).
 
 The incident services call `incident_created`, `status_changed` and `datasets_changed` inside the
-transaction of the change they count; each is one or two upserts when the sets exist. Deltas are
-applied in one fixed order (org-wide first, then by set and status) so two transactions never wait
-on each other's tally rows in opposite orders (no deadlock on PostgreSQL).
+transaction of the change they count; each is two upserts when the sets exist. The set's rows are
+written first, then the org-wide and Everyone's rows, each statement locking its rows in a fixed
+order, so two transactions never wait on each other's rows in opposite orders (no deadlock on
+PostgreSQL).
+
+Whether a set counts for Everyone (`DatasetSet.public`) changes when a dataset's responsibilities
+do; `visibility_changed` then moves the sets' counts in or out of Everyone's rows. On PostgreSQL it
+first locks the tally table against writes (SHARE ROW EXCLUSIVE), and every incident write reads
+`public`, or creates a set, only in a statement after its first INSERT into the table (which takes
+the table's ROW EXCLUSIVE lock even when it writes no row). So either the write waited for the
+change and reads the committed new flags, or the change waited for the write and its recount sees
+the write's committed counts. (On SQLite a write transaction holds the whole database.)
 """
 
 from __future__ import annotations
@@ -19,37 +35,31 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field, Model, QuerySet, Sum
+from django.db.models import Field, Model, Q, QuerySet, Sum
 
+from quell.catalog import access
+from quell.catalog.models import Responsibility
 from quell.incidents.models import DatasetSet, DatasetSetMember, IncidentTally
-
-Delta = dict[tuple[int | None, str], int]
 
 
 def set_key(dataset_ids: Iterable[int]) -> str:
     return hashlib.sha256(",".join(str(i) for i in sorted(set(dataset_ids))).encode()).hexdigest()
 
 
-def dataset_set_for(dataset_ids: Iterable[int]) -> int | None:
-    """The id of the DatasetSet of exactly these datasets, created if new; None for no datasets."""
-    return dataset_sets_for(dataset_ids)[0]
-
-
-def dataset_sets_for(*dataset_id_lists: Iterable[int]) -> list[int | None]:
-    """`dataset_set_for` for several combinations, looked up in one query."""
-    wanted = [sorted(set(ids)) for ids in dataset_id_lists]
-    keys = [set_key(ids) if ids else None for ids in wanted]
-    found = dict(DatasetSet.objects.filter(key__in=[key for key in keys if key]).values_list("key", "pk"))
-    for ids, key in zip(wanted, keys, strict=True):
-        if key is not None and key not in found:
-            found[key] = _create_set(key, ids)
-    return [found[key] if key is not None else None for key in keys]
+def public_dataset_ids() -> QuerySet[Responsibility, int]:
+    """A subquery of the datasets the Everyone group can view: a set holding one counts for Everyone."""
+    return Responsibility.objects.filter(
+        group__is_everyone=True, **{f"role__{access.VIEW}": True}
+    ).values_list("dataset_id", flat=True)
 
 
 def _create_set(key: str, dataset_ids: list[int]) -> int:
     try:
         with transaction.atomic():
-            created = DatasetSet.objects.create(key=key)
+            public = Responsibility.objects.filter(
+                dataset_id__in=dataset_ids, group__is_everyone=True, **{f"role__{access.VIEW}": True}
+            ).exists()
+            created = DatasetSet.objects.create(key=key, public=public)
             DatasetSetMember.objects.bulk_create(
                 DatasetSetMember(dataset_set=created, dataset_id=ds) for ds in dataset_ids
             )
@@ -59,70 +69,114 @@ def _create_set(key: str, dataset_ids: list[int]) -> int:
         return DatasetSet.objects.values_list("pk", flat=True).get(key=key)
 
 
-def add(deltas: Delta) -> None:
-    """Apply count changes keyed by (dataset set id or None for org-wide, status).
+def _add_to_sets(changes: list[tuple[list[int], str, int]]) -> None:
+    """Apply count changes (datasets of the set, status, change), creating sets that are new.
 
-    At most two statements: the org-wide rows, then the per-set rows, each an INSERT of every row
-    that adds to the count of a row already there. The database processes the VALUES in order, so
-    the rows are locked in the module's fixed order.
+    One statement when the sets exist (the common case): each set is looked up by its key inside
+    the INSERT. It is also the transaction's first write to the tally table (see the module's
+    docstring), so sets are created only after it.
     """
-    changes = sorted(
-        ((set_id, status, change) for (set_id, status), change in deltas.items() if change),
-        key=lambda row: (row[0] is not None, row[0] or 0, row[1]),
+    rows = sorted(
+        ((set_key(ids), status, change) for ids, status, change in changes if ids and change),
+        key=lambda row: (row[0], row[1]),
     )
-    org_wide = [(status, change) for set_id, status, change in changes if set_id is None]
-    per_set = [(set_id, status, change) for set_id, status, change in changes if set_id is not None]
-    with connection.cursor() as cursor:
-        if org_wide:
-            values = ", ".join(["(NULL, %s, %s)"] * len(org_wide))
-            cursor.execute(_upsert(f"VALUES {values}", org_wide=True), [v for row in org_wide for v in row])
-        if per_set:
-            values = ", ".join(["(%s, %s, %s)"] * len(per_set))
-            cursor.execute(_upsert(f"VALUES {values}", org_wide=False), [v for row in per_set for v in row])
-
-
-def _add_to_set(dataset_ids: Iterable[int], changes: dict[str, int]) -> None:
-    """Apply count changes by status to the set of exactly these datasets, creating it if new.
-
-    One statement when the set exists (the common case): the set is looked up inside the INSERT.
-    """
-    ids = sorted(set(dataset_ids))
-    rows = sorted((status, change) for status, change in changes.items() if change)
-    if not ids or not rows:
+    if not rows:
         return
-    key = set_key(ids)
-    values = ", ".join(["(%s, %s)"] * len(rows))
+    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    set_id, key = _column(DatasetSet, "id"), _column(DatasetSet, "key")
     # VALUES columns are named column1, column2... on both databases. ORDER BY keeps the fixed
     # lock order (statuses are lowercase ASCII, so every collation sorts them as Python does).
-    from_set = (
-        f"SELECT s.{_column(DatasetSet, 'id')}, v.column1, v.column2 FROM {_table(DatasetSet)} s, "  # noqa: S608
-        f"(VALUES {values}) v WHERE s.{_column(DatasetSet, 'key')} = %s ORDER BY v.column1"
+    from_sets = (
+        f"SELECT s.{set_id}, %s, v.column2, v.column3 FROM {_table(DatasetSet)} s, "  # noqa: S608
+        f"(VALUES {values}) v WHERE s.{key} = v.column1 ORDER BY s.{set_id}, v.column2"
     )
     with connection.cursor() as cursor:
-        cursor.execute(_upsert(from_set, org_wide=False), [v for row in rows for v in row] + [key])
-        if cursor.rowcount:
-            return
-    set_id = _create_set(key, ids)
-    add({(set_id, status): change for status, change in rows})
+        cursor.execute(_upsert(from_sets, per_set=True), [False] + [v for row in rows for v in row])
+        written = cursor.rowcount
+    if written == len(rows):
+        return
+    # None written: no set exists (the usual case of a new combination), nothing to look up.
+    found = (
+        dict(DatasetSet.objects.filter(key__in={row[0] for row in rows}).values_list("key", "pk"))
+        if written
+        else {}
+    )
+    missing = [(ids, status, change) for ids, status, change in changes if ids and set_key(ids) not in found]
+    if not missing:
+        return
+    new_rows: Counter[tuple[int, str]] = Counter()
+    for ids, status, change in missing:
+        key_of = set_key(ids)
+        if key_of not in found:
+            found[key_of] = _create_set(key_of, sorted(set(ids)))
+        new_rows[(found[key_of], status)] += change
+    ordered = sorted(new_rows.items())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _upsert(f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(ordered))}", per_set=True),
+            [v for (set_pk, status), change in ordered for v in (set_pk, False, status, change)],
+        )
 
 
-def _upsert(rows_sql: str, *, org_wide: bool) -> str:
-    """INSERT tally rows (set id, status, change) given by `rows_sql`; a row that exists gets the change
-    added to its count.
+def _add_org_wide(changes: dict[str, int], *, everyone_if_public: list[int] | None) -> None:
+    """Apply count changes by status to the org-wide rows, and to Everyone's rows too when the set
+    of exactly `everyone_if_public` datasets counts for Everyone (read in this same statement)."""
+    rows = [(False, status, change) for status, change in sorted(changes.items()) if change]
+    if everyone_if_public:
+        rows += [(True, status, change) for status, change in sorted(changes.items()) if change]
+    if not rows:
+        return
+    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    params: list[Any] = [v for row in rows for v in row]
+    condition = "1 = 1"
+    if everyone_if_public:
+        condition = f"NOT v.column1 OR {_is_public()}"
+        params.append(set_key(everyone_if_public))
+    from_values = (
+        f"SELECT NULL, v.column1, v.column2, v.column3 FROM (VALUES {values}) v "  # noqa: S608
+        f"WHERE {condition} ORDER BY v.column1, v.column2"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_upsert(from_values, per_set=False), params)
 
-    Each partial unique constraint (org-wide rows, per-set rows) is its own conflict target, and
-    PostgreSQL takes one per statement. (Django's bulk_create(update_conflicts=True) cannot add to
-    the existing count, hence the SQL.)
+
+def _is_public() -> str:
+    """SQL: the set whose key is the next parameter counts for Everyone (names are quoted names)."""
+    table, key, public = _table(DatasetSet), _column(DatasetSet, "key"), _column(DatasetSet, "public")
+    return f"EXISTS (SELECT 1 FROM {table} p WHERE p.{key} = %s AND p.{public})"  # noqa: S608
+
+
+def _move_everyone(old_ids: list[int], new_ids: list[int], status: str) -> None:
+    """An incident moved from the set of `old_ids` to that of `new_ids`: Everyone's count of its
+    status changes by one when exactly one of the two sets counts for Everyone."""
+    change = f"(CASE WHEN {_is_public()} THEN 1 ELSE 0 END) - (CASE WHEN {_is_public()} THEN 1 ELSE 0 END)"
+    rows = f"SELECT NULL, %s, %s, d.change FROM (SELECT {change} AS change) d WHERE d.change <> 0"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _upsert(rows, per_set=False),
+            [True, status, set_key(new_ids) if new_ids else "", set_key(old_ids) if old_ids else ""],
+        )
+
+
+def _upsert(rows_sql: str, *, per_set: bool) -> str:
+    """INSERT tally rows (set id, everyone, status, change) given by `rows_sql`; a row that exists
+    gets the change added to its count.
+
+    Each partial unique constraint (rows without a set, per-set rows) is its own conflict target,
+    and PostgreSQL takes one per statement. (Django's bulk_create(update_conflicts=True) cannot add
+    to the existing count, hence the SQL.)
     """
     table = _table(IncidentTally)
-    set_id, status, count = (_column(IncidentTally, name) for name in ("dataset_set", "status", "count"))
+    set_id, everyone, status, count = (
+        _column(IncidentTally, name) for name in ("dataset_set", "everyone", "status", "count")
+    )
     target = (
-        f"({status}) WHERE {set_id} IS NULL"
-        if org_wide
-        else f"({set_id}, {status}) WHERE {set_id} IS NOT NULL"
+        f"({set_id}, {status}) WHERE {set_id} IS NOT NULL"
+        if per_set
+        else f"({everyone}, {status}) WHERE {set_id} IS NULL"
     )
     return (
-        f"INSERT INTO {table} ({set_id}, {status}, {count}) {rows_sql} "
+        f"INSERT INTO {table} ({set_id}, {everyone}, {status}, {count}) {rows_sql} "
         f"ON CONFLICT {target} DO UPDATE SET {count} = {table}.{count} + EXCLUDED.{count}"
     )
 
@@ -138,45 +192,101 @@ def _column(model: type[Model], name: str) -> str:
     return connection.ops.quote_name(field.column)
 
 
+def _lock_against_writes() -> None:
+    """Wait for the incident writes under way and hold new ones until this transaction ends
+    (PostgreSQL; SHARE ROW EXCLUSIVE conflicts with every write to the table and with itself)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {_table(IncidentTally)} IN SHARE ROW EXCLUSIVE MODE")
+
+
 def incident_created(dataset_ids: Iterable[int], status: str) -> None:
-    add({(None, status): 1})
-    _add_to_set(dataset_ids, {status: 1})
+    ids = sorted(set(dataset_ids))
+    _add_to_sets([(ids, status, 1)])
+    _add_org_wide({status: 1}, everyone_if_public=ids)
 
 
 def status_changed(dataset_ids: Iterable[int], old: str, new: str) -> None:
     if old == new:
         return
-    add({(None, old): -1, (None, new): 1})
-    _add_to_set(dataset_ids, {old: -1, new: 1})
+    ids = sorted(set(dataset_ids))
+    _add_to_sets([(ids, old, -1), (ids, new, 1)])
+    _add_org_wide({old: -1, new: 1}, everyone_if_public=ids)
 
 
 def datasets_changed(old_ids: Iterable[int], new_ids: Iterable[int], status: str) -> None:
-    old_set, new_set = dataset_sets_for(old_ids, new_ids)
-    if old_set == new_set:
+    old, new = sorted(set(old_ids)), sorted(set(new_ids))
+    if old == new:
         return
-    deltas: Delta = {}
-    if old_set is not None:
-        deltas[(old_set, status)] = -1
-    if new_set is not None:
-        deltas[(new_set, status)] = 1
-    add(deltas)
+    _add_to_sets([(old, status, -1), (new, status, 1)])
+    _move_everyone(old, new, status)
+
+
+def visibility_changed(dataset_ids: Iterable[int]) -> None:
+    """Who can view these datasets changed: refresh whether their sets count for Everyone and move
+    those sets' counts in or out of Everyone's rows. Called in the transaction of the change."""
+    ids = sorted(set(dataset_ids))
+    if not ids:
+        return
+    _lock_against_writes()
+    sets = dict(DatasetSet.objects.filter(members__dataset_id__in=ids).distinct().values_list("pk", "public"))
+    if not sets:
+        return
+    now_public = set(
+        DatasetSetMember.objects.filter(dataset_set_id__in=list(sets), dataset_id__in=public_dataset_ids())
+        .values_list("dataset_set_id", flat=True)
+        .distinct()
+    )
+    gained = [pk for pk, public in sets.items() if not public and pk in now_public]
+    lost = [pk for pk, public in sets.items() if public and pk not in now_public]
+    if not gained and not lost:
+        return
+    DatasetSet.objects.filter(pk__in=gained).update(public=True)
+    DatasetSet.objects.filter(pk__in=lost).update(public=False)
+    moved: Counter[str] = Counter()
+    for set_pk, status, count in IncidentTally.objects.filter(dataset_set_id__in=gained + lost).values_list(
+        "dataset_set_id", "status", "count"
+    ):
+        moved[status] += count if set_pk in now_public else -count
+    rows = sorted((status, change) for status, change in moved.items() if change)
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _upsert(f"VALUES {', '.join(['(NULL, %s, %s, %s)'] * len(rows))}", per_set=False),
+                [v for status, change in rows for v in (True, status, change)],
+            )
 
 
 def org_wide() -> dict[str, int]:
-    rows = IncidentTally.objects.filter(dataset_set__isnull=True).values_list("status", "count")
+    rows = IncidentTally.objects.filter(dataset_set__isnull=True, everyone=False).values_list(
+        "status", "count"
+    )
     return {status: int(count) for status, count in rows if count}
 
 
 def touching(dataset_ids: QuerySet[Any, int] | list[int]) -> dict[str, int]:
     """Counts of the incidents linked to at least one of these datasets (each counted once)."""
     sets = DatasetSetMember.objects.filter(dataset_id__in=dataset_ids).values("dataset_set_id")
-    rows = (
-        IncidentTally.objects.filter(dataset_set_id__in=sets)
-        .order_by()
-        .values_list("status")
-        .annotate(n=Sum("count"))
+    return _summed(IncidentTally.objects.filter(dataset_set_id__in=sets))
+
+
+def visible_to_member(held: QuerySet[Any, int]) -> dict[str, int]:
+    """Counts of the incidents a member sees, given the datasets they hold a responsibility on in
+    person or through a group (not through Everyone): Everyone's rows, plus the sets that do not
+    count for Everyone and hold one of those datasets."""
+    private_sets = DatasetSetMember.objects.filter(dataset_id__in=held, dataset_set__public=False).values(
+        "dataset_set_id"
     )
-    return {status: int(n) for status, n in rows if n}
+    return _summed(
+        IncidentTally.objects.filter(
+            Q(dataset_set_id__in=private_sets) | Q(dataset_set__isnull=True, everyone=True)
+        )
+    )
+
+
+def _summed(rows: QuerySet[IncidentTally]) -> dict[str, int]:
+    summed = rows.order_by().values_list("status").annotate(n=Sum("count"))
+    return {status: int(n) for status, n in summed if n}
 
 
 def rebuild() -> None:
@@ -186,6 +296,7 @@ def rebuild() -> None:
     incidents) and writes the sets and counts in bulk, inside one transaction.
     """
     with transaction.atomic():
+        _lock_against_writes()
         IncidentTally.objects.all().delete()
         DatasetSetMember.objects.all().delete()
         DatasetSet.objects.all().delete()
@@ -196,7 +307,9 @@ def rebuild() -> None:
                 datasets.setdefault(incident_id, []).append(dataset_id)
             cursor.execute("SELECT id, status FROM incidents_incident")
             statuses = cursor.fetchall()
+        public = set(public_dataset_ids())
         org: Counter[str] = Counter()
+        everyone: Counter[str] = Counter()
         per_key: Counter[tuple[str, str]] = Counter()
         members: dict[str, list[int]] = {}
         for incident_id, status in statuses:
@@ -206,7 +319,12 @@ def rebuild() -> None:
                 key = set_key(ids)
                 members.setdefault(key, ids)
                 per_key[(key, status)] += 1
-        created = DatasetSet.objects.bulk_create((DatasetSet(key=key) for key in members), batch_size=5000)
+                if not public.isdisjoint(ids):
+                    everyone[status] += 1
+        created = DatasetSet.objects.bulk_create(
+            (DatasetSet(key=key, public=not public.isdisjoint(ids)) for key, ids in members.items()),
+            batch_size=5000,
+        )
         set_ids = {row.key: row.pk for row in created}
         if any(pk is None for pk in set_ids.values()):
             set_ids = dict(DatasetSet.objects.values_list("key", "pk"))
@@ -220,6 +338,10 @@ def rebuild() -> None:
         )
         IncidentTally.objects.bulk_create(
             [IncidentTally(dataset_set_id=None, status=status, count=n) for status, n in org.items()]
+            + [
+                IncidentTally(dataset_set_id=None, everyone=True, status=status, count=n)
+                for status, n in everyone.items()
+            ]
             + [
                 IncidentTally(dataset_set_id=set_ids[key], status=status, count=n)
                 for (key, status), n in per_key.items()
