@@ -14,7 +14,7 @@ from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult, Dataset
 from quell.incidents import services as incidents
 from quell.incidents import tallies
-from quell.incidents.models import Incident, IncidentTally, Status
+from quell.incidents.models import OPEN_STATUSES, Incident, IncidentTally, Severity, Status
 from tests.conftest import ClientFor, World, push
 from tests.test_concurrency import at_once
 from tests.test_write_statements import assert_counters_are_exact
@@ -22,14 +22,19 @@ from tests.test_write_statements import assert_counters_are_exact
 STATUSES = list(Status.values)
 
 
-def counted(user: User, dataset_ids: list[int] | None = None) -> dict[str, int]:
+def counted(
+    user: User, dataset_ids: list[int] | None = None, severities: list[str] | None = None
+) -> dict[str, int]:
     """What COUNT(*) over the incidents the user can see says, per status."""
-    filters = incidents.IncidentFilters(dataset_ids=dataset_ids or [])
+    filters = incidents.IncidentFilters(dataset_ids=dataset_ids or [], severities=severities or [])
     return incidents.count_by(incidents.list_incidents(filters, by=user), "status")
 
 
-def tallied(user: User, dataset_ids: list[int] | None = None) -> dict[str, int]:
-    counts = incidents.status_counts(incidents.IncidentFilters(dataset_ids=dataset_ids or []), by=user)
+def tallied(
+    user: User, dataset_ids: list[int] | None = None, severities: list[str] | None = None
+) -> dict[str, int]:
+    filters = incidents.IncidentFilters(dataset_ids=dataset_ids or [], severities=severities or [])
+    counts = incidents.status_counts(filters, by=user)
     assert not counts.at_least
     return counts.counts
 
@@ -41,6 +46,13 @@ def assert_tallies_match_counting(world: World, datasets: list[Dataset]) -> None
         for dataset in datasets:
             assert tallied(user, [dataset.pk]) == counted(user, [dataset.pk]), (name, dataset.name)
         assert tallied(user, [d.pk for d in datasets]) == counted(user, [d.pk for d in datasets]), name
+        for severities in (["critical"], ["minor", "major"]):
+            assert tallied(user, severities=severities) == counted(user, severities=severities), name
+            assert tallied(user, [datasets[0].pk], severities) == counted(
+                user, [datasets[0].pk], severities
+            ), name
+        open_ones = incidents.list_incidents(incidents.IncidentFilters(statuses=list(OPEN_STATUSES)), by=user)
+        assert incidents.open_by_severity(by=user) == incidents.count_by(open_ones, "severity"), name
 
 
 def more_failing_results(world: World) -> tuple[list[Dataset], list[CheckResult]]:
@@ -72,7 +84,11 @@ def test_counts_equal_counting_after_many_random_changes(world: World) -> None:
         elif action == "status":
             incident = rng.choice(made)
             incidents.update_incident(
-                incident.pk, by=world.admin, status=rng.choice(STATUSES), resolution_notes="Fixed."
+                incident.pk,
+                by=world.admin,
+                status=rng.choice(STATUSES),
+                severity=rng.choice(Severity.values),
+                resolution_notes="Fixed.",
             )
         else:
             incident = rng.choice(made)
@@ -94,7 +110,7 @@ def test_a_rebuild_gives_the_same_counts_as_keeping_them(world: World) -> None:
             by=world.admin, title=f"Kept {n}", check_result_ids=[result.pk, results[0].pk]
         )
     kept = {
-        (row.dataset_set_id is None, row.everyone, row.status, row.count)
+        (row.dataset_set_id is None, row.everyone, row.status, row.severity, row.count)
         for row in IncidentTally.objects.all()
         if row.count
     }
@@ -102,10 +118,11 @@ def test_a_rebuild_gives_the_same_counts_as_keeping_them(world: World) -> None:
     tallies.rebuild()
 
     rebuilt = {
-        (row.dataset_set_id is None, row.everyone, row.status, row.count)
+        (row.dataset_set_id is None, row.everyone, row.status, row.severity, row.count)
         for row in IncidentTally.objects.all()
     }
     assert rebuilt == kept
+    assert_counters_are_exact()
     assert_tallies_match_counting(world, datasets)
 
 

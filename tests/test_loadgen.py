@@ -20,7 +20,7 @@ from quell.bench import harness, loadgen, plot, queries
 from quell.catalog import access
 from quell.catalog import services as catalog_services
 from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset, DataSource
-from quell.incidents import services
+from quell.incidents import services, tallies
 from quell.incidents.models import (
     OPEN_STATUSES,
     Incident,
@@ -325,6 +325,7 @@ def _the_home_floor_answers_with_quells_rows(
     Incident.objects.filter(pk__in=list(elsewhere.values_list("pk", flat=True)[:12])).update(
         lead=member, status="investigating"
     )
+    tallies.rebuild()  # the statuses were changed behind the services' back, as loadgen does
     # Then a data source only admins see: an open incident on one dataset, and failing checks with no
     # incident on another (the most failing checks of all). The member's page must leave both out.
     source = DataSource.objects.create(name="bench_home_private")

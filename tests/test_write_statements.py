@@ -194,29 +194,30 @@ def datasets_everyone_views() -> set[int]:
     )
 
 
-def counted_from_incidents() -> Counter[tuple[str | None, str]]:
-    """What the counters should say: per status, org-wide (None), for Everyone ("everyone": the
-    incidents with a dataset the Everyone group can view) and per exact combination of datasets."""
+def counted_from_incidents() -> Counter[tuple[str | None, str, str]]:
+    """What the counters should say: per status and severity, org-wide (None), for Everyone
+    ("everyone": the incidents with a dataset the Everyone group can view) and per exact
+    combination of datasets."""
     datasets: dict[int, set[int]] = {}
     for incident_id, dataset_id in IncidentDataset.objects.values_list("incident_id", "dataset_id"):
         datasets.setdefault(incident_id, set()).add(dataset_id)
     public = datasets_everyone_views()
-    expected: Counter[tuple[str | None, str]] = Counter()
-    for incident_id, status in Incident.objects.values_list("id", "status"):
-        expected[(None, status)] += 1
-        expected[(set_key(datasets[incident_id]), status)] += 1
+    expected: Counter[tuple[str | None, str, str]] = Counter()
+    for incident_id, status, severity in Incident.objects.values_list("id", "status", "severity"):
+        expected[(None, status, severity)] += 1
+        expected[(set_key(datasets[incident_id]), status, severity)] += 1
         if datasets[incident_id] & public:
-            expected[("everyone", status)] += 1
+            expected[("everyone", status, severity)] += 1
     return expected
 
 
-def kept_counters() -> Counter[tuple[str | None, str]]:
+def kept_counters() -> Counter[tuple[str | None, str, str]]:
     keys = dict(DatasetSet.objects.values_list("pk", "key"))
-    kept: Counter[tuple[str | None, str]] = Counter()
-    rows = IncidentTally.objects.values_list("dataset_set_id", "everyone", "status", "count")
-    for set_id, everyone, status, count in rows:
+    kept: Counter[tuple[str | None, str, str]] = Counter()
+    rows = IncidentTally.objects.values_list("dataset_set_id", "everyone", "status", "severity", "count")
+    for set_id, everyone, status, severity, count in rows:
         if count:
-            kept[(keys[set_id] if set_id else "everyone" if everyone else None, status)] = count
+            kept[(keys[set_id] if set_id else "everyone" if everyone else None, status, severity)] = count
     return kept
 
 
@@ -266,7 +267,8 @@ def test_counters_stay_exact_through_creates_status_changes_and_attaches(world: 
     incidents.attach_check_results(first.pk, [world.orders_fail.pk], by=admin)
     incidents.update_incident(first.pk, by=admin, title="Renamed", severity="critical")
     assert_counters_are_exact()
-    assert IncidentTally.objects.filter(dataset_set=None, everyone=False).count() == 4
+    # One org-wide row per status and severity met: the four statuses as major, fixing as critical.
+    assert IncidentTally.objects.filter(dataset_set=None, everyone=False).count() == 5
 
 
 def test_counters_stay_exact_when_two_incidents_start_a_new_combination_at_once(

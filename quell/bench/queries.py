@@ -246,16 +246,32 @@ def _tallies_exist() -> bool:
     return _has_tallies[name]
 
 
+def _member_tallies(caller: Caller) -> tuple[str, list[Any]]:
+    """The counter rows of what a member sees: Everyone's, plus the sets no public dataset is in
+    that hold a dataset the member is named on (in person or by a group)."""
+    return (
+        "((t.dataset_set_id IS NULL AND t.everyone) OR t.dataset_set_id IN "
+        "(SELECT m.dataset_set_id FROM incidents_datasetsetmember m "
+        "JOIN incidents_datasetset s ON s.id = m.dataset_set_id AND NOT s.public "
+        "WHERE m.dataset_id IN (SELECT r.dataset_id FROM catalog_responsibility r "
+        "JOIN accounts_datasetrole dr ON dr.id = r.role_id WHERE dr.view_dataset AND (r.user_id = %s "
+        "OR r.group_id IN (SELECT g.usergroup_id FROM accounts_usergroup_members g WHERE g.user_id = %s)))))",
+        [caller.user_id, caller.user_id],
+    )
+
+
 def _status_counts(
     cursor: CursorWrapper, caller: Caller, query: ListQuery, visible: list[int] | None
 ) -> dict[str, int]:
     """Incidents per status matching every filter but the status one.
 
-    With the status counters issue 6 added (incidents_incidenttally, per exact set of datasets),
-    the unfiltered and dataset-only cases read a few counter rows; everything else is counted per
-    status up to COUNT_CAP. Without counters (before issue 6), one GROUP BY over the matches."""
-    others = query.severities or query.lead_ids or query.reporter_ids or query.search.strip()
+    With the status counters issue 6 added (incidents_incidenttally, per status and severity, org-wide,
+    for Everyone and per exact set of datasets), the unfiltered, dataset and severity cases read a
+    few counter rows; everything else is counted per status up to COUNT_CAP. Without counters
+    (before issue 6), one GROUP BY over the matches."""
+    others = query.lead_ids or query.reporter_ids or query.search.strip()
     unfiltered = ListQuery(**{**query.__dict__, "statuses": []})
+    params: list[Any]
     if not _tallies_exist():
         where, params = _where(unfiltered, visible, caller)
         cursor.execute(
@@ -263,40 +279,26 @@ def _status_counts(
         )
         return {status: int(n) for status, n in cursor.fetchall()}
     if not others:
-        if visible is not None and not query.dataset_ids:
-            # Everyone's counters, plus the sets no public dataset is in that hold a dataset the
-            # member is named on (in person or by a group).
-            cursor.execute(
-                "SELECT t.status, SUM(t.count) FROM incidents_incidenttally t "
-                "WHERE (t.dataset_set_id IS NULL AND t.everyone) OR t.dataset_set_id IN "
-                "(SELECT m.dataset_set_id FROM incidents_datasetsetmember m "
-                "JOIN incidents_datasetset s ON s.id = m.dataset_set_id AND NOT s.public "
-                "WHERE m.dataset_id IN (SELECT r.dataset_id FROM catalog_responsibility r "
-                "JOIN accounts_datasetrole dr ON dr.id = r.role_id WHERE dr.view_dataset AND (r.user_id = %s "
-                "OR r.group_id IN (SELECT g.usergroup_id FROM accounts_usergroup_members g WHERE g.user_id = %s)))) "
-                "GROUP BY t.status",
-                [caller.user_id, caller.user_id],
-            )
-            return {status: int(n) for status, n in cursor.fetchall() if n}
-        if query.dataset_ids or visible is not None:
-            chosen = (
-                [d for d in query.dataset_ids if visible is None or d in visible]
-                if query.dataset_ids
-                else visible
-            )
+        if query.dataset_ids:
+            chosen = [d for d in query.dataset_ids if visible is None or d in visible]
             if not chosen:
                 return {}
-            cursor.execute(
-                "SELECT t.status, SUM(t.count) FROM incidents_incidenttally t WHERE t.dataset_set_id IN "
-                "(SELECT m.dataset_set_id FROM incidents_datasetsetmember m "
-                f"WHERE m.dataset_id IN ({_in(chosen)})) GROUP BY t.status",
-                chosen,
+            rows = (
+                "t.dataset_set_id IN (SELECT m.dataset_set_id FROM incidents_datasetsetmember m "
+                f"WHERE m.dataset_id IN ({_in(chosen)}))"
             )
+            params = list(chosen)
+        elif visible is not None:
+            rows, params = _member_tallies(caller)
         else:
-            cursor.execute(
-                "SELECT t.status, t.count FROM incidents_incidenttally t "
-                "WHERE t.dataset_set_id IS NULL AND NOT t.everyone"
-            )
+            rows, params = "t.dataset_set_id IS NULL AND NOT t.everyone", []
+        if query.severities:
+            rows = f"{rows} AND t.severity IN ({_in(query.severities)})"
+            params = [*params, *query.severities]
+        cursor.execute(
+            f"SELECT t.status, SUM(t.count) FROM incidents_incidenttally t WHERE {rows} GROUP BY t.status",
+            params,
+        )
         return {status: int(n) for status, n in cursor.fetchall() if n}
     where, params = _where(unfiltered, visible, caller)
     counts = {}
@@ -630,8 +632,6 @@ def check_page(cursor: CursorWrapper, caller: Caller, check_id: int) -> dict[str
 OPEN_STATUSES = ("reported", "investigating", "fixing")
 SEVERITIES = ("critical", "major", "minor")
 ASSIGNED_SHOWN = 10
-# quell.incidents.services.OPEN_BY_SEVERITY_CAP: a member's open incidents per severity stop here.
-OPEN_BY_SEVERITY_CAP = 1_000
 NEEDING_ATTENTION_SHOWN = 15
 
 
@@ -641,12 +641,19 @@ def home_page(cursor: CursorWrapper, caller: Caller) -> dict[str, Any]:
     open incident (the first 15, most failing checks first), and, for an admin, the integrations
     Quell turned off."""
     visible = visible_dataset_ids(cursor, caller)
-    where, params = _where(ListQuery(statuses=list(OPEN_STATUSES)), visible, caller)
-    # Grouped by status as well: both engines then read the (status, severity, created_at, id)
-    # index in its own order, entries only, with no sort or temporary table; the three open
-    # statuses are added up here.
+    # The counter rows of what the caller sees, as the counts per status read them.
+    rows, params = (
+        _member_tallies(caller)
+        if visible is not None
+        else ("t.dataset_set_id IS NULL AND NOT t.everyone", [])
+    )
+    cursor.execute(
+        f"SELECT t.severity, SUM(t.count) FROM incidents_incidenttally t WHERE {rows} "
+        f"AND t.status IN ({_in(list(OPEN_STATUSES))}) GROUP BY t.severity",
+        [*params, *OPEN_STATUSES],
+    )
     by_severity = dict.fromkeys(SEVERITIES, 0)
-    at_least: list[str] = []
+    by_severity.update({severity: int(n) for severity, n in cursor.fetchall()})
     groups: list[int] = []
     if visible is not None:
         cursor.execute(
@@ -655,31 +662,6 @@ def home_page(cursor: CursorWrapper, caller: Caller) -> dict[str, Any]:
             [caller.user_id],
         )
         groups = [row[0] for row in cursor.fetchall()] or [0]
-    if caller.is_admin:
-        cursor.execute(
-            f"SELECT i.severity, COUNT(*) FROM incidents_incident i WHERE {where} GROUP BY i.status, i.severity",
-            params,
-        )
-        for severity, n in cursor.fetchall():
-            by_severity[severity] = by_severity.get(severity, 0) + int(n)
-    else:
-        # As Quell: a member's counts stop at OPEN_BY_SEVERITY_CAP per severity ("at least"). Each
-        # walks the open incidents of one severity by the (status, severity) index and probes the
-        # responsibilities of each incident's datasets; with the visible datasets as an IN
-        # subquery instead, SQLite started from those datasets' incidents (6 s per count).
-        probe = _visibility_probe(groups)
-        for severity in SEVERITIES:
-            cursor.execute(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM incidents_incident i "
-                f"WHERE i.status IN ({_in(list(OPEN_STATUSES))}) AND i.severity = %s AND {probe} LIMIT %s) capped",
-                [*OPEN_STATUSES, severity, caller.user_id, *groups, OPEN_BY_SEVERITY_CAP + 1],
-            )
-            n = int(cursor.fetchone()[0])
-            if n > OPEN_BY_SEVERITY_CAP:
-                n = OPEN_BY_SEVERITY_CAP
-                at_least.append(severity)
-            by_severity[severity] = n
-
     mine, mine_params = _where(ListQuery(statuses=list(OPEN_STATUSES), lead_ids=[caller.user_id]), None)
     if visible is not None:
         # The caller's own incidents (the (lead, status) index), each probed for visibility.
@@ -701,7 +683,6 @@ def home_page(cursor: CursorWrapper, caller: Caller) -> dict[str, Any]:
 
     return {
         "severities": by_severity,
-        "severitiesAtLeast": at_least,
         "openTotal": sum(by_severity.values()),
         "assigned": assigned,
         "assignedTotal": assigned_total,

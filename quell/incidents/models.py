@@ -259,8 +259,8 @@ class DatasetSetMember(models.Model):
 
 
 class IncidentTally(models.Model):
-    """How many incidents have a status: org-wide, visible to Everyone (`everyone`; both without a
-    set), or per dataset set.
+    """How many incidents have a status and severity: org-wide, visible to Everyone (`everyone`;
+    both without a set), or per dataset set.
 
     Written by the incident services in the same transaction as the change it counts (and by
     loadgen and the migration that introduced it), so the counts per status on every list page are
@@ -272,17 +272,18 @@ class IncidentTally(models.Model):
     )
     everyone = models.BooleanField(default=False)
     status = models.CharField(max_length=15, choices=Status.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
     count = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["dataset_set", "status"],
+                fields=["dataset_set", "status", "severity"],
                 condition=models.Q(dataset_set__isnull=False),
                 name="incident_tally_per_set",
             ),
             models.UniqueConstraint(
-                fields=["everyone", "status"],
+                fields=["everyone", "status", "severity"],
                 condition=models.Q(dataset_set__isnull=True),
                 name="incident_tally_without_set",
             ),
@@ -290,4 +291,4 @@ class IncidentTally(models.Model):
 
     def __str__(self) -> str:
         where = self.dataset_set_id or ("everyone" if self.everyone else "all")
-        return f"{self.count} {self.status} in {where}"
+        return f"{self.count} {self.status} {self.severity} in {where}"

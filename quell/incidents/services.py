@@ -45,6 +45,7 @@ from quell.incidents.models import (
     IncidentCheckResult,
     IncidentDataset,
     IncidentQuerySet,
+    IncidentTally,
     NumberSequence,
     Severity,
     Status,
@@ -622,18 +623,24 @@ class StatusCounts:
         return sum(self.counts.get(s, 0) for s in chosen), not (self.at_least & set(chosen))
 
 
+def _tallies_visible_to(by: User) -> QuerySet[IncidentTally]:
+    """The IncidentTally rows that count what the (active) caller can see, each incident once."""
+    if by.is_admin:
+        return tallies.org_wide()
+    return tallies.visible_to_member(access.dataset_ids_held_in_person(by))
+
+
 def status_counts(filters: IncidentFilters, *, by: User) -> StatusCounts:
     """How many incidents the caller can see match the filters, per status (filters.statuses ignored).
 
-    Without filters, or with only a dataset filter, the answer is read from IncidentTally (a few
-    rows, whatever the number of incidents). Other filters are counted, one status at a time, up
-    to COUNT_CAP: each such count walks at most COUNT_CAP index entries.
+    Without filters, or with only dataset and severity filters, the answer is read from
+    IncidentTally (a few rows, whatever the number of incidents). Other filters are counted, one
+    status at a time, up to COUNT_CAP: each such count walks at most COUNT_CAP index entries.
     """
     if not by.is_active:
         return StatusCounts({})
     others = (
-        filters.severities
-        or filters.lead_ids
+        filters.lead_ids
         or filters.reporter_ids
         or filters.incident_ids
         or filters.search.strip()
@@ -644,10 +651,12 @@ def status_counts(filters: IncidentFilters, *, by: User) -> StatusCounts:
         if filters.dataset_ids:
             # Datasets the caller can view only; every incident of a visible dataset is visible.
             chosen = access.viewable_among(by, filters.dataset_ids)
-            return StatusCounts(tallies.touching(chosen) if chosen else {})
-        if by.is_admin:
-            return StatusCounts(tallies.org_wide())
-        return StatusCounts(tallies.visible_to_member(access.dataset_ids_held_in_person(by)))
+            if not chosen:
+                return StatusCounts({})
+            rows = tallies.touching(chosen)
+        else:
+            rows = _tallies_visible_to(by)
+        return StatusCounts(tallies.summed(rows, severities=filters.severities))
     if filters.search.strip():
         # Count within the first COUNT_CAP + 1 titles the full-text index gives: one bounded read
         # of the index whatever the other filters. When the index had more, every count is a
@@ -754,42 +763,11 @@ def count_by(incidents: QuerySet[Incident], field_name: str) -> dict[str, int]:
     return dict(rows)
 
 
-# A member's open incidents per severity are counted one visible incident at a time (visibility is
-# decided per incident), so each count stops here and says "at least": at 1,000,000 incidents, with
-# 95,000 open, counting them all took seconds.
-OPEN_BY_SEVERITY_CAP = 1_000
-
-
-@dataclass
-class SeverityCounts:
-    """Open incidents per severity; for severities in `at_least`, the count stopped at the cap."""
-
-    counts: dict[str, int]
-    at_least: set[str] = field(default_factory=set)
-
-
-def open_by_severity(*, by: User) -> SeverityCounts:
-    """How many open incidents the caller can see, per severity (exact for admins).
-
-    Grouped by status as well as severity, so the database reads the open statuses' entries of the
-    (status, severity) index alone; grouped by severity only, SQLite read the whole severity index,
-    resolved incidents included (95% of them at 1,000,000).
-    """
-    open_incidents = list_incidents(IncidentFilters(statuses=list(OPEN_STATUSES)), by=by).order_by()
-    counts: dict[str, int] = {}
-    if by.is_admin:
-        for _status, severity, n in open_incidents.values_list("status", "severity").annotate(n=Count("id")):
-            counts[severity] = counts.get(severity, 0) + n
-        return SeverityCounts(counts)
-    at_least: set[str] = set()
-    for severity in Severity.values:
-        n = open_incidents.filter(severity=severity).values("pk")[: OPEN_BY_SEVERITY_CAP + 1].count()
-        if n > OPEN_BY_SEVERITY_CAP:
-            n = OPEN_BY_SEVERITY_CAP
-            at_least.add(severity)
-        if n:
-            counts[severity] = n
-    return SeverityCounts(counts, at_least)
+def open_by_severity(*, by: User) -> dict[str, int]:
+    """How many open incidents the caller can see, per severity, from the kept counters."""
+    if not by.is_active:
+        return {}
+    return tallies.summed(_tallies_visible_to(by), "severity", statuses=OPEN_STATUSES)
 
 
 def lead_candidates(dataset_ids: set[int], *, by: User, search: str = "") -> QuerySet[User]:
@@ -987,7 +965,7 @@ def create_incident(
         IncidentDataset.objects.bulk_create(
             IncidentDataset(incident=incident, dataset_id=ds) for ds in datasets
         )
-        tallies.incident_created(datasets, status)
+        tallies.incident_created(datasets, (status, severity))
         links = IncidentCheckResult.objects.bulk_create(
             IncidentCheckResult(incident=incident, check_result=result, added_by=by, added_at=now)
             for result in results
@@ -1083,7 +1061,12 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
             incident.lead = new_lead  # so the answer does not read it again
         if "status" in new:
             incident.resolved_at = now if final_status == Status.RESOLVED else None
-            tallies.status_changed(dataset_ids, changes_from["status"], final_status)
+        if "status" in new or "severity" in new:
+            tallies.bucket_changed(
+                dataset_ids,
+                (changes_from.get("status", final_status), changes_from.get("severity", incident.severity)),
+                (final_status, new.get("severity", incident.severity)),
+            )
         incident.updated_at = now
         incident.version += 1
         incident.save()
@@ -1121,7 +1104,9 @@ def attach_check_results(
             IncidentDataset(incident=incident, dataset_id=ds) for ds in sorted(added_datasets)
         )
         if added_datasets:
-            tallies.datasets_changed(known_datasets, known_datasets | added_datasets, incident.status)
+            tallies.datasets_changed(
+                known_datasets, known_datasets | added_datasets, (incident.status, incident.severity)
+            )
         IncidentCheckResult.objects.bulk_create(
             IncidentCheckResult(incident=incident, check_result=result, added_by=by, added_at=now)
             for result in new_results

@@ -1,10 +1,10 @@
-"""Counts of incidents per status, kept up to date instead of counted on every page view.
+"""Counts of incidents per status and severity, kept up to date instead of counted on every page view.
 
-Rows of IncidentTally:
-- org-wide, one per status (what an admin sees);
-- Everyone's, one per status: the incidents whose set holds a dataset the Everyone group can view,
-  so every member sees them;
-- per DatasetSet (the exact combination of datasets an incident is linked to), one per status.
+Rows of IncidentTally, one per status and severity ("bucket") in each of:
+- org-wide (what an admin sees);
+- Everyone's: the incidents whose set holds a dataset the Everyone group can view, so every member
+  sees them;
+- per DatasetSet (the exact combination of datasets an incident is linked to).
 
 An incident is visible to whoever can view any of its datasets, and each incident is in exactly one
 set, so a member's counts are Everyone's rows plus the rows of the sets that hold no dataset
@@ -12,7 +12,7 @@ Everyone can view and share a dataset with those the member holds a responsibili
 through a group). That sum reads a few sets: a member's own datasets, not the thousands Everyone
 sees (at 1,000,000 incidents, summing every set a member could see read about 110,000 rows).
 
-The incident services call `incident_created`, `status_changed` and `datasets_changed` inside the
+The incident services call `incident_created`, `bucket_changed` and `datasets_changed` inside the
 transaction of the change they count; each is two upserts when the sets exist. The set's rows are
 written first, then the org-wide and Everyone's rows, each statement locking its rows in a fixed
 order, so two transactions never wait on each other's rows in opposite orders (no deadlock on
@@ -40,6 +40,8 @@ from django.db.models import Field, Model, Q, QuerySet, Sum
 from quell.catalog import access
 from quell.catalog.models import Responsibility
 from quell.incidents.models import DatasetSet, DatasetSetMember, IncidentTally
+
+Bucket = tuple[str, str]  # (status, severity)
 
 
 def set_key(dataset_ids: Iterable[int]) -> str:
@@ -69,26 +71,24 @@ def _create_set(key: str, dataset_ids: list[int]) -> int:
         return DatasetSet.objects.values_list("pk", flat=True).get(key=key)
 
 
-def _add_to_sets(changes: list[tuple[list[int], str, int]]) -> None:
-    """Apply count changes (datasets of the set, status, change), creating sets that are new.
+def _add_to_sets(changes: list[tuple[list[int], Bucket, int]]) -> None:
+    """Apply count changes (datasets of the set, bucket, change), creating sets that are new.
 
     One statement when the sets exist (the common case): each set is looked up by its key inside
     the INSERT. It is also the transaction's first write to the tally table (see the module's
     docstring), so sets are created only after it.
     """
-    rows = sorted(
-        ((set_key(ids), status, change) for ids, status, change in changes if ids and change),
-        key=lambda row: (row[0], row[1]),
-    )
+    rows = sorted((set_key(ids), *bucket, change) for ids, bucket, change in changes if ids and change)
     if not rows:
         return
-    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
     set_id, key = _column(DatasetSet, "id"), _column(DatasetSet, "key")
     # VALUES columns are named column1, column2... on both databases. ORDER BY keeps the fixed
-    # lock order (statuses are lowercase ASCII, so every collation sorts them as Python does).
+    # lock order (statuses and severities are lowercase ASCII, so every collation sorts them as
+    # Python does).
     from_sets = (
-        f"SELECT s.{set_id}, %s, v.column2, v.column3 FROM {_table(DatasetSet)} s, "  # noqa: S608
-        f"(VALUES {values}) v WHERE s.{key} = v.column1 ORDER BY s.{set_id}, v.column2"
+        f"SELECT s.{set_id}, %s, v.column2, v.column3, v.column4 FROM {_table(DatasetSet)} s, "  # noqa: S608
+        f"(VALUES {values}) v WHERE s.{key} = v.column1 ORDER BY s.{set_id}, v.column2, v.column3"
     )
     with connection.cursor() as cursor:
         cursor.execute(_upsert(from_sets, per_set=True), [False] + [v for row in rows for v in row])
@@ -101,40 +101,45 @@ def _add_to_sets(changes: list[tuple[list[int], str, int]]) -> None:
         if written
         else {}
     )
-    missing = [(ids, status, change) for ids, status, change in changes if ids and set_key(ids) not in found]
+    missing = [(ids, bucket, change) for ids, bucket, change in changes if ids and set_key(ids) not in found]
     if not missing:
         return
-    new_rows: Counter[tuple[int, str]] = Counter()
-    for ids, status, change in missing:
+    new_rows: Counter[tuple[int, str, str]] = Counter()
+    for ids, (status, severity), change in missing:
         key_of = set_key(ids)
         if key_of not in found:
             found[key_of] = _create_set(key_of, sorted(set(ids)))
-        new_rows[(found[key_of], status)] += change
+        new_rows[(found[key_of], status, severity)] += change
     ordered = sorted(new_rows.items())
     with connection.cursor() as cursor:
         cursor.execute(
-            _upsert(f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(ordered))}", per_set=True),
-            [v for (set_pk, status), change in ordered for v in (set_pk, False, status, change)],
+            _upsert(f"VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(ordered))}", per_set=True),
+            [
+                v
+                for (set_pk, status, severity), change in ordered
+                for v in (set_pk, False, status, severity, change)
+            ],
         )
 
 
-def _add_org_wide(changes: dict[str, int], *, everyone_if_public: list[int] | None) -> None:
-    """Apply count changes by status to the org-wide rows, and to Everyone's rows too when the set
+def _add_org_wide(changes: dict[Bucket, int], *, everyone_if_public: list[int] | None) -> None:
+    """Apply count changes by bucket to the org-wide rows, and to Everyone's rows too when the set
     of exactly `everyone_if_public` datasets counts for Everyone (read in this same statement)."""
-    rows = [(False, status, change) for status, change in sorted(changes.items()) if change]
+    changed = [(*bucket, change) for bucket, change in sorted(changes.items()) if change]
+    rows = [(False, *row) for row in changed]
     if everyone_if_public:
-        rows += [(True, status, change) for status, change in sorted(changes.items()) if change]
+        rows += [(True, *row) for row in changed]
     if not rows:
         return
-    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
     params: list[Any] = [v for row in rows for v in row]
     condition = "1 = 1"
     if everyone_if_public:
         condition = f"NOT v.column1 OR {_is_public()}"
         params.append(set_key(everyone_if_public))
     from_values = (
-        f"SELECT NULL, v.column1, v.column2, v.column3 FROM (VALUES {values}) v "  # noqa: S608
-        f"WHERE {condition} ORDER BY v.column1, v.column2"
+        f"SELECT NULL, v.column1, v.column2, v.column3, v.column4 FROM (VALUES {values}) v "  # noqa: S608
+        f"WHERE {condition} ORDER BY v.column1, v.column2, v.column3"
     )
     with connection.cursor() as cursor:
         cursor.execute(_upsert(from_values, per_set=False), params)
@@ -146,37 +151,37 @@ def _is_public() -> str:
     return f"EXISTS (SELECT 1 FROM {table} p WHERE p.{key} = %s AND p.{public})"  # noqa: S608
 
 
-def _move_everyone(old_ids: list[int], new_ids: list[int], status: str) -> None:
+def _move_everyone(old_ids: list[int], new_ids: list[int], bucket: Bucket) -> None:
     """An incident moved from the set of `old_ids` to that of `new_ids`: Everyone's count of its
-    status changes by one when exactly one of the two sets counts for Everyone."""
+    bucket changes by one when exactly one of the two sets counts for Everyone."""
     change = f"(CASE WHEN {_is_public()} THEN 1 ELSE 0 END) - (CASE WHEN {_is_public()} THEN 1 ELSE 0 END)"
-    rows = f"SELECT NULL, %s, %s, d.change FROM (SELECT {change} AS change) d WHERE d.change <> 0"  # noqa: S608
+    rows = f"SELECT NULL, %s, %s, %s, d.change FROM (SELECT {change} AS change) d WHERE d.change <> 0"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(
             _upsert(rows, per_set=False),
-            [True, status, set_key(new_ids) if new_ids else "", set_key(old_ids) if old_ids else ""],
+            [True, *bucket, set_key(new_ids) if new_ids else "", set_key(old_ids) if old_ids else ""],
         )
 
 
 def _upsert(rows_sql: str, *, per_set: bool) -> str:
-    """INSERT tally rows (set id, everyone, status, change) given by `rows_sql`; a row that exists
-    gets the change added to its count.
+    """INSERT tally rows (set id, everyone, status, severity, change) given by `rows_sql`; a row that
+    exists gets the change added to its count.
 
     Each partial unique constraint (rows without a set, per-set rows) is its own conflict target,
     and PostgreSQL takes one per statement. (Django's bulk_create(update_conflicts=True) cannot add
     to the existing count, hence the SQL.)
     """
     table = _table(IncidentTally)
-    set_id, everyone, status, count = (
-        _column(IncidentTally, name) for name in ("dataset_set", "everyone", "status", "count")
+    set_id, everyone, status, severity, count = (
+        _column(IncidentTally, name) for name in ("dataset_set", "everyone", "status", "severity", "count")
     )
     target = (
-        f"({set_id}, {status}) WHERE {set_id} IS NOT NULL"
+        f"({set_id}, {status}, {severity}) WHERE {set_id} IS NOT NULL"
         if per_set
-        else f"({everyone}, {status}) WHERE {set_id} IS NULL"
+        else f"({everyone}, {status}, {severity}) WHERE {set_id} IS NULL"
     )
     return (
-        f"INSERT INTO {table} ({set_id}, {everyone}, {status}, {count}) {rows_sql} "
+        f"INSERT INTO {table} ({set_id}, {everyone}, {status}, {severity}, {count}) {rows_sql} "
         f"ON CONFLICT {target} DO UPDATE SET {count} = {table}.{count} + EXCLUDED.{count}"
     )
 
@@ -200,13 +205,14 @@ def _lock_against_writes() -> None:
             cursor.execute(f"LOCK TABLE {_table(IncidentTally)} IN SHARE ROW EXCLUSIVE MODE")
 
 
-def incident_created(dataset_ids: Iterable[int], status: str) -> None:
+def incident_created(dataset_ids: Iterable[int], bucket: Bucket) -> None:
     ids = sorted(set(dataset_ids))
-    _add_to_sets([(ids, status, 1)])
-    _add_org_wide({status: 1}, everyone_if_public=ids)
+    _add_to_sets([(ids, bucket, 1)])
+    _add_org_wide({bucket: 1}, everyone_if_public=ids)
 
 
-def status_changed(dataset_ids: Iterable[int], old: str, new: str) -> None:
+def bucket_changed(dataset_ids: Iterable[int], old: Bucket, new: Bucket) -> None:
+    """The incident's status or severity changed."""
     if old == new:
         return
     ids = sorted(set(dataset_ids))
@@ -214,12 +220,12 @@ def status_changed(dataset_ids: Iterable[int], old: str, new: str) -> None:
     _add_org_wide({old: -1, new: 1}, everyone_if_public=ids)
 
 
-def datasets_changed(old_ids: Iterable[int], new_ids: Iterable[int], status: str) -> None:
+def datasets_changed(old_ids: Iterable[int], new_ids: Iterable[int], bucket: Bucket) -> None:
     old, new = sorted(set(old_ids)), sorted(set(new_ids))
     if old == new:
         return
-    _add_to_sets([(old, status, -1), (new, status, 1)])
-    _move_everyone(old, new, status)
+    _add_to_sets([(old, bucket, -1), (new, bucket, 1)])
+    _move_everyone(old, new, bucket)
 
 
 def visibility_changed(dataset_ids: Iterable[int]) -> None:
@@ -243,50 +249,59 @@ def visibility_changed(dataset_ids: Iterable[int]) -> None:
         return
     DatasetSet.objects.filter(pk__in=gained).update(public=True)
     DatasetSet.objects.filter(pk__in=lost).update(public=False)
-    moved: Counter[str] = Counter()
-    for set_pk, status, count in IncidentTally.objects.filter(dataset_set_id__in=gained + lost).values_list(
-        "dataset_set_id", "status", "count"
-    ):
-        moved[status] += count if set_pk in now_public else -count
-    rows = sorted((status, change) for status, change in moved.items() if change)
+    moved: Counter[Bucket] = Counter()
+    for set_pk, status, severity, count in IncidentTally.objects.filter(
+        dataset_set_id__in=gained + lost
+    ).values_list("dataset_set_id", "status", "severity", "count"):
+        moved[(status, severity)] += count if set_pk in now_public else -count
+    rows = sorted((bucket, change) for bucket, change in moved.items() if change)
     if rows:
         with connection.cursor() as cursor:
             cursor.execute(
-                _upsert(f"VALUES {', '.join(['(NULL, %s, %s, %s)'] * len(rows))}", per_set=False),
-                [v for status, change in rows for v in (True, status, change)],
+                _upsert(f"VALUES {', '.join(['(NULL, %s, %s, %s, %s)'] * len(rows))}", per_set=False),
+                [v for (status, severity), change in rows for v in (True, status, severity, change)],
             )
 
 
-def org_wide() -> dict[str, int]:
-    rows = IncidentTally.objects.filter(dataset_set__isnull=True, everyone=False).values_list(
-        "status", "count"
-    )
-    return {status: int(count) for status, count in rows if count}
+def org_wide() -> QuerySet[IncidentTally]:
+    """The rows that count every incident (what an admin sees)."""
+    return IncidentTally.objects.filter(dataset_set__isnull=True, everyone=False)
 
 
-def touching(dataset_ids: QuerySet[Any, int] | list[int]) -> dict[str, int]:
-    """Counts of the incidents linked to at least one of these datasets (each counted once)."""
+def touching(dataset_ids: QuerySet[Any, int] | list[int]) -> QuerySet[IncidentTally]:
+    """The rows that count the incidents linked to at least one of these datasets (each once)."""
     sets = DatasetSetMember.objects.filter(dataset_id__in=dataset_ids).values("dataset_set_id")
-    return _summed(IncidentTally.objects.filter(dataset_set_id__in=sets))
+    return IncidentTally.objects.filter(dataset_set_id__in=sets)
 
 
-def visible_to_member(held: QuerySet[Any, int]) -> dict[str, int]:
-    """Counts of the incidents a member sees, given the datasets they hold a responsibility on in
-    person or through a group (not through Everyone): Everyone's rows, plus the sets that do not
-    count for Everyone and hold one of those datasets."""
+def visible_to_member(held: QuerySet[Any, int]) -> QuerySet[IncidentTally]:
+    """The rows that count the incidents a member sees, given the datasets they hold a
+    responsibility on in person or through a group (not through Everyone): Everyone's rows, plus
+    the sets that do not count for Everyone and hold one of those datasets."""
     private_sets = DatasetSetMember.objects.filter(dataset_id__in=held, dataset_set__public=False).values(
         "dataset_set_id"
     )
-    return _summed(
-        IncidentTally.objects.filter(
-            Q(dataset_set_id__in=private_sets) | Q(dataset_set__isnull=True, everyone=True)
-        )
+    return IncidentTally.objects.filter(
+        Q(dataset_set_id__in=private_sets) | Q(dataset_set__isnull=True, everyone=True)
     )
 
 
-def _summed(rows: QuerySet[IncidentTally]) -> dict[str, int]:
-    summed = rows.order_by().values_list("status").annotate(n=Sum("count"))
-    return {status: int(n) for status, n in summed if n}
+def summed(
+    rows: QuerySet[IncidentTally],
+    by: str = "status",
+    *,
+    statuses: Iterable[str] = (),
+    severities: Iterable[str] = (),
+) -> dict[str, int]:
+    """The counts of these rows per status (or per severity), of the given statuses and severities
+    only when given."""
+    assert by in ("status", "severity"), by
+    if statuses := list(statuses):
+        rows = rows.filter(status__in=statuses)
+    if severities := list(severities):
+        rows = rows.filter(severity__in=severities)
+    totals = rows.order_by().values_list(by).annotate(n=Sum("count"))
+    return {value: int(n) for value, n in totals if n}
 
 
 def rebuild() -> None:
@@ -305,22 +320,22 @@ def rebuild() -> None:
             cursor.execute("SELECT incident_id, dataset_id FROM incidents_incidentdataset")
             for incident_id, dataset_id in cursor.fetchall():
                 datasets.setdefault(incident_id, []).append(dataset_id)
-            cursor.execute("SELECT id, status FROM incidents_incident")
-            statuses = cursor.fetchall()
+            cursor.execute("SELECT id, status, severity FROM incidents_incident")
+            buckets = cursor.fetchall()
         public = set(public_dataset_ids())
-        org: Counter[str] = Counter()
-        everyone: Counter[str] = Counter()
-        per_key: Counter[tuple[str, str]] = Counter()
+        org: Counter[Bucket] = Counter()
+        everyone: Counter[Bucket] = Counter()
+        per_key: Counter[tuple[str, Bucket]] = Counter()
         members: dict[str, list[int]] = {}
-        for incident_id, status in statuses:
-            org[status] += 1
+        for incident_id, status, severity in buckets:
+            org[(status, severity)] += 1
             ids = sorted(set(datasets.get(incident_id, ())))
             if ids:
                 key = set_key(ids)
                 members.setdefault(key, ids)
-                per_key[(key, status)] += 1
+                per_key[(key, (status, severity))] += 1
                 if not public.isdisjoint(ids):
-                    everyone[status] += 1
+                    everyone[(status, severity)] += 1
         created = DatasetSet.objects.bulk_create(
             (DatasetSet(key=key, public=not public.isdisjoint(ids)) for key, ids in members.items()),
             batch_size=5000,
@@ -337,14 +352,17 @@ def rebuild() -> None:
             batch_size=5000,
         )
         IncidentTally.objects.bulk_create(
-            [IncidentTally(dataset_set_id=None, status=status, count=n) for status, n in org.items()]
-            + [
-                IncidentTally(dataset_set_id=None, everyone=True, status=status, count=n)
-                for status, n in everyone.items()
+            [
+                IncidentTally(dataset_set_id=None, status=status, severity=severity, count=n)
+                for (status, severity), n in org.items()
             ]
             + [
-                IncidentTally(dataset_set_id=set_ids[key], status=status, count=n)
-                for (key, status), n in per_key.items()
+                IncidentTally(dataset_set_id=None, everyone=True, status=status, severity=severity, count=n)
+                for (status, severity), n in everyone.items()
+            ]
+            + [
+                IncidentTally(dataset_set_id=set_ids[key], status=status, severity=severity, count=n)
+                for (key, (status, severity)), n in per_key.items()
             ],
             batch_size=5000,
         )

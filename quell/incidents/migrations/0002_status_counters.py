@@ -6,8 +6,9 @@ from django.db import migrations, models
 
 
 def count_existing_incidents(apps, schema_editor):
-    # The counters of incidents already there are computed by 0006, which added Everyone's counters:
-    # tallies.rebuild() writes the columns of the current models, which do not exist yet here.
+    # The counters of incidents already there are computed by 0006, which added severities and
+    # Everyone's counters: tallies.rebuild() writes columns of the current models that do not
+    # exist yet here.
     pass
 
 

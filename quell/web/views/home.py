@@ -31,11 +31,9 @@ def home(request: HttpRequest) -> HttpResponse:
         "web/home.html",
         {
             "severities": [
-                (value, label, by_severity.counts.get(value, 0), value in by_severity.at_least)
-                for value, label in reversed(Severity.choices)
+                (value, label, by_severity.get(value, 0)) for value, label in reversed(Severity.choices)
             ],
-            "open_total": sum(by_severity.counts.values()),
-            "open_total_at_least": bool(by_severity.at_least),
+            "open_total": sum(by_severity.values()),
             "assigned": assigned,
             "assigned_total": assigned_total,
             "quiet": quiet,
