@@ -41,13 +41,16 @@ def dataset_ids_with(user: User, permission: str = VIEW) -> QuerySet[Responsibil
 
 def dataset_ids_held_in_person(user: User, permission: str = VIEW) -> QuerySet[Responsibility, int]:
     """A subquery of the datasets on which `user` holds `permission` through their own or their
-    groups' responsibilities, leaving out what the Everyone group holds (not for admins)."""
+    groups' responsibilities, leaving out what the Everyone group holds (not for admins).
+
+    The groups are read first, so each side of the OR is an index lookup; joined through the
+    memberships, PostgreSQL scanned every responsibility (40 ms with 28,000).
+    """
     assert permission in PERMISSION_FIELDS, permission
-    return (
-        Responsibility.objects.filter(Q(user=user) | Q(group__members=user), **{f"role__{permission}": True})
-        .values_list("dataset_id", flat=True)
-        .distinct()
-    )
+    groups = list(UserGroup.objects.filter(members=user).values_list("pk", flat=True))
+    return Responsibility.objects.filter(
+        Q(user=user) | Q(group_id__in=groups), **{f"role__{permission}": True}
+    ).values_list("dataset_id", flat=True)
 
 
 def holds_on(user: User, dataset: OuterRef, permission: str = VIEW) -> Exists:

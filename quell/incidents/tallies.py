@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field, Model, Q, QuerySet, Sum
+from django.db.models import Field, Model, QuerySet, Sum
 
 from quell.catalog import access
 from quell.catalog.models import Responsibility
@@ -281,9 +281,11 @@ def visible_to_member(held: QuerySet[Any, int]) -> QuerySet[IncidentTally]:
     private_sets = DatasetSetMember.objects.filter(dataset_id__in=held, dataset_set__public=False).values(
         "dataset_set_id"
     )
-    return IncidentTally.objects.filter(
-        Q(dataset_set_id__in=private_sets) | Q(dataset_set__isnull=True, everyone=True)
-    )
+    # The two kinds of rows as a UNION of ids, not an OR: with the OR, PostgreSQL scanned every
+    # counter row (190,000 at 1,000,000 incidents) instead of looking up the few it needs.
+    everyone = IncidentTally.objects.filter(dataset_set__isnull=True, everyone=True).values("pk")
+    private = IncidentTally.objects.filter(dataset_set_id__in=private_sets).values("pk")
+    return IncidentTally.objects.filter(pk__in=everyone.union(private, all=True))
 
 
 def summed(

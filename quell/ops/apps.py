@@ -8,8 +8,10 @@ class OpsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
+        from django.db.backends.signals import connection_created
         from django_tasks.signals import task_finished, task_started
 
+        from quell.lib.dbstats import without_jit
         from quell.ops import heartbeat, periodic
         from quell.ops import logging as ops_logging
         from quell.ops.network import parse_networks
@@ -17,6 +19,8 @@ class OpsConfig(AppConfig):
         # A mistyped network refuses to start rather than failing each request that reads it.
         parse_networks(settings.METRICS_ALLOWED_NETWORKS, "QUELL_METRICS_ALLOWED_NETWORKS")
         parse_networks(settings.TRUSTED_PROXIES, "QUELL_TRUSTED_PROXIES")
+
+        connection_created.connect(without_jit, dispatch_uid="quell.without_jit")
 
         # Every worker beats for itself; web processes never start the periodic jobs, so never beat.
         periodic.register("ops.heartbeat", heartbeat.beat, interval=settings.HEARTBEAT_SECONDS, shared=True)
