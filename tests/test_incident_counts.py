@@ -97,6 +97,7 @@ def test_counts_equal_counting_after_many_random_changes(world: World) -> None:
             assert_tallies_match_counting(world, datasets)
 
     assert_tallies_match_counting(world, datasets)
+    assert_counters_are_exact()
     # Some incidents span datasets, so the test covers counting them once.
     assert Incident.objects.filter(datasets__in=datasets).distinct().count() < sum(
         Incident.objects.filter(datasets=d).count() for d in datasets
@@ -157,6 +158,7 @@ def test_counts_stay_exact_when_changes_arrive_at_the_same_moment(
         assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
 
     assert_tallies_match_counting(world, datasets)
+    assert_counters_are_exact()
 
 
 def test_counts_of_a_title_search_count_the_matching_incidents_not_the_newest_ones(
@@ -298,4 +300,5 @@ def test_counts_stay_exact_when_everyone_gains_and_loses_a_dataset_during_incide
         assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
 
     assert_tallies_match_counting(world, datasets)
+    assert_counters_are_exact()
     assert_counters_are_exact()

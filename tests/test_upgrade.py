@@ -50,6 +50,17 @@ DEMO_LOGINS = [
 # only tables whose rows a migration may add to. No table may lose rows.
 BOOKKEEPING = {"django_migrations", "django_content_type", "auth_permission", "sqlite_sequence"}
 
+DATASET_COUNTS_KEPT = (
+    "SELECT id, check_count, failing_check_count, open_incident_count FROM catalog_dataset ORDER BY id"
+)
+DATASET_COUNTS_COUNTED = (
+    "SELECT d.id, (SELECT COUNT(*) FROM catalog_check c WHERE c.dataset_id = d.id), "
+    "(SELECT COUNT(*) FROM catalog_check c WHERE c.dataset_id = d.id AND c.last_outcome IN ('warn', 'fail')), "
+    "(SELECT COUNT(DISTINCT x.incident_id) FROM incidents_incidentdataset x JOIN incidents_incident i "
+    "ON i.id = x.incident_id WHERE x.dataset_id = d.id AND i.status <> 'resolved') "
+    "FROM catalog_dataset d ORDER BY d.id"
+)
+
 # What must survive the upgrade, read with plain SQL so that neither version's models are involved.
 KEY_FACTS = {
     "incidents": "SELECT number, status, severity, title, lead_id, reporter_id, version, resolution_notes "
@@ -274,6 +285,10 @@ def test_a_release_database_migrates_and_keeps_every_row(release_db: ReleaseData
     assert not lost, f"row counts changed (before, after): {lost}"
     assert all(after[t] >= before[t] for t in BOOKKEEPING & set(before))
     assert release_db.key_facts() == facts
+    # The counts an upgrade adds to each dataset (catalog.0004) are those of its rows.
+    kept = release_db.query(DATASET_COUNTS_KEPT)
+    assert kept == release_db.query(DATASET_COUNTS_COUNTED)
+    assert any(checks and failing and open_ for _, checks, failing, open_ in kept)
 
 
 def test_this_versions_backup_reads_a_release_database_before_it_migrates(

@@ -21,9 +21,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
-from quell.catalog.models import CheckResult, Responsibility
+from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset, Responsibility
 from quell.incidents import services as incidents
 from quell.incidents.models import (
+    OPEN_STATUSES,
     DatasetSet,
     DatasetSetMember,
     Incident,
@@ -69,7 +70,7 @@ def an_incident(world: World, *results: CheckResult, by: str = "editor") -> Inci
 # --- Statement counts -------------------------------------------------------------------------------
 
 
-def test_creating_an_incident_takes_ten_statements(world: World) -> None:
+def test_creating_an_incident_takes_eleven_statements(world: World) -> None:
     an_incident(world, world.orders_fail)  # its combination of datasets is known from now on
 
     status, issued = statements(
@@ -78,9 +79,10 @@ def test_creating_an_incident_takes_ten_statements(world: World) -> None:
 
     assert status == 201
     # The results, the number, the incident, its dataset, the org-wide counter, the dataset set's
-    # counter (the set looked up inside it), the links, the timeline, the integrations that might
-    # want to hear of it, and the API's read of external links. Nothing is read back.
-    assert_at_most(10, issued)
+    # counter (the set looked up inside it), the dataset's open incident count, the links, the
+    # timeline, the integrations that might want to hear of it, and the API's read of external
+    # links. Nothing is read back.
+    assert_at_most(11, issued)
 
 
 def test_an_incident_on_a_new_combination_of_datasets_adds_only_the_sets_rows(world: World) -> None:
@@ -95,9 +97,10 @@ def test_an_incident_on_a_new_combination_of_datasets_adds_only_the_sets_rows(wo
     )
 
     assert status == 201
-    # Ten as above, plus the set (after reading whether Everyone can view one of its datasets), its
-    # members and its counter by id once the lookup found no set.
-    assert_at_most(14, issued)
+    # Eleven as above, plus the set (after reading whether Everyone can view one of its datasets),
+    # its members and its counter by id once the lookup found no set. (Both datasets' open incident
+    # counts change in one statement.)
+    assert_at_most(15, issued)
 
 
 def test_a_member_creating_an_incident_adds_only_the_permission_checks(world: World) -> None:
@@ -108,9 +111,9 @@ def test_a_member_creating_an_incident_adds_only_the_permission_checks(world: Wo
     )
 
     assert status == 201
-    # Ten as for an admin, plus the editor's groups (the results are read with a probe of each one's
-    # dataset, see access.only_viewable) and their permissions on the results' datasets.
-    assert_at_most(12, issued)
+    # Eleven as for an admin, plus the editor's groups (the results are read with a probe of each
+    # one's dataset, see access.only_viewable) and their permissions on the results' datasets.
+    assert_at_most(13, issued)
 
 
 def test_attaching_a_result_of_a_dataset_the_incident_has_takes_eleven_statements(world: World) -> None:
@@ -145,8 +148,9 @@ def test_attaching_a_result_of_another_dataset_moves_the_incident_to_that_set(wo
     )
 
     assert status == 200
-    # Eleven as above, plus the new dataset, both sets in one lookup and both counters in one upsert.
-    assert_at_most(14, issued)
+    # Eleven as above, plus the new dataset, both sets in one lookup, both counters in one upsert,
+    # and the new dataset's open incident count.
+    assert_at_most(15, issued)
 
 
 def test_changing_the_status_takes_eleven_statements(world: World) -> None:
@@ -161,6 +165,23 @@ def test_changing_the_status_takes_eleven_statements(world: World) -> None:
     # upsert each), the row, the timeline, the integrations, the answer's datasets and results, the
     # external links.
     assert_at_most(11, issued)
+
+
+def test_resolving_also_takes_one_off_its_datasets_open_incident_count(world: World) -> None:
+    incident = an_incident(world, world.orders_fail)
+
+    status, issued = statements(
+        world,
+        "admin",
+        "patch",
+        f"/incidents/{incident.pk}",
+        {"status": "resolved", "resolutionNotes": "Reloaded."},
+    )
+
+    assert status == 200
+    # Eleven as for any status change, plus the datasets' open incident counts.
+    assert_at_most(12, issued)
+    assert_counters_are_exact()
 
 
 def test_the_answer_of_a_create_is_the_incident_as_read_afterwards(world: World) -> None:
@@ -221,8 +242,31 @@ def kept_counters() -> Counter[tuple[str | None, str, str]]:
     return kept
 
 
+def counted_per_dataset() -> dict[int, tuple[int, int, int]]:
+    """What each dataset's own counts should say: checks, checks failing now, open incidents."""
+    counts = {pk: [0, 0, 0] for pk in Dataset.objects.values_list("pk", flat=True)}
+    for dataset_id, outcome in Check.objects.values_list("dataset_id", "last_outcome"):
+        counts[dataset_id][0] += 1
+        counts[dataset_id][1] += outcome in FAILING_OUTCOMES
+    for dataset_id in IncidentDataset.objects.filter(incident__status__in=OPEN_STATUSES).values_list(
+        "dataset_id", flat=True
+    ):
+        counts[dataset_id][2] += 1
+    return {pk: (checks, failing, open_) for pk, (checks, failing, open_) in counts.items()}
+
+
+def kept_per_dataset() -> dict[int, tuple[int, int, int]]:
+    return {
+        pk: (checks, failing, open_)
+        for pk, checks, failing, open_ in Dataset.objects.values_list(
+            "pk", "check_count", "failing_check_count", "open_incident_count"
+        )
+    }
+
+
 def assert_counters_are_exact() -> None:
     assert kept_counters() == counted_from_incidents()
+    assert kept_per_dataset() == counted_per_dataset()
     members: dict[int, set[int]] = {}
     for set_id, dataset_id in DatasetSetMember.objects.values_list("dataset_set_id", "dataset_id"):
         members.setdefault(set_id, set()).add(dataset_id)

@@ -27,6 +27,7 @@ from django.db.models import Max
 from tqdm import tqdm
 
 from quell.accounts.models import DatasetRole, GlobalRole, User, UserGroup
+from quell.catalog import counters
 from quell.catalog.models import (
     Check,
     CheckResult,
@@ -39,6 +40,7 @@ from quell.catalog.models import (
 )
 from quell.incidents import tallies
 from quell.incidents.models import (
+    OPEN_STATUSES,
     EventKind,
     Incident,
     IncidentCheckResult,
@@ -421,9 +423,11 @@ def generate(
     result_base = _results(writer, scale, rng, datasets, checks, outcomes, start)
     _incidents(writer, scale, rng, datasets, checks, outcomes, result_base, start, end, admin_id)
     _reset_sequences()
-    # Bulk inserts bypass the incident services, which keep the status counts; recount them. (The
-    # title search index is kept by triggers on SQLite and by PostgreSQL itself, so it is filled.)
+    # Bulk inserts bypass the ingest and the incident services, which keep the status counts and
+    # each dataset's counts; recount them. (The title search index is kept by triggers on SQLite and
+    # by PostgreSQL itself, so it is filled.)
     tallies.rebuild()
+    counters.recount_all(OPEN_STATUSES)
     # Planner statistics for the new rows, so the first queries already use the right indexes.
     refresh_planner_statistics(full=True)
     return writer.summary

@@ -705,26 +705,17 @@ def _visibility_probe(groups: list[int]) -> str:
 def _datasets_needing_attention(cursor: CursorWrapper, visible: list[int] | None) -> list[dict[str, Any]]:
     """Visible datasets with a warn or fail check now and no open incident, most failing checks first.
 
-    The failing checks are counted per dataset first (one pass over the checks), so only datasets
-    with one are joined, probed for an open incident and have their checks counted."""
+    Read from the counts kept on the dataset rows, through the partial index of exactly these
+    datasets (dataset_failing_unattended)."""
     if visible is not None and not visible:
         return []
-    only = "" if visible is None else f" AND c.dataset_id IN ({_in(visible)})"
+    only = "" if visible is None else f" AND d.id IN ({_in(visible)})"
     cursor.execute(
-        "SELECT d.id, d.name, s.name, f.failing, "
-        "(SELECT COUNT(*) FROM catalog_check a WHERE a.dataset_id = d.id) FROM "
-        "(SELECT c.dataset_id, COUNT(*) AS failing FROM catalog_check c "
-        f"WHERE c.last_outcome IN ('warn', 'fail'){only} GROUP BY c.dataset_id) f "
-        "JOIN catalog_dataset d ON d.id = f.dataset_id JOIN catalog_datasource s ON s.id = d.data_source_id "
-        # "No open incident" as "no newest open incident": the dataset's incidents walked newest
-        # first stop at the first open one (a NOT EXISTS became a hash of every open incident's
-        # datasets on PostgreSQL).
-        "WHERE (SELECT x.incident_id FROM incidents_incidentdataset x "
-        "JOIN incidents_incident i ON i.id = x.incident_id "
-        f"WHERE x.dataset_id = d.id AND i.status IN ({_in(list(OPEN_STATUSES))}) "
-        "ORDER BY x.incident_id DESC LIMIT 1) IS NULL "
-        "ORDER BY f.failing DESC, s.name, d.name, d.id LIMIT %s",
-        [*(visible or []), *OPEN_STATUSES, NEEDING_ATTENTION_SHOWN],
+        "SELECT d.id, d.name, s.name, d.failing_check_count, d.check_count FROM catalog_dataset d "
+        "JOIN catalog_datasource s ON s.id = d.data_source_id "
+        f"WHERE d.failing_check_count > 0 AND d.open_incident_count = 0{only} "
+        "ORDER BY d.failing_check_count DESC, s.name, d.name, d.id LIMIT %s",
+        [*(visible or []), NEEDING_ATTENTION_SHOWN],
     )
     return [
         {"id": pk, "name": name, "dataSource": source, "failingCheckCount": failing, "checkCount": checks}

@@ -31,7 +31,7 @@ from django.db.models.functions import Coalesce, Concat, RowNumber
 from django.utils import timezone
 
 from quell.accounts.models import DatasetRole, Organization, User, UserGroup
-from quell.catalog import access
+from quell.catalog import access, counters
 from quell.catalog.models import (
     AttributeType,
     Check,
@@ -553,6 +553,7 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
             check.last_result_at = result_row.data_timestamp
             newest[check.pk] = result_row
     _record_last_outcomes(newest)
+    counters.recount_checks(dataset.pk for dataset, _ in described.values())
 
     _attach_samples(scan_input, results, by)
     _apply_contracts(scan_input, datasets, by)
@@ -646,7 +647,8 @@ def _record_last_outcomes(newest: dict[int, CheckResult]) -> None:
         return
     at_field = Check._meta.get_field("last_result_at")
     rows = []
-    for check_id, row in newest.items():
+    # In id order: two scans updating the same checks lock them in the same order (no deadlock).
+    for check_id, row in sorted(newest.items(), key=lambda item: item[0]):
         at = at_field.get_db_prep_save(row.data_timestamp, connection)
         rows.append((row.outcome, at, check_id, at))
     with connection.cursor() as cursor:

@@ -16,7 +16,8 @@ The incident services call `incident_created`, `bucket_changed` and `datasets_ch
 transaction of the change they count; each is two upserts when the sets exist. The set's rows are
 written first, then the org-wide and Everyone's rows, each statement locking its rows in a fixed
 order, so two transactions never wait on each other's rows in opposite orders (no deadlock on
-PostgreSQL).
+PostgreSQL). Last, the open incident counts on the datasets' rows change when the incident opens,
+closes or gains datasets while open (quell.catalog.counters, which locks them in id order).
 
 Whether a set counts for Everyone (`DatasetSet.public`) changes when a dataset's responsibilities
 do; `visibility_changed` then moves the sets' counts in or out of Everyone's rows. On PostgreSQL it
@@ -37,9 +38,9 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Model, QuerySet, Sum
 
-from quell.catalog import access
+from quell.catalog import access, counters
 from quell.catalog.models import Responsibility
-from quell.incidents.models import DatasetSet, DatasetSetMember, IncidentTally
+from quell.incidents.models import OPEN_STATUSES, DatasetSet, DatasetSetMember, IncidentTally
 
 Bucket = tuple[str, str]  # (status, severity)
 
@@ -205,10 +206,16 @@ def _lock_against_writes() -> None:
             cursor.execute(f"LOCK TABLE {_table(IncidentTally)} IN SHARE ROW EXCLUSIVE MODE")
 
 
+def _is_open(bucket: Bucket) -> bool:
+    return bucket[0] in OPEN_STATUSES
+
+
 def incident_created(dataset_ids: Iterable[int], bucket: Bucket) -> None:
     ids = sorted(set(dataset_ids))
     _add_to_sets([(ids, bucket, 1)])
     _add_org_wide({bucket: 1}, everyone_if_public=ids)
+    if _is_open(bucket):
+        counters.add_open_incidents(dict.fromkeys(ids, 1))
 
 
 def bucket_changed(dataset_ids: Iterable[int], old: Bucket, new: Bucket) -> None:
@@ -218,6 +225,8 @@ def bucket_changed(dataset_ids: Iterable[int], old: Bucket, new: Bucket) -> None
     ids = sorted(set(dataset_ids))
     _add_to_sets([(ids, old, -1), (ids, new, 1)])
     _add_org_wide({old: -1, new: 1}, everyone_if_public=ids)
+    if _is_open(old) != _is_open(new):
+        counters.add_open_incidents(dict.fromkeys(ids, 1 if _is_open(new) else -1))
 
 
 def datasets_changed(old_ids: Iterable[int], new_ids: Iterable[int], bucket: Bucket) -> None:
@@ -226,6 +235,10 @@ def datasets_changed(old_ids: Iterable[int], new_ids: Iterable[int], bucket: Buc
         return
     _add_to_sets([(old, bucket, -1), (new, bucket, 1)])
     _move_everyone(old, new, bucket)
+    if _is_open(bucket):
+        counters.add_open_incidents(
+            {**dict.fromkeys(set(old) - set(new), -1), **dict.fromkeys(set(new) - set(old), 1)}
+        )
 
 
 def visibility_changed(dataset_ids: Iterable[int]) -> None:

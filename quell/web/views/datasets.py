@@ -34,7 +34,7 @@ def datasets_page(request: HttpRequest) -> HttpResponse:
     sources = list(
         visible.order_by("data_source__name").values_list("data_source__name", flat=True).distinct()
     )
-    rows = incidents.with_dataset_counts(catalog.list_datasets(by=by, search=search, data_source_name=source))
+    rows = catalog.list_datasets(by=by, search=search, data_source_name=source)
     return render(
         request,
         "web/datasets.html",

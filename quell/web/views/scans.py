@@ -12,7 +12,6 @@ from django.views.decorators.http import require_GET
 from quell.accounts.models import User
 from quell.catalog import services as catalog
 from quell.catalog.models import DataSource, Outcome, Scan
-from quell.incidents import services as incidents
 from quell.lib.errors import Forbidden
 from quell.web.views.base import page, paginate, signed_in
 
@@ -33,7 +32,7 @@ def _source_tabs(source: DataSource, active: str) -> dict[str, Any]:
 def data_source_datasets(request: HttpRequest, data_source_id: int) -> HttpResponse:
     by = signed_in(request)
     source = catalog.get_data_source(data_source_id, by=by)
-    rows = incidents.with_dataset_counts(catalog.list_datasets(by=by, data_source_name=source.name))
+    rows = catalog.list_datasets(by=by, data_source_name=source.name)
     context = {
         **_source_tabs(source, "datasets"),
         "datasets": paginate(request, rows.select_related("owner").defer("contract")),
