@@ -78,12 +78,12 @@ def make_user(email: str, *, admin: bool = False) -> User:
 
 
 def push(
-    by: User, data_source: str, dataset: str, *results: tuple[str, str, float | None]
+    by: User, data_source: str, dataset: str, *results: tuple[str, str, float | None], at: dt.datetime = T0
 ) -> list[CheckResult]:
-    """Ingest one scan of (check name, outcome, value) results and return them in order."""
+    """Ingest one scan of (check name, outcome, value) results, of data time `at`, and return them in order."""
     _, stored = catalog.ingest_scan(
         catalog.ScanInput(
-            data_timestamp=T0,
+            data_timestamp=at,
             results=[
                 catalog.ResultInput(
                     data_source=data_source,

@@ -12,7 +12,6 @@ from functools import partial
 import httpx
 from django.core.management import call_command
 
-from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult, Dataset
 from quell.incidents import services as incidents
 from quell.incidents.models import Status
@@ -28,23 +27,7 @@ def counts(dataset: Dataset) -> tuple[int, int, int]:
 
 def scan_at(world: World, at: dt.datetime, *results: tuple[str, str]) -> list[CheckResult]:
     """A scan of warehouse/orders with data of time `at`: (check name, outcome) pairs."""
-    _, stored = catalog.ingest_scan(
-        catalog.ScanInput(
-            data_timestamp=at,
-            results=[
-                catalog.ResultInput(
-                    data_source="warehouse",
-                    dataset="orders",
-                    check=catalog.CheckInput(name=name),
-                    outcome=outcome,
-                    value=1,
-                )
-                for name, outcome in results
-            ],
-        ),
-        by=world.admin,
-    )
-    return stored
+    return push(world.admin, "warehouse", "orders", *((name, outcome, 1) for name, outcome in results), at=at)
 
 
 def quiet_ids(world: World, who: str = "admin") -> list[int]:
