@@ -162,3 +162,27 @@ def test_recount_repairs_counts_written_behind_quells_back(world: World) -> None
     call_command("recount", stdout=io.StringIO())
 
     assert_counters_are_exact()
+
+
+def test_the_api_answers_each_datasets_counts(client_for: ClientFor, world: World) -> None:
+    admin = world.admin
+    incidents.create_incident(by=admin, title="Open", check_result_ids=[world.orders_fail.pk])
+    incidents.create_incident(
+        by=admin,
+        title="Resolved",
+        check_result_ids=[world.orders_warn.pk, world.customers_fail.pk],
+        status=Status.RESOLVED,
+        resolution_notes="Reloaded.",
+    )
+
+    listed = {d["name"]: d for d in client_for("admin").get("/datasets").json()["content"]}
+    one = client_for("viewer").get(f"/datasets/{world.orders.pk}").json()
+
+    counted = {
+        name: (d["checkCount"], d["incidentCount"], d["openIncidentCount"]) for name, d in listed.items()
+    }
+    assert counted == {"orders": (4, 2, 1), "customers": (1, 1, 0)}
+    assert (one["checkCount"], one["incidentCount"], one["openIncidentCount"]) == (4, 2, 1)
+    # The outsider lists only what they can view, with the same counts.
+    seen = client_for("outsider").get("/datasets").json()["content"]
+    assert [(d["name"], d["incidentCount"], d["openIncidentCount"]) for d in seen] == [("customers", 1, 0)]

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import model_validator
@@ -187,8 +187,11 @@ def dataset_out(datasets: Iterable[Dataset]) -> list[dict[str, Any]]:
 
 
 def _with_counts(datasets: Any) -> Any:
-    # Open incidents and checks are counted on the dataset's row (quell.catalog.counters).
-    return datasets.select_related("owner").annotate(incident_count=Count("incidents", distinct=True))
+    # Open incidents and checks are counted on the dataset's row (quell.catalog.counters); all its
+    # incidents by a subquery per dataset answered, where a join and GROUP BY counted the incidents
+    # of every dataset the caller can view before the page was cut.
+    counted = Dataset.objects.filter(pk=OuterRef("pk")).annotate(n=Count("incidents")).values("n")
+    return datasets.select_related("owner").annotate(incident_count=Subquery(counted))
 
 
 def check_out(checks: Iterable[Check]) -> list[dict[str, Any]]:
