@@ -47,7 +47,8 @@ class Dataset(models.Model):
     contract_updated_at = models.DateTimeField(null=True, blank=True)
     # Kept by the writes that change them (quell.catalog.counters), so lists of datasets and the home
     # page's "failing without an open incident" read them instead of counting per dataset (issue 6:
-    # at 1,000,000 incidents the home page probed 2,000 failing datasets for an open incident).
+    # at 1,000,000 incidents the home page probed 2,000 failing datasets for an open incident). Save
+    # a dataset with update_fields only: a full save() would write back counts read earlier.
     check_count = models.IntegerField(default=0, db_default=0)
     failing_check_count = models.IntegerField(default=0, db_default=0)  # last outcome warn or fail
     open_incident_count = models.IntegerField(default=0, db_default=0)  # reported, investigating, fixing

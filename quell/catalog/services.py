@@ -553,7 +553,9 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
             check.last_result_at = result_row.data_timestamp
             newest[check.pk] = result_row
     _record_last_outcomes(newest)
-    counters.recount_checks(dataset.pk for dataset, _ in described.values())
+    # Every dataset of the scan, not only those with results: the contracts below save theirs, and
+    # all are then already locked in the recount's id order.
+    counters.recount_checks(dataset.pk for dataset in datasets.values())
 
     _attach_samples(scan_input, results, by)
     _apply_contracts(scan_input, datasets, by)
