@@ -94,14 +94,29 @@ def add_open_incidents(changes: dict[int, int]) -> None:
 
 def recount_all(open_statuses: Iterable[str]) -> None:
     """Recount every dataset's checks and open incidents from the rows (after bulk loads, and to
-    repair by hand). `open_statuses` comes from the incidents app, which this one does not import."""
+    repair by hand); rows already right are left alone. `open_statuses` comes from the incidents
+    app, which this one does not import.
+
+    Each count is grouped once over its whole table and joined to the datasets: as a subquery per
+    dataset, PostgreSQL (with statistics from before a bulk load) scanned every open incident once
+    per dataset, for hours at 1,000,000 incidents.
+    """
     failing, open_ = list(FAILING_OUTCOMES), list(open_statuses)
-    open_incidents = (
-        "(SELECT COUNT(*) FROM incidents_incidentdataset x JOIN incidents_incident i ON i.id = x.incident_id "  # noqa: S608
-        f"WHERE x.dataset_id = catalog_dataset.id AND i.status IN ({_placeholders(open_)}))"
+    counted = (
+        "SELECT d.id AS id, COALESCE(c.checks, 0) AS checks, COALESCE(c.failing, 0) AS failing, "  # noqa: S608
+        "COALESCE(o.n, 0) AS open_incidents FROM catalog_dataset d "
+        "LEFT JOIN (SELECT dataset_id, COUNT(*) AS checks, "
+        f"SUM(CASE WHEN last_outcome IN ({_placeholders(failing)}) THEN 1 ELSE 0 END) AS failing "
+        "FROM catalog_check GROUP BY dataset_id) c ON c.dataset_id = d.id "
+        "LEFT JOIN (SELECT x.dataset_id, COUNT(*) AS n FROM incidents_incidentdataset x "
+        "JOIN incidents_incident i ON i.id = x.incident_id "
+        f"WHERE i.status IN ({_placeholders(open_)}) GROUP BY x.dataset_id) o ON o.dataset_id = d.id"
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"{_RECOUNT_CHECKS.format(failing=_placeholders(failing))}, open_incident_count = {open_incidents}",
+            "UPDATE catalog_dataset SET check_count = v.checks, failing_check_count = v.failing, "  # noqa: S608
+            f"open_incident_count = v.open_incidents FROM ({counted}) v WHERE catalog_dataset.id = v.id "
+            "AND (catalog_dataset.check_count <> v.checks OR catalog_dataset.failing_check_count <> v.failing "
+            "OR catalog_dataset.open_incident_count <> v.open_incidents)",
             [*failing, *open_],
         )
