@@ -873,10 +873,12 @@ def datasets_needing_attention(*, by: User) -> QuerySet[Dataset]:
     exactly these datasets: probing every failing dataset for an open incident took most of the home
     page's time at 1,000,000 incidents.
     """
+    # Only these few datasets are probed for the caller's view permission: a member's whole list of
+    # viewable datasets (7,000 at 1,000,000 incidents) took 23 ms to build on PostgreSQL.
+    unattended = Dataset.objects.filter(failing_check_count__gt=0, open_incident_count=0)
     return (
-        access.datasets_with(by)
+        access.only_viewable(unattended, by, "pk")
         .select_related("data_source")
-        .filter(failing_check_count__gt=0, open_incident_count=0)
         .order_by("-failing_check_count", "data_source__name", "name", "id")
     )
 
