@@ -53,6 +53,12 @@ class User(AbstractBaseUser):
 
     class Meta:
         ordering = ("email",)
+        indexes = [
+            # People listed by name (the lead and reporter filters, lead candidates, settings): a
+            # bounded list walks this index and stops, where sorting read every user first (the
+            # incidents page's filters probed all 5,000 users, twice, at 1,000,000 incidents).
+            models.Index(fields=["name", "email", "id"], name="user_by_name"),
+        ]
 
     def __str__(self) -> str:
         return self.email
