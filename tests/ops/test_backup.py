@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -343,7 +344,8 @@ def test_restoring_a_backup_from_an_older_quell_migrates_it(older_backup: Path, 
     done = quell(fresh, "restore", str(older_backup))
 
     assert done.returncode == 0, done.stderr
-    assert "Applying 1 migrations" in done.stdout
+    # Rolling accounts back to 0004 also unapplied the accounts migrations after it.
+    assert re.search(r"Applying [1-9]\d* migrations the backup predates", done.stdout), done.stdout
     with contextlib.closing(sqlite3.connect(fresh / "quell.sqlite3")) as db:
         assert db.execute(
             "SELECT 1 FROM django_migrations WHERE app = 'accounts' AND name = '0005_retention_settings'"
