@@ -161,12 +161,12 @@ def test_counts_stay_exact_when_changes_arrive_at_the_same_moment(
     assert_counters_are_exact()
 
 
-def test_counts_of_a_title_search_count_the_matching_incidents_not_the_newest_ones(
+def test_counts_of_a_title_search_count_the_matching_incidents_not_the_newest_ones_up_to_their_cap(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The search runs inside a subquery (where the table has another alias); a filter that named
     # the outer table counted the newest incidents instead of the matching ones.
-    monkeypatch.setattr(incidents, "COUNT_CAP", 3)
+    monkeypatch.setattr(incidents, "SEARCH_COUNT_CAP", 3)
     for n in range(5):
         incidents.create_incident(
             by=world.admin, title=f"Pump {n} stalled", check_result_ids=[world.orders_fail.pk]
@@ -178,12 +178,16 @@ def test_counts_of_a_title_search_count_the_matching_incidents_not_the_newest_on
 
     capped = incidents.status_counts(incidents.IncidentFilters(search="pump"), by=world.admin)
     exact = incidents.status_counts(incidents.IncidentFilters(search="stalled 4"), by=world.admin)
+    # Other filters count up to the larger COUNT_CAP, one status at a time.
+    by_lead = incidents.status_counts(incidents.IncidentFilters(lead_ids=[world.admin.pk]), by=world.admin)
 
-    # Past the cap, the counts are lower bounds over the first COUNT_CAP + 1 matches.
+    # Past the cap, the counts are lower bounds over the first SEARCH_COUNT_CAP + 1 matches.
     assert sum(capped.counts.values()) == 4
     assert capped.at_least == set(STATUSES)
     assert exact.counts == {Status.REPORTED: 1}
     assert not exact.at_least
+    assert by_lead.counts[Status.REPORTED] >= 10
+    assert not by_lead.at_least
 
 
 def responsibilities(world: World, *, everyone_views: bool) -> list[catalog.ResponsibilityInput]:

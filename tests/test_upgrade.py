@@ -223,6 +223,9 @@ def gunicorn(db: ReleaseDatabase, *, code: Path | None = None) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        # pytest shows captured output only when the test fails: then the server's tracebacks say why.
+        log.seek(0)
+        print(f"--- gunicorn on {base} ---\n{log.read()[-20000:]}")
         log.close()
 
 

@@ -281,6 +281,7 @@ def delete_group(group_id: int, *, by: User) -> None:
         if group.is_everyone:
             raise Invalid("The Everyone group cannot be deleted.", code="everyone_fixed")
         group.delete()
+        access.forget_groups()
 
 
 def set_group_members(group_id: int, user_ids: list[int], *, by: User) -> UserGroup:
@@ -292,6 +293,7 @@ def set_group_members(group_id: int, user_ids: list[int], *, by: User) -> UserGr
         users = list(User.objects.filter(pk__in=wanted))
         _refuse_unknown(wanted, users, "members")
         group.members.set(users)
+        access.forget_groups()
     return group
 
 
@@ -382,6 +384,7 @@ def change_group_members(
         # remove() deletes only these rows.
         group.members.add(*adding)
         group.members.remove(*removing)
+        access.forget_groups()
     return group
 
 

@@ -164,6 +164,14 @@ def _title_search(search: str) -> tuple[str, list[Any]]:
     return " AND ".join([f"i.title {like} %s"] * len(words)), [f"%{word}%" for word in words]
 
 
+def _title_matches(search: str, limit: int) -> tuple[str, list[Any]]:
+    """A subquery of the ids of `limit` incidents whose titles match, in the full-text index's order."""
+    clause, values = _title_search(search)
+    if connection.vendor == "postgresql" or clause == "1 = 0":
+        return f"SELECT i.id FROM incidents_incident i WHERE {clause} LIMIT %s", [*values, limit]
+    return f"SELECT rowid FROM {TITLE_FTS} WHERE {TITLE_FTS} MATCH %s LIMIT %s", [*values, limit]
+
+
 def _user(row: tuple[Any, ...], at: int) -> dict[str, Any]:
     return {"id": row[at], "email": row[at + 1], "name": row[at + 2]}
 
@@ -236,6 +244,8 @@ STATUSES = ("reported", "investigating", "fixing", "resolved")
 # Counts with filters beyond status and dataset stop here, as Quell's do (issue 6: a count must not
 # walk a million rows); the total is then "at least".
 COUNT_CAP = 10_000
+# A title search counts within its first SEARCH_COUNT_CAP + 1 matches, as Quell's does.
+SEARCH_COUNT_CAP = 1_000
 _has_tallies: dict[str, bool] = {}
 
 
@@ -300,6 +310,15 @@ def _status_counts(
             params,
         )
         return {status: int(n) for status, n in cursor.fetchall() if n}
+    if query.search.strip() and _title_index_exists():
+        matches, found = _title_matches(query.search, SEARCH_COUNT_CAP + 1)
+        where, params = _where(ListQuery(**{**unfiltered.__dict__, "search": ""}), visible, caller)
+        cursor.execute(
+            f"SELECT i.status, COUNT(*) FROM incidents_incident i WHERE i.id IN ({matches}) AND {where} "
+            "GROUP BY i.status",
+            [*found, *params],
+        )
+        return {status: int(n) for status, n in cursor.fetchall()}
     where, params = _where(unfiltered, visible, caller)
     counts = {}
     for status in STATUSES:

@@ -7,7 +7,9 @@ Every service function asks here; nothing else decides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
@@ -23,6 +25,46 @@ MANAGE_INCIDENTS = "manage_incidents"
 MANAGE_CHECKS = "manage_checks"
 MANAGE_PERMISSIONS = "manage_permissions"
 VIEW_FAILED_ROWS = "view_failed_rows"
+
+
+# The groups of each user asked about, while a request is answered: a member's incidents page asked
+# up to five times (the tallies, each probe of a page's datasets), each a statement of its own.
+_remembered: ContextVar[dict[int, list[tuple[int, bool]]] | None] = ContextVar(
+    "quell_remembered_groups", default=None
+)
+
+
+@contextmanager
+def groups_remembered() -> Iterator[None]:
+    """Within this block a user's groups are read once (the web and API requests run in one)."""
+    token = _remembered.set({})
+    try:
+        yield
+    finally:
+        _remembered.reset(token)
+
+
+def forget_groups() -> None:
+    """Read the groups again from here on: a service changed who is in which group."""
+    memo = _remembered.get()
+    if memo is not None:
+        memo.clear()
+
+
+def _groups_of(user: User) -> list[tuple[int, bool]]:
+    """(id, is Everyone) of the Everyone group and of every group the user is in."""
+    memo = _remembered.get()
+    if memo is not None and user.pk in memo:
+        return memo[user.pk]
+    groups = list(
+        UserGroup.objects.filter(Q(members=user) | Q(is_everyone=True))
+        .order_by()
+        .values_list("pk", "is_everyone")
+        .distinct()
+    )
+    if memo is not None:
+        memo[user.pk] = groups
+    return groups
 
 
 def _held_by(user: User) -> Q:
@@ -47,7 +89,7 @@ def dataset_ids_held_in_person(user: User, permission: str = VIEW) -> QuerySet[R
     memberships, PostgreSQL scanned every responsibility (40 ms with 28,000).
     """
     assert permission in PERMISSION_FIELDS, permission
-    groups = list(UserGroup.objects.filter(members=user).values_list("pk", flat=True))
+    groups = [pk for pk, everyone in _groups_of(user) if not everyone]
     return Responsibility.objects.filter(
         Q(user=user) | Q(group_id__in=groups), **{f"role__{permission}": True}
     ).values_list("dataset_id", flat=True)
@@ -61,9 +103,7 @@ def holds_on(user: User, dataset: OuterRef, permission: str = VIEW) -> Exists:
     re-run the whole subquery of the user's datasets for every row (minutes at 1,000,000 incidents).
     """
     assert permission in PERMISSION_FIELDS, permission
-    groups = list(
-        UserGroup.objects.filter(Q(members=user) | Q(is_everyone=True)).values_list("pk", flat=True)
-    )
+    groups = [pk for pk, _ in _groups_of(user)]
     return Exists(
         Responsibility.objects.filter(Q(user=user) | Q(group_id__in=groups), dataset_id=dataset).filter(
             **{f"role__{permission}": True}

@@ -606,11 +606,18 @@ def for_list(incidents: QuerySet[Incident], by: User) -> QuerySet[Incident]:
 
 # Above this many, a count that the tallies cannot answer stops counting and says "at least".
 COUNT_CAP = 10_000
+# A title search stops counting sooner. Its matches come from the full-text index, not from an
+# index per status, so its counts read every match up to the cap; at 1,000,000 incidents common
+# words match 186,000 titles, and reading 10,001 of them made the search 4-6x slower than at
+# 10,000 incidents (docs/performance.md). Someone searching reads the first page and narrows the
+# words; "1,000+" tells them as much as "10,000+" did.
+SEARCH_COUNT_CAP = 1_000
 
 
 @dataclass
 class StatusCounts:
-    """Incidents per status; for statuses in `at_least`, the count stopped at COUNT_CAP."""
+    """Incidents per status; for statuses in `at_least`, the count stopped at a cap (COUNT_CAP, or
+    SEARCH_COUNT_CAP matches for a title search)."""
 
     counts: dict[str, int]
     at_least: set[str] = field(default_factory=set)
@@ -632,8 +639,9 @@ def status_counts(filters: IncidentFilters, *, by: User) -> StatusCounts:
     """How many incidents the caller can see match the filters, per status (filters.statuses ignored).
 
     Without filters, or with only dataset and severity filters, the answer is read from
-    IncidentTally (a few rows, whatever the number of incidents). Other filters are counted, one
-    status at a time, up to COUNT_CAP: each such count walks at most COUNT_CAP index entries.
+    IncidentTally (a few rows, whatever the number of incidents). A title search counts within its
+    first SEARCH_COUNT_CAP + 1 matches. Other filters are counted, one status at a time, up to
+    COUNT_CAP: each such count walks at most COUNT_CAP index entries.
     """
     if not by.is_active:
         return StatusCounts({})
@@ -656,13 +664,15 @@ def status_counts(filters: IncidentFilters, *, by: User) -> StatusCounts:
             rows = _tallies_visible_to(by)
         return StatusCounts(tallies.summed(rows, severities=filters.severities))
     if filters.search.strip():
-        # Count within the first COUNT_CAP + 1 titles the full-text index gives: one bounded read
-        # of the index whatever the other filters. When the index had more, every count is a
-        # lower bound. Any COUNT_CAP + 1 matches will do, so in the index's own order: with the
-        # list's default ordering the database sorted every match by date first (all 100,000
+        # Count within the first SEARCH_COUNT_CAP + 1 titles the full-text index gives: one bounded
+        # read of the index whatever the other filters. When the index had more, every count is a
+        # lower bound. Any SEARCH_COUNT_CAP + 1 matches will do, so in the index's own order: with
+        # the list's default ordering the database sorted every match by date first (all 100,000
         # titles holding "row count" at 1,000,000 incidents, twice per page view).
         matches = (
-            Incident.objects.filter(title_matches(filters.search)).order_by().values("pk")[: COUNT_CAP + 1]
+            Incident.objects.filter(title_matches(filters.search))
+            .order_by()
+            .values("pk")[: SEARCH_COUNT_CAP + 1]
         )
         rest = IncidentFilters(**{**filters.__dict__, "statuses": [], "search": ""})
         counted = dict(
@@ -674,9 +684,9 @@ def status_counts(filters: IncidentFilters, *, by: User) -> StatusCounts:
         )
         if by.is_admin and rest == IncidentFilters():
             # Nothing else filters the matches: the counts add up to how many there were.
-            capped = sum(counted.values()) > COUNT_CAP
+            capped = sum(counted.values()) > SEARCH_COUNT_CAP
         else:
-            capped = matches.count() > COUNT_CAP
+            capped = matches.count() > SEARCH_COUNT_CAP
         return StatusCounts(counted, set(Status.values) if capped else set())
     counts: dict[str, int] = {}
     at_least: set[str] = set()

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils.functional import empty
 
+from quell.catalog import access
 from quell.ops import metrics
 from quell.ops.logging import accept_request_id, request_context
 from quell.ops.network import client_of
@@ -110,3 +111,14 @@ class ProbeMiddleware:
         response = match.func(request, *match.args, **match.kwargs)
         assert isinstance(response, HttpResponse)
         return response
+
+
+class GroupsRememberedMiddleware:
+    """Reads each caller's groups once per request (quell.catalog.access.groups_remembered)."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with access.groups_remembered():
+            return self.get_response(request)
