@@ -143,6 +143,35 @@ def test_the_hand_written_list_answers_the_same_page_as_quell(generated: loadgen
     assert [i["id"] for i in page["content"]] == expected
 
 
+def test_the_hand_written_list_cuts_a_members_dataset_filter_to_the_datasets_they_view(
+    generated: loadgen.Summary,
+) -> None:
+    every_dataset = list(Dataset.objects.values_list("pk", flat=True))
+    for member in User.objects.filter(global_role="user").order_by("pk"):
+        viewable = set(access.viewable_among(member, every_dataset))
+        seen_ids = IncidentDataset.objects.filter(dataset_id__in=viewable).values_list(
+            "dataset_id", flat=True
+        )
+        hidden_ids = Dataset.objects.exclude(pk__in=viewable).values_list("pk", flat=True)
+        if seen_ids and hidden_ids:
+            seen, hidden = int(seen_ids[0]), int(hidden_ids[0])
+            break
+    else:
+        pytest.fail("no member views an incident's dataset and not another dataset")
+    caller = queries.Caller(member.pk, False)
+
+    for ids in ([seen, hidden], [hidden]):
+        filters = services.IncidentFilters(dataset_ids=ids)
+        expected = list(services.list_incidents(filters, by=member).values_list("pk", flat=True)[:50])
+        expected_counts = services.status_counts(filters, by=member).counts
+        with connection.cursor() as cursor:
+            page = queries.incident_list(cursor, caller, queries.ListQuery(dataset_ids=ids, size=50))
+            counts = queries.counts_per_status(cursor, caller, queries.ListQuery(dataset_ids=ids))
+        assert [i["id"] for i in page["content"]] == expected, ids
+        assert counts == expected_counts, ids
+        assert bool(expected) == (seen in ids)
+
+
 def test_the_floor_endpoint_is_absent_in_normal_operation(world: object, live_server: object) -> None:
     response = httpx.get(f"{live_server.url}/bench/floor/incidents")  # type: ignore[attr-defined]
     assert response.status_code == 404

@@ -77,14 +77,64 @@ VISIBLE_DATASETS = (
 )
 
 
-def _where(
-    query: ListQuery, visible: list[int] | None, caller: Caller | None = None
-) -> tuple[str, list[Any]]:
-    """The list's WHERE clause. A member's visibility is a subquery when the caller is given (the
-    planner then walks the newest incidents and probes), else the list of visible dataset ids."""
+@dataclass
+class Viewer:
+    """A member, for pages that probe each row's dataset for the view permission instead of
+    listing every dataset the member can view first (7,000 of them at 1,000,000 incidents)."""
+
+    user_id: int
+    groups: list[int]
+
+    def probe(self, column: str) -> tuple[str, list[Any]]:
+        """A condition: the member, or one of their groups (Everyone too), may view dataset `column`."""
+        return (
+            "EXISTS (SELECT 1 FROM catalog_responsibility r JOIN accounts_datasetrole dr ON dr.id = r.role_id "
+            f"WHERE r.dataset_id = {column} AND dr.view_dataset "
+            f"AND (r.user_id = %s OR r.group_id IN ({_in(self.groups)})))",
+            [self.user_id, *self.groups],
+        )
+
+    def among(self, cursor: CursorWrapper, dataset_ids: list[int]) -> list[int]:
+        """Those of these datasets the member may view."""
+        if not dataset_ids:
+            return []
+        condition, params = self.probe("d.id")
+        cursor.execute(
+            f"SELECT d.id FROM catalog_dataset d WHERE d.id IN ({_in(dataset_ids)}) AND {condition}",
+            [*dataset_ids, *params],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def viewer(cursor: CursorWrapper, caller: Caller) -> Viewer | None:
+    """The member with their groups (one read), or None for an admin."""
+    if caller.is_admin:
+        return None
+    cursor.execute(
+        "SELECT m.usergroup_id FROM accounts_usergroup_members m WHERE m.user_id = %s "
+        "UNION SELECT g.id FROM accounts_usergroup g WHERE g.is_everyone",
+        [caller.user_id],
+    )
+    return Viewer(caller.user_id, [row[0] for row in cursor.fetchall()] or [0])
+
+
+Visible = list[int] | Viewer | None
+
+
+def _where(query: ListQuery, visible: Visible, caller: Caller | None = None) -> tuple[str, list[Any]]:
+    """The list's WHERE clause. A member's visibility is a probe of each incident's datasets for a
+    Viewer (whose dataset filter must already hold only datasets they view) or a subquery when the
+    caller is given (the planner then walks the newest incidents and probes), else the list of
+    visible dataset ids."""
     clauses: list[str] = []
     params: list[Any] = []
-    if visible is not None:
+    if isinstance(visible, Viewer):
+        condition, values = visible.probe("v.dataset_id")
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM incidents_incidentdataset v WHERE v.incident_id = i.id AND {condition})"
+        )
+        params += values
+    elif visible is not None:
         if not visible:
             return "1 = 0", []
         if caller is not None:
@@ -109,7 +159,7 @@ def _where(
             clauses.append(f"{column} IN ({_in(values)})")
             params += values
     if query.dataset_ids:
-        wanted = [d for d in query.dataset_ids if visible is None or d in visible]
+        wanted = [d for d in query.dataset_ids if not isinstance(visible, list) or d in visible]
         if not wanted:
             return "1 = 0", []
         clauses.append(
@@ -180,16 +230,19 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
-def _details(
-    cursor: CursorWrapper, rows: list[tuple[Any, ...]], visible: list[int] | None
-) -> list[dict[str, Any]]:
+def _details(cursor: CursorWrapper, rows: list[tuple[Any, ...]], visible: Visible) -> list[dict[str, Any]]:
     """Incidents with their visible datasets and linked results: two queries for the whole page."""
     ids = [row[0] for row in rows]
     datasets: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     results: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:
-        only_visible = "" if visible is None else f" AND d.id IN ({_in(visible)})"
-        extra = [] if visible is None else list(visible)
+        only_visible = ""
+        extra: list[Any] = []
+        if isinstance(visible, Viewer):
+            condition, extra = visible.probe("d.id")
+            only_visible = f" AND {condition}"
+        elif visible is not None:
+            only_visible, extra = f" AND d.id IN ({_in(visible)})", list(visible)
         cursor.execute(
             "SELECT x.incident_id, d.id, d.name, s.name FROM incidents_incidentdataset x "
             "JOIN catalog_dataset d ON d.id = x.dataset_id JOIN catalog_datasource s ON s.id = d.data_source_id "
@@ -271,7 +324,7 @@ def _member_tallies(caller: Caller) -> tuple[str, list[Any]]:
 
 
 def _status_counts(
-    cursor: CursorWrapper, caller: Caller, query: ListQuery, visible: list[int] | None
+    cursor: CursorWrapper, caller: Caller, query: ListQuery, visible: Visible
 ) -> dict[str, int]:
     """Incidents per status matching every filter but the status one.
 
@@ -290,7 +343,7 @@ def _status_counts(
         return {status: int(n) for status, n in cursor.fetchall()}
     if not others:
         if query.dataset_ids:
-            chosen = [d for d in query.dataset_ids if visible is None or d in visible]
+            chosen = [d for d in query.dataset_ids if not isinstance(visible, list) or d in visible]
             if not chosen:
                 return {}
             rows = (
@@ -332,8 +385,17 @@ def _status_counts(
     return counts
 
 
+def _member_query(cursor: CursorWrapper, caller: Caller, query: ListQuery) -> tuple[Viewer | None, ListQuery]:
+    """The caller as a Viewer, and the query with a dataset filter cut to the datasets they view."""
+    member = viewer(cursor, caller)
+    if member is not None and query.dataset_ids:
+        # A filter naming only datasets the member cannot view matches nothing.
+        query = ListQuery(**{**query.__dict__, "dataset_ids": member.among(cursor, query.dataset_ids) or [0]})
+    return member, query
+
+
 def incident_list(cursor: CursorWrapper, caller: Caller, query: ListQuery) -> dict[str, Any]:
-    visible = visible_dataset_ids(cursor, caller)
+    visible, query = _member_query(cursor, caller, query)
     where, params = _where(query, visible, caller)
     counts = _status_counts(cursor, caller, query, visible)
     total = sum(n for status, n in counts.items() if not query.statuses or status in query.statuses)
@@ -350,7 +412,8 @@ def incident_list(cursor: CursorWrapper, caller: Caller, query: ListQuery) -> di
 
 
 def counts_per_status(cursor: CursorWrapper, caller: Caller, query: ListQuery) -> dict[str, int]:
-    return _status_counts(cursor, caller, query, visible_dataset_ids(cursor, caller))
+    visible, query = _member_query(cursor, caller, query)
+    return _status_counts(cursor, caller, query, visible)
 
 
 def incident(cursor: CursorWrapper, caller: Caller, incident_id: int) -> dict[str, Any] | None:
@@ -402,7 +465,7 @@ def incident_list_after(
     The total is left out, as a cursor page needs none; Quell's own cursor page may count anyway,
     which the comparison then shows.
     """
-    visible = visible_dataset_ids(cursor, caller)
+    visible, query = _member_query(cursor, caller, query)
     where, params = _where(query, visible, caller)
     created = connection.ops.adapt_datetimefield_value(after[0])
     cursor.execute(
@@ -659,12 +722,10 @@ def home_page(cursor: CursorWrapper, caller: Caller) -> dict[str, Any]:
     severe first (the first 10 and how many), the datasets whose checks warn or fail now with no
     open incident (the first 15, most failing checks first), and, for an admin, the integrations
     Quell turned off."""
-    visible = visible_dataset_ids(cursor, caller)
+    member = viewer(cursor, caller)
     # The counter rows of what the caller sees, as the counts per status read them.
     rows, params = (
-        _member_tallies(caller)
-        if visible is not None
-        else ("t.dataset_set_id IS NULL AND NOT t.everyone", [])
+        _member_tallies(caller) if member is not None else ("t.dataset_set_id IS NULL AND NOT t.everyone", [])
     )
     cursor.execute(
         f"SELECT t.severity, SUM(t.count) FROM incidents_incidenttally t WHERE {rows} "
@@ -673,19 +734,11 @@ def home_page(cursor: CursorWrapper, caller: Caller) -> dict[str, Any]:
     )
     by_severity = dict.fromkeys(SEVERITIES, 0)
     by_severity.update({severity: int(n) for severity, n in cursor.fetchall()})
-    groups: list[int] = []
-    if visible is not None:
-        cursor.execute(
-            "SELECT m.usergroup_id FROM accounts_usergroup_members m WHERE m.user_id = %s "
-            "UNION SELECT g.id FROM accounts_usergroup g WHERE g.is_everyone",
-            [caller.user_id],
-        )
-        groups = [row[0] for row in cursor.fetchall()] or [0]
     mine, mine_params = _where(ListQuery(statuses=list(OPEN_STATUSES), lead_ids=[caller.user_id]), None)
-    if visible is not None:
+    if member is not None:
         # The caller's own incidents (the (lead, status) index), each probed for visibility.
-        mine = f"{mine} AND {_visibility_probe(groups)}"
-        mine_params = [*mine_params, caller.user_id, *groups]
+        mine = f"{mine} AND {_visibility_probe(member.groups)}"
+        mine_params = [*mine_params, caller.user_id, *member.groups]
     # Text order of severity is most severe first (critical < major < minor).
     cursor.execute(
         "SELECT i.id, i.number, i.title, i.severity, i.status FROM incidents_incident i "
@@ -705,7 +758,7 @@ def home_page(cursor: CursorWrapper, caller: Caller) -> dict[str, Any]:
         "openTotal": sum(by_severity.values()),
         "assigned": assigned,
         "assignedTotal": assigned_total,
-        "needingAttention": _datasets_needing_attention(cursor, visible),
+        "needingAttention": _datasets_needing_attention(cursor, member),
         "turnedOff": _turned_off_integrations(cursor) if caller.is_admin else [],
     }
 
@@ -721,20 +774,26 @@ def _visibility_probe(groups: list[int]) -> str:
     )
 
 
-def _datasets_needing_attention(cursor: CursorWrapper, visible: list[int] | None) -> list[dict[str, Any]]:
+def _datasets_needing_attention(cursor: CursorWrapper, visible: Visible) -> list[dict[str, Any]]:
     """Visible datasets with a warn or fail check now and no open incident, most failing checks first.
 
     Read from the counts kept on the dataset rows, through the partial index of exactly these
-    datasets (dataset_failing_unattended)."""
-    if visible is not None and not visible:
-        return []
-    only = "" if visible is None else f" AND d.id IN ({_in(visible)})"
+    datasets (dataset_failing_unattended), each probed for a member's view permission."""
+    only = ""
+    params: list[Any] = []
+    if isinstance(visible, Viewer):
+        condition, params = visible.probe("d.id")
+        only = f" AND {condition}"
+    elif visible is not None:
+        if not visible:
+            return []
+        only, params = f" AND d.id IN ({_in(visible)})", list(visible)
     cursor.execute(
         "SELECT d.id, d.name, s.name, d.failing_check_count, d.check_count FROM catalog_dataset d "
         "JOIN catalog_datasource s ON s.id = d.data_source_id "
         f"WHERE d.failing_check_count > 0 AND d.open_incident_count = 0{only} "
         "ORDER BY d.failing_check_count DESC, s.name, d.name, d.id LIMIT %s",
-        [*(visible or []), NEEDING_ATTENTION_SHOWN],
+        [*params, NEEDING_ATTENTION_SHOWN],
     )
     return [
         {"id": pk, "name": name, "dataSource": source, "failingCheckCount": failing, "checkCount": checks}
