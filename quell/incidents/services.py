@@ -404,6 +404,29 @@ def title_matches(search: str) -> Q:
 SQLITE_COMMON_MATCHES = 10_000
 
 
+def _first_title_matches(search: str, limit: int) -> tuple[Q, Callable[[], int]]:
+    """A filter for the first `limit` incidents whose titles match `search`, in the full-text
+    index's own order, and a function counting them.
+
+    On SQLite the limit goes straight onto the FTS5 table: wrapped in a select of incidents by id
+    (as on PostgreSQL), SQLite collected every match first: 49 against 18 ms for "row count" at
+    1,000,000 incidents.
+    """
+    words = search_words(search)
+    if connection.vendor == "sqlite" and words:
+        sql = f"SELECT rowid FROM {TITLE_FTS} WHERE {TITLE_FTS} MATCH %s LIMIT %s"  # noqa: S608
+        params: list[str | int] = [_fts_query(words), limit]
+
+        def count() -> int:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT COUNT(*) FROM ({sql})", params)  # noqa: S608
+                return int(cursor.fetchone()[0])
+
+        return Q(pk__in=RawSQL(sql, params)), count  # noqa: S611 (constant SQL; the search is a parameter)
+    matches = Incident.objects.filter(title_matches(search)).order_by().values("pk")[:limit]
+    return _pk_among(matches), matches.count
+
+
 def _common_on_sqlite(words: list[str]) -> bool:
     if not words:
         return False
@@ -669,24 +692,16 @@ def status_counts(filters: IncidentFilters, *, by: User) -> StatusCounts:
         # lower bound. Any SEARCH_COUNT_CAP + 1 matches will do, so in the index's own order: with
         # the list's default ordering the database sorted every match by date first (all 100,000
         # titles holding "row count" at 1,000,000 incidents, twice per page view).
-        matches = (
-            Incident.objects.filter(title_matches(filters.search))
-            .order_by()
-            .values("pk")[: SEARCH_COUNT_CAP + 1]
-        )
+        among, count_matches = _first_title_matches(filters.search, SEARCH_COUNT_CAP + 1)
         rest = IncidentFilters(**{**filters.__dict__, "statuses": [], "search": ""})
         counted = dict(
-            list_incidents(rest, by=by)
-            .filter(_pk_among(matches))
-            .order_by()
-            .values_list("status")
-            .annotate(n=Count("id"))
+            list_incidents(rest, by=by).filter(among).order_by().values_list("status").annotate(n=Count("id"))
         )
         if by.is_admin and rest == IncidentFilters():
             # Nothing else filters the matches: the counts add up to how many there were.
             capped = sum(counted.values()) > SEARCH_COUNT_CAP
         else:
-            capped = matches.count() > SEARCH_COUNT_CAP
+            capped = count_matches() > SEARCH_COUNT_CAP
         return StatusCounts(counted, set(Status.values) if capped else set())
     counts: dict[str, int] = {}
     at_least: set[str] = set()
