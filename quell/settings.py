@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # intcomma: counts read "10,000+", not "10000+".
+    "django.contrib.humanize",
     "django_htmx",
     "ninja",
     "django_tasks",

@@ -644,11 +644,17 @@ class StatusCounts:
 
     counts: dict[str, int]
     at_least: set[str] = field(default_factory=set)
+    # When counting stopped early: the largest total claimed (a lower bound's cap).
+    most: int | None = None
 
     def total(self, statuses: list[str] | None = None) -> tuple[int, bool]:
         """The sum over these statuses (all when empty), and whether it is exact."""
         chosen = statuses or list(Status.values)
-        return sum(self.counts.get(s, 0) for s in chosen), not (self.at_least & set(chosen))
+        total = sum(self.counts.get(s, 0) for s in chosen)
+        exact = not (self.at_least & set(chosen))
+        if not exact and self.most is not None:
+            total = min(total, self.most)
+        return total, exact
 
 
 def _tallies_visible_to(by: User) -> QuerySet[IncidentTally]:
@@ -702,7 +708,15 @@ def status_counts(filters: IncidentFilters, *, by: User) -> StatusCounts:
             capped = sum(counted.values()) > SEARCH_COUNT_CAP
         else:
             capped = count_matches() > SEARCH_COUNT_CAP
-        return StatusCounts(counted, set(Status.values) if capped else set())
+        if not capped:
+            return StatusCounts(counted)
+        # Among SEARCH_COUNT_CAP + 1 matches the counts can add up to one more than the cap; "at
+        # least 1,001" claims no more than "at least 1,000" and reads worse.
+        return StatusCounts(
+            {status: min(n, SEARCH_COUNT_CAP) for status, n in counted.items()},
+            set(Status.values),
+            most=SEARCH_COUNT_CAP,
+        )
     counts: dict[str, int] = {}
     at_least: set[str] = set()
     unfiltered = IncidentFilters(**{**filters.__dict__, "statuses": []})

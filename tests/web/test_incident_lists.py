@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db.models import F
 
 from quell.incidents import services as incidents
-from quell.incidents.models import Incident
+from quell.incidents.models import Incident, IncidentTally
 from tests.conftest import World
 from tests.web.conftest import ClientAs, day, push_at
 
@@ -127,6 +128,38 @@ def test_the_counts_per_status_follow_the_other_filters(
     # The manager leads one incident, a resolved one; choosing a status does not change the counts.
     assert numbers == [("0", ""), ("", "1")]
     assert 'All <span class="count">1</span>' in counts
+
+
+def test_a_search_past_its_count_cap_claims_the_cap_with_a_plus_and_separates_thousands(
+    client_as: ClientAs, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(incidents, "SEARCH_COUNT_CAP", 2)
+    for n in range(4):
+        incidents.create_incident(
+            by=world.editor, title=f"Pump {n} stalled", check_result_ids=[world.orders_fail.pk]
+        )
+
+    body = client_as("admin").get("/incidents/?q=pump").content.decode()
+    counts = body.split('aria-label="Incidents by status"')[1].split("</nav>")[0]
+
+    # Three matches were counted (the cap and one more): the page claims two and more, not three.
+    assert 'All <span class="count">2+</span>' in counts
+    assert 'Reported</span> <span class="count">2+</span>' in counts
+    assert len(titles(body)) == 4
+
+
+def test_large_counts_separate_thousands(client_as: ClientAs, world: World) -> None:
+    incident = incidents.create_incident(
+        by=world.editor, title="Pump stalled", check_result_ids=[world.orders_fail.pk]
+    )
+    # The org-wide counter an admin's page reads, as if 12,344 more incidents were reported.
+    IncidentTally.objects.filter(dataset_set=None, everyone=False, status=incident.status).update(
+        count=F("count") + 12_344
+    )
+
+    body = client_as("admin").get("/incidents/").content.decode()
+
+    assert 'All <span class="count">12,345</span>' in body
 
 
 def test_a_page_holds_fifty_and_links_to_the_next(client_as: ClientAs, world: World) -> None:
