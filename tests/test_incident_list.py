@@ -555,3 +555,26 @@ def test_search_counts_are_exact_below_the_cap(admin: httpx.Client, world: World
     body = page(admin, {"search": "nightly", "size": 1})
 
     assert (body["totalElements"], body["totalElementsExact"], body["totalPages"]) == (2, True, 2)
+
+
+@pytest.mark.parametrize("common_from", [3, 10_000], ids=["common words", "rare words"])
+def test_a_search_lists_and_counts_the_same_matches_however_many_titles_match(
+    world: World, monkeypatch: pytest.MonkeyPatch, common_from: int
+) -> None:
+    # With many matches SQLite walks the newest incidents and checks each title; with few it looks
+    # the matches up by id. Either way the list and its counts agree.
+    monkeypatch.setattr(incidents, "SQLITE_COMMON_MATCHES", common_from)
+    pumps = [report(world.editor, f"Pump {n} stalled", world.orders_fail, created=hours(n)) for n in range(5)]
+    incidents.update_incident(pumps[1].pk, by=world.editor, status="fixing")
+    report(world.editor, "Pump room", world.orders_fail)
+    report(world.admin, "Customers stalled", world.customers_fail)
+
+    rows, counts = incidents.find_incidents(incidents.IncidentFilters(search="pump stall"), by=world.viewer)
+    reported, _ = incidents.find_incidents(
+        incidents.IncidentFilters(search="pump stall", statuses=["reported"]), by=world.viewer
+    )
+
+    assert [row.pk for row in rows] == [pump.pk for pump in reversed(pumps)]
+    assert counts.counts == {"reported": 4, "fixing": 1}
+    assert counts.total() == (5, True)
+    assert [row.pk for row in reported] == [pump.pk for pump in reversed(pumps) if pump != pumps[1]]

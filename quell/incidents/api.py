@@ -268,9 +268,9 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> HttpRes
         created_from=query.from_,
         created_to=query.to,
     )
-    counts = services.status_counts(filters, by=by)
+    chosen, counts = services.find_incidents(filters, by=by)
     found = services.page_of(
-        services.list_incidents(filters, by=by),
+        chosen,
         counts,
         filters.statuses,
         size=query.size,

@@ -128,3 +128,29 @@ def test_the_incident_page_costs_the_same_however_long_its_story(client_as: Clie
         incidents.add_comment(incident.pk, f"note {n}", by=world.manager)
 
     assert queries(client, url) == few
+
+
+@pytest.mark.parametrize("common_from", [3, 10_000], ids=["common words", "rare words"])
+def test_a_search_page_reads_the_full_text_index_once_on_sqlite(
+    client_as: ClientAs, world: World, monkeypatch: pytest.MonkeyPatch, common_from: int
+) -> None:
+    # FTS5 reads every index entry of a prefix search whatever the LIMIT: at 1,000,000 incidents
+    # each read costs tens of milliseconds, and the page used to make two or three of them.
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL matches the GIN index within each query")
+    monkeypatch.setattr(incidents, "SQLITE_COMMON_MATCHES", common_from)
+    monkeypatch.setattr(incidents, "SEARCH_COUNT_CAP", 2)
+    for n in range(4):
+        incidents.create_incident(
+            by=world.editor, title=f"Pump {n} stalled", check_result_ids=[world.orders_fail.pk]
+        )
+
+    with CaptureQueriesContext(connection) as captured:
+        # A member with another filter: the counts also ask how many titles matched in all.
+        response = client_as("viewer").get(f"/incidents/?q=pump+stall&reporter={world.editor.pk}")
+
+    assert response.status_code == 200
+    reads = [q["sql"] for q in captured.captured_queries if " MATCH " in q["sql"]]
+    assert len(reads) == 1, reads
+    assert reads[0].endswith(f'MATCH \'"pump"* AND "stall"*\' LIMIT {common_from}')
+    assert response.content.decode().count("Pump ") >= 4

@@ -54,6 +54,7 @@ def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None
     for value in form.value("status"):
         statuses += list(OPEN_STATUSES) if value == OPEN else [value]
     filters = incidents.IncidentFilters(
+        statuses=statuses,
         severities=form.value("severity"),
         lead_ids=form.value("lead"),
         reporter_ids=form.value("reporter"),
@@ -61,11 +62,10 @@ def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None
         search=form.value("q"),
     )
     # Counts per status follow every filter but the status one, so each count says what choosing it gives.
-    tally = incidents.status_counts(filters, by=by)
+    chosen_rows, tally = incidents.find_incidents(filters, by=by)
     counts = tally.counts
-    filters.statuses = statuses
     sort = form.value("sort") or "created"
-    rows = incidents.for_list(incidents.list_incidents(filters, by=by), by)
+    rows = incidents.for_list(chosen_rows, by)
     # "Next" links carry a cursor (`after`), so a deep page costs what the first does; `page`
     # (from 1) still works for links made by hand.
     page_number = request.GET.get("page", "1")
