@@ -424,8 +424,8 @@ class TitleSearch:
     """A title search, read from the full-text index once for a page's list and its counts.
 
     On SQLite `first` holds the ids of up to SQLITE_COMMON_MATCHES (at least SEARCH_COUNT_CAP + 1)
-    matching incidents in the index's own order. FTS5 reads every index entry of a prefix search before it gives the first
-    match (17-27 ms for "row count" at 1,000,000 incidents, however small the LIMIT), and a page
+    matching incidents. FTS5 reads every index entry of a prefix search before it gives the first
+    match (13-27 ms for "row count" at 1,000,000 incidents, however small the LIMIT), and a page
     used to make it do so two or three times: to choose how to list, to list and to count. On
     PostgreSQL (`first` is None) each query matches the GIN index itself, which stops early.
     """
@@ -438,13 +438,15 @@ class TitleSearch:
         words = search_words(search)
         if connection.vendor != "sqlite" or not words:
             return cls(search)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT rowid FROM {TITLE_FTS} WHERE {TITLE_FTS} MATCH %s LIMIT %s",  # noqa: S608
-                # Enough to tell common words from rare ones, and to count within.
-                [_fts_query(words), max(SQLITE_COMMON_MATCHES, SEARCH_COUNT_CAP + 1)],
-            )
-            return cls(search, [row[0] for row in cursor.fetchall()])
+        # Enough to tell common words from rare ones, and to count within.
+        enough = max(SQLITE_COMMON_MATCHES, SEARCH_COUNT_CAP + 1)
+        # A title holding the words themselves matches too, and FTS5 reads a whole word's entries
+        # only as far as the LIMIT: for common words this finds enough matches without the prefix
+        # search (1.9 against 15 ms for "row count" at 1,000,000 incidents).
+        whole_words = _fts_ids(_fts_query(words, prefix=False), enough)
+        if len(whole_words) >= SQLITE_COMMON_MATCHES:
+            return cls(search, whole_words)
+        return cls(search, _fts_ids(_fts_query(words), enough))
 
     @property
     def common(self) -> bool:
@@ -470,8 +472,19 @@ def _first_title_matches(search: str, limit: int) -> tuple[Q, Callable[[], int]]
     return _pk_among(matches), matches.count
 
 
-def _fts_query(words: list[str]) -> str:
-    return " AND ".join(f'"{word}"*' for word in words)
+def _fts_query(words: list[str], *, prefix: bool = True) -> str:
+    star = "*" if prefix else ""
+    return " AND ".join(f'"{word}"{star}' for word in words)
+
+
+def _fts_ids(query: str, limit: int) -> list[int]:
+    """SQLite: the ids of up to `limit` incidents whose titles match an FTS5 query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT rowid FROM {TITLE_FTS} WHERE {TITLE_FTS} MATCH %s LIMIT %s",  # noqa: S608
+            [query, limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _words_start(words: list[str]) -> Q:
