@@ -48,15 +48,18 @@ def pick(
     matches: QuerySet[M] | None = None,
     keep: Collection[int] = (),
     first: list[M] | None = None,
+    head: list[M] | None = None,
 ) -> Picker[M]:
     """The options to offer out of `choices`, in at most three bounded queries.
 
     `matches` is `choices` narrowed by `search` (by the service that knows what a match is); rows
     whose ids are in `keep` come first and are offered whatever the search; `first` are rows to
     offer ahead of everything even if they are not among `choices` (an incident's current lead who
-    has lost access since).
+    has lost access since). `head`: the first PLAIN_SELECT_MAX + 1 rows of `choices`, if the caller
+    has read them already.
     """
-    head = list(choices[: PLAIN_SELECT_MAX + 1])
+    if head is None:
+        head = list(choices[: PLAIN_SELECT_MAX + 1])
     if len(head) <= PLAIN_SELECT_MAX:
         ahead = list(first or [])
         ahead_ids = {row.pk for row in ahead}

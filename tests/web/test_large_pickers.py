@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.hashers import make_password
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from quell.accounts.models import User
 from quell.catalog.models import Dataset, DataSource
@@ -88,6 +90,25 @@ def test_each_filter_lists_at_most_the_first_matches_and_the_caller_with_a_searc
     for box in ("lead_q", "reporter_q", "dataset_q"):
         assert f'name="{box}"' in body
     assert "search to find more" in select(body, "f-lead")
+
+
+def test_the_lead_and_reporter_filters_read_the_first_people_once_and_only_what_they_show(
+    client_as: ClientAs, world: World, crowd: Crowd
+) -> None:
+    client = client_as("admin")
+    with CaptureQueriesContext(connection) as captured:
+        body = client.get("/incidents/").content.decode()
+
+    first_people = [
+        q["sql"]
+        for q in captured.captured_queries
+        if 'FROM "accounts_user"' in q["sql"] and f"LIMIT {PLAIN_SELECT_MAX + 1}" in q["sql"]
+    ]
+    assert len(first_people) == 1, first_people
+    assert "password" not in first_people[0]
+    # Both offer people who lead or reported an incident, from the same rows.
+    assert "Person 000" in options(body, "f-lead")
+    assert "Person 000" in options(body, "f-reporter")
 
 
 def test_a_lead_search_narrows_the_lead_filter_to_the_matching_people(

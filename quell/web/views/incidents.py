@@ -29,7 +29,7 @@ from quell.web.forms import (
     IncidentFilterForm,
     as_id,
 )
-from quell.web.pickers import Picker, pick, search_term
+from quell.web.pickers import PLAIN_SELECT_MAX, Picker, pick, search_term
 from quell.web.views.base import PAGE_SIZE, apply_error, page, signed_in
 
 PICKER_SIZE = 50
@@ -124,24 +124,35 @@ def filter_pickers(
     Each keeps what the URL chose; Lead keeps the caller too, the likeliest lead to look for.
     """
     pickers: dict[str, Picker[Any]] = {}
-    for name in ("lead", "reporter"):
-        if only in ("", name):
-            search = search_term(request, f"{name}_q")
-            pickers[f"{name}_picker"] = pick(
-                people,
-                search=search,
-                matches=incidents.people_in_incidents(by=by, search=search),
-                keep=[*form.value(name), *([by.pk] if name == "lead" else [])],
-            )
+    # Only what the options show: a dataset row holds its contract, and the page builds up to 300
+    # rows for its pickers.
+    people = people.only(*PERSON_SHOWN)
+    names = [name for name in ("lead", "reporter") if only in ("", name)]
+    # Lead and Reporter offer the same people: one read of the first rows serves both.
+    first_people = list(people[: PLAIN_SELECT_MAX + 1]) if len(names) > 1 else None
+    for name in names:
+        search = search_term(request, f"{name}_q")
+        pickers[f"{name}_picker"] = pick(
+            people,
+            search=search,
+            matches=incidents.people_in_incidents(by=by, search=search).only(*PERSON_SHOWN),
+            keep=[*form.value(name), *([by.pk] if name == "lead" else [])],
+            head=first_people,
+        )
     if datasets is not None and only in ("", "dataset"):
         search = search_term(request, "dataset_q")
         pickers["dataset_picker"] = pick(
-            datasets,
+            datasets.only(*DATASET_SHOWN),
             search=search,
-            matches=catalog.list_datasets(by=by, matching=search),
+            matches=catalog.list_datasets(by=by, matching=search).only(*DATASET_SHOWN),
             keep=form.value("dataset"),
         )
     return pickers
+
+
+# The fields a filter's options show (_filter_picker.html).
+PERSON_SHOWN = ("pk", "name", "email")
+DATASET_SHOWN = ("pk", "name", "data_source__name")
 
 
 @page
