@@ -368,6 +368,32 @@ def test_the_last_page_holds_what_is_left(admin: httpx.Client, world: World) -> 
     assert (body["first"], body["last"], body["number"], body["size"]) == (False, True, 2, 2)
 
 
+@pytest.mark.parametrize("sort", ["created", "updated", "severity"])
+@pytest.mark.parametrize(("role", "seen"), [("viewer", 9), ("outsider", 4)])
+def test_deep_pages_read_by_ids_first_hold_the_same_rows_in_the_same_order(
+    client_for: ClientFor, world: World, monkeypatch: pytest.MonkeyPatch, sort: str, role: str, seen: int
+) -> None:
+    # Past DEFERRED_OFFSET rows a page by number reads its ids, then its rows. The outsider sees
+    # only the incidents on customers.
+    severities = ["minor", "critical", "major"]
+    for n in range(9):
+        result = world.customers_fail if n % 2 else world.orders_fail
+        report(world.admin, f"Incident {n}", result, severity=severities[n % 3], created=hours(n % 4))
+    Incident.objects.filter(title="Incident 2").update(updated_at=hours(30))
+    client = client_for(role)
+
+    def pages(deferred_from: int) -> list[tuple[list[int], bool, bool]]:
+        monkeypatch.setattr(incidents, "DEFERRED_OFFSET", deferred_from)
+        return [
+            ([row["id"] for row in body["content"]], body["last"], body["nextCursor"] is None)
+            for body in (page(client, {"page": n, "size": 3, "sort": sort}) for n in range(4))
+        ]
+
+    by_ids_first = pages(0)
+    assert by_ids_first == pages(10_000)
+    assert sum(len(ids) for ids, _, _ in by_ids_first) == seen
+
+
 def test_a_page_past_the_end_is_empty(admin: httpx.Client, world: World) -> None:
     five_incidents(world)
 
