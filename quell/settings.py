@@ -20,12 +20,16 @@ from quell.lib.env import (
     envstr,
     persistent_secret_key,
 )
+from quell.ops.datadir import make_private, private_umask, sqlite_files
 from quell.ops.logging import log_format, logging_config
 from quell.ops.multiproc import configure as configure_metrics_dir
 
+# The data directory holds the database, the secret key and backups: whatever this process creates
+# (SQLite's -wal and -shm files included, whenever it makes them) is for Quell's user alone.
+private_umask()
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(envstr("QUELL_DATA_DIR") or default_data_dir()).expanduser().resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 # Before anything imports prometheus_client, which picks its per-process storage at import.
 METRICS_DIR = configure_metrics_dir(DATA_DIR)
 
@@ -123,6 +127,9 @@ def _database() -> dict[str, Any]:
 
 
 DATABASES = {"default": _database()}
+# An installation from before files were private has a 755 folder and 644 files: tightened here, at
+# every start, before anything reads or writes them (`quell check --deploy` reports what could not be).
+make_private(DATA_DIR, sqlite_files(DATABASES["default"]))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -132,6 +139,13 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
+    # Refuses a password too like the user's email or name (Quell's users have no Django username or
+    # first/last name). It sees only the user it is given: every service that sets a password passes
+    # the user, an unsaved one while creating them.
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "name")},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
@@ -146,6 +160,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(envstr("QUELL_STATIC_ROOT") or DATA_DIR / "static")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Collected static files are private like everything else Quell writes (Django's default is 644).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Hashed, gzip- and brotli-compressed copies once `quell collectstatic` has run (`quell serve` and

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from typing import Any
 
 import pytest
+from django.conf import LazySettings
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -15,6 +17,7 @@ from quell.accounts import services as accounts
 from quell.accounts.models import LoginFailure, User
 from quell.lib.errors import Forbidden, Invalid, NotFound
 from tests.conftest import World
+from tests.web.test_login import count_password_checks, post_at_once
 
 OLD = "pw-for-tests"
 NEW = "a fresh long passphrase"
@@ -217,6 +220,49 @@ def test_the_api_answers_429_once_the_account_is_locked(world: World) -> None:
     assert can_log_in("viewer@example.com", OLD)
 
 
+def test_behind_the_proxy_the_api_counts_a_wrong_password_against_the_client(
+    world: World, settings: LazySettings
+) -> None:
+    settings.TRUSTED_PROXIES = ["127.0.0.1", "::1"]  # the test client's peer is 127.0.0.1
+    through_proxy = {**basic(world, "viewer"), "X-Forwarded-For": "203.0.113.7"}
+
+    change_by_api(Client(), {"currentPassword": "a guess", "newPassword": NEW}, through_proxy)
+
+    assert list(LoginFailure.objects.values_list("ip", flat=True)) == ["203.0.113.7"]
+
+
+def test_behind_the_proxy_a_locked_out_address_does_not_lock_the_api_for_other_clients(
+    world: World, settings: LazySettings
+) -> None:
+    settings.TRUSTED_PROXIES = ["127.0.0.1", "::1"]
+    for n in range(accounts.LOGIN_FAILURES_PER_IP):
+        accounts.record_login_failure(f"guess{n}@example.com", "203.0.113.7")
+    body = {"currentPassword": OLD, "newPassword": NEW}
+
+    locked = change_by_api(Client(), body, {**basic(world, "viewer"), "X-Forwarded-For": "203.0.113.7"})
+    other = change_by_api(Client(), body, {**basic(world, "viewer"), "X-Forwarded-For": "198.51.100.2"})
+
+    assert (locked.status_code, other.status_code) == (429, 204)
+
+
+def test_wrong_current_passwords_at_once_reach_at_most_five_password_checks(
+    live_server: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked = count_password_checks(monkeypatch)
+    guesses = [json.dumps({"currentPassword": f"guess {n}", "newPassword": NEW}).encode() for n in range(40)]
+
+    codes = post_at_once(
+        live_server.url,
+        "/api/v1/users/me/password",
+        guesses,
+        {"Content-Type": "application/json", **basic(world, "viewer")},
+    )
+
+    assert set(codes) <= {400, 429}, codes
+    assert len(checked) == codes.count(400) <= accounts.LOGIN_FAILURES_PER_EMAIL, codes
+    assert can_log_in("viewer@example.com", OLD)
+
+
 def test_the_api_needs_credentials(world: World) -> None:
     response = change_by_api(Client(), {"currentPassword": OLD, "newPassword": NEW})
 
@@ -302,3 +348,74 @@ def test_setpassword_says_when_the_user_is_deactivated(world: World, monkeypatch
     call_command("setpassword", "--email", "viewer@example.com", "--password-stdin", stdout=out)
 
     assert "They are deactivated" in out.getvalue()
+
+
+# --- Like the email or the name -------------------------------------------------------------------
+
+SIMILAR = "The password is too similar to the email."
+
+
+def test_a_new_users_password_like_their_email_or_name_is_refused_and_nobody_is_created(world: World) -> None:
+    # The user does not exist yet: the validator compares with the email and name being given.
+    for password, name, said in [
+        ("nina@example.com", "", SIMILAR),
+        ("Nina@Example.com", "", SIMILAR),
+        ("ninakowalski", "Nina Kowalski", "The password is too similar to the name."),
+    ]:
+        with pytest.raises(Invalid) as refused:
+            accounts.create_user(by=world.admin, email="nina@example.com", name=name, password=password)
+
+        assert (refused.value.code, refused.value.field) == ("weak_password", "password")
+        assert said in refused.value.message
+    assert not User.objects.filter(email="nina@example.com").exists()
+
+
+def test_the_api_refuses_a_new_user_whose_password_is_their_email(world: World) -> None:
+    response = Client().post(
+        "/api/v1/users",
+        {"email": "nina@example.com", "password": "nina@example.com"},
+        content_type="application/json",
+        headers=basic(world, "admin"),
+    )
+
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["field"]) == ("weak_password", "password")
+    assert SIMILAR in response.json()["message"]
+    assert not User.objects.filter(email="nina@example.com").exists()
+
+
+def test_changing_your_password_to_your_email_is_refused_by_the_api(world: World) -> None:
+    body = {"currentPassword": OLD, "newPassword": "viewer@example.com"}
+
+    response = change_by_api(Client(), body, basic(world, "viewer"))
+
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["field"]) == ("weak_password", "newPassword")
+    assert SIMILAR in response.json()["message"]
+    assert can_log_in("viewer@example.com", OLD)
+
+
+def test_an_admin_cannot_set_a_password_equal_to_the_users_email(world: World) -> None:
+    with pytest.raises(Invalid, match=SIMILAR):
+        accounts.set_password(world.viewer.pk, "viewer@example.com", by=world.admin)
+
+    assert can_log_in("viewer@example.com", OLD)
+
+
+def test_setpassword_refuses_the_users_email_as_password(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("alice@example.com\n"))
+
+    with pytest.raises(CommandError, match=SIMILAR):
+        call_command("setpassword", "--email", "alice@example.com", "--password-stdin")
+
+    assert can_log_in("alice@example.com", OLD)
+
+
+@pytest.mark.parametrize("email", ["root@example.com", "viewer@example.com"], ids=["new", "existing"])
+def test_createadmin_refuses_the_email_as_password(world: World, email: str) -> None:
+    with pytest.raises(CommandError, match=SIMILAR):
+        call_command("createadmin", "--email", email, "--password", email, stdout=io.StringIO())
+
+    assert not User.objects.filter(email=email, global_role="admin").exists()

@@ -188,8 +188,15 @@ CALLS = [
         scan_of("customers", "row_count > 10"),
         (201, 403, 403, 403, 403),
     ),
-    # Users may create datasets by pushing results unless an admin turns that off.
-    Call("POST checkResults to a new dataset", "POST", "/checkResults", scan_of("invoices"), (201,) * 5),
+    # Users may create datasets by pushing results unless an admin turns that off, but not in a data
+    # source holding a dataset hidden from them where they push to none: orders is the outsider's.
+    Call(
+        "POST checkResults to a new dataset",
+        "POST",
+        "/checkResults",
+        scan_of("invoices"),
+        (201, 201, 201, 201, 403),
+    ),
     Call("GET incidents", "GET", "/incidents", None, ALL_200),
     # An orders result id is as unknown to the outsider as an id that does not exist: 400.
     Call(

@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 from django.contrib.auth import update_session_auth_hash
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Status
 
 from quell.accounts import services
 from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole, Organization, User
-from quell.api.base import COMMON_ERRORS, ErrorOut, Id, Page, PageParams, caller, paginate
+from quell.api.base import COMMON_ERRORS, ErrorOut, Id, Page, PageParams, Schema, caller, paginate
+from quell.lib.network import client_address
 from quell.ops import housekeeping
 
 router = Router(tags=["users and roles"])
@@ -110,7 +111,9 @@ def list_users(request: HttpRequest, paging: Query[PageParams]) -> dict[str, Any
 
 
 @router.post(
-    "/users", response={201: UserOut, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut}, summary="Create a user"
+    "/users",
+    response={201: UserOut, **COMMON_ERRORS, 403: ErrorOut, 409: ErrorOut, 413: ErrorOut},
+    summary="Create a user",
 )
 def create_user(request: HttpRequest, payload: UserIn) -> Status[dict[str, Any]]:
     user = services.create_user(
@@ -133,7 +136,7 @@ def change_own_password(request: HttpRequest, payload: PasswordChangeIn) -> Stat
     towards the log-in lockout (429 `too_many_attempts` while it lasts)."""
     user = caller(request)
     services.change_own_password(
-        user, payload.currentPassword, payload.newPassword, ip=request.META.get("REMOTE_ADDR")
+        user, payload.currentPassword, payload.newPassword, ip=client_address(request)
     )
     signed_in = getattr(request, "user", None)
     if isinstance(signed_in, User) and signed_in.pk == user.pk:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypeVar
 
+from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -26,7 +28,8 @@ from quell.accounts.models import (
 from quell.catalog import access
 from quell.catalog.access import require_admin
 from quell.catalog.models import Responsibility
-from quell.lib.errors import Invalid, NotFound
+from quell.lib.errors import Invalid, NotFound, Taken
+from quell.lib.text import require_plain_text
 
 
 def create_user(
@@ -47,15 +50,20 @@ def create_user(
         raise Invalid(f"{email!r} is not an email address.", code="invalid_email", field="email") from None
     if global_role not in GlobalRole.values:
         raise Invalid(f"globalRole must be one of {', '.join(GlobalRole.values)}.", field="globalRole")
+    name = require_plain_text((name or "").strip(), "name", label="The name")
     if password:
-        try:
-            validate_password(password)
-        except ValidationError as error:
-            raise Invalid(" ".join(error.messages), code="weak_password", field="password") from None
-    with transaction.atomic():
-        if User.objects.filter(email=email).exists():
-            raise Invalid(f"There is already a user {email}.", code="email_taken", field="email")
-        return User.objects.create_user(email, password, name=(name or "").strip(), global_role=global_role)
+        # The user-to-be, unsaved, so the similarity validator compares the password with their email and name.
+        _validated_password(password, User(email=email, name=name), "password")
+    taken = Taken(f"There is already a user {email}.", code="email_taken", field="email")
+    if User.objects.filter(email=email).exists():
+        raise taken
+    try:
+        # A savepoint inside a caller's transaction: the INSERT of an address someone is creating at
+        # the same moment waits for them (PostgreSQL), then fails alone and leaves that transaction usable.
+        with transaction.atomic():
+            return User.objects.create_user(email, password, name=name, global_role=global_role)
+    except IntegrityError:
+        raise taken from None
 
 
 def set_admin(email: str, password: str) -> User:
@@ -63,10 +71,9 @@ def set_admin(email: str, password: str) -> User:
     user = User.objects.filter(email=email.strip().lower()).first()
     if user is None:
         return create_user(by=None, email=email, password=password, global_role=GlobalRole.ADMIN)
-    try:
-        validate_password(password, user)
-    except ValidationError as error:
-        raise Invalid(" ".join(error.messages), code="weak_password", field="password") from None
+    _validated_password(password, user, "password")
+    if not user.is_active:
+        _revoke_api_keys(user)  # reactivated, as by set_user_active: without their old keys
     user.global_role = GlobalRole.ADMIN
     user.is_active = True
     user.set_password(password)
@@ -82,7 +89,8 @@ def list_users(*, by: User) -> QuerySet[User]:
 def create_api_key(*, user: User, name: str = "") -> tuple[ApiKey, str]:
     if not user.is_active:
         raise Invalid(f"{user.email} is deactivated and cannot get an API key.")
-    return ApiKey.issue(user, name=(name or "").strip()[:200])
+    name = require_plain_text((name or "").strip(), "name", label="The key's name")
+    return ApiKey.issue(user, name=name[:200])
 
 
 def user_by_email(email: str) -> User:
@@ -109,7 +117,7 @@ def update_organization(
     if name is not None:
         if not name.strip():
             raise Invalid("The organisation needs a name.", field="name")
-        org.name = name.strip()[:200]
+        org.name = require_plain_text(name.strip(), "name", label="The organisation's name")[:200]
     if clear_default_role:
         org.default_dataset_role = None
     elif default_dataset_role_id is not None:
@@ -129,7 +137,7 @@ def list_dataset_roles(*, by: User) -> QuerySet[DatasetRole]:
 
 def create_dataset_role(*, by: User, name: str, permissions: set[str]) -> DatasetRole:
     require_admin(by, "define dataset roles")
-    name = (name or "").strip()
+    name = require_plain_text((name or "").strip(), "name", label="A role's name")
     if not name:
         raise Invalid("A role needs a name.", field="name")
     unknown = permissions - set(PERMISSION_FIELDS)
@@ -173,14 +181,27 @@ def _other_active_admins(user: User) -> bool:
     return User.objects.filter(global_role=GlobalRole.ADMIN, is_active=True).exclude(pk=user.pk).exists()
 
 
+def _revoke_api_keys(user: User) -> None:
+    # Revoking a key ends the Soda Core tokens logged in with it as well (ingest checks the key).
+    ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
 def set_user_active(user_id: int, active: bool, *, by: User) -> User:
-    """Deactivate (they can no longer log in; their API keys stop working) or reactivate a user."""
+    """Deactivate (they can no longer log in; their API keys are revoked) or reactivate a user.
+
+    Deactivation revokes the user's API keys, and with them their Soda Core tokens, for good:
+    keys live on in scripts and schedulers, and reactivating someone must not quietly bring those
+    back. A reactivated user makes new keys. Reactivation revokes any key still live too: those of
+    users deactivated before Quell revoked keys at deactivation.
+    """
     with transaction.atomic():
         user = get_user(user_id, by=by)
         if not active and user.pk == by.pk:
             raise Invalid("You cannot deactivate yourself.", code="deactivate_self", field="active")
         if not active and user.is_admin and not _other_active_admins(user):
             raise Invalid("The last active admin cannot be deactivated.", code="last_admin", field="active")
+        if user.is_active != active:
+            _revoke_api_keys(user)
         user.is_active = active
         user.save(update_fields=["is_active"])
     return user
@@ -248,6 +269,7 @@ def _group_name(name: str, *, exclude_id: int | None = None) -> str:
         raise Invalid("A group needs a name.", code="name_required", field="name")
     if len(name) > 200:
         raise Invalid("A group name is at most 200 characters.", code="name_too_long", field="name")
+    require_plain_text(name, "name", label="A group name")
     taken = UserGroup.objects.filter(name__iexact=name)
     if exclude_id is not None:
         taken = taken.exclude(pk=exclude_id)
@@ -415,7 +437,7 @@ def update_dataset_role(role_id: int, *, by: User, name: str, permissions: set[s
         role = get_dataset_role(role_id, by=by)
         if role.builtin:
             raise Invalid(f"{role.name} is built in and cannot be changed.", code="builtin_role")
-        name = (name or "").strip()
+        name = require_plain_text((name or "").strip(), "name", label="A role's name")
         if not name:
             raise Invalid("A role needs a name.", field="name")
         unknown = permissions - set(PERMISSION_FIELDS)
@@ -474,7 +496,8 @@ def revoke_api_key(key_pk: int, *, by: User) -> ApiKey:
 # --- Log-in throttling ----------------------------------------------------------------------------
 
 # Five wrong passwords for one account within a quarter of an hour lock that account's web log-in
-# for the rest of the quarter; an address gets more, since a whole office may share one.
+# for the rest of the quarter; an address gets more, since a whole office may share one. The address
+# is the client's (quell.lib.network.client_address), never the reverse proxy's.
 LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_FAILURES_PER_EMAIL = 5
 LOGIN_FAILURES_PER_IP = 30
@@ -486,32 +509,87 @@ class LoginThrottle:
     retry_after_seconds: int = 0
 
 
-def login_throttle(email: str, ip: str | None) -> LoginThrottle:
-    """Whether log-in attempts for this email or from this address are refused for now."""
-    now = timezone.now()
+def _login_email(email: str) -> str:
+    return (email or "").strip().lower()[:254]
+
+
+def _throttle(email: str, ip: str | None, now: datetime, *, besides: int | None = None) -> LoginThrottle:
     since = now - LOGIN_WINDOW
-    email = (email or "").strip().lower()
-    checks = [(LoginFailure.objects.filter(email=email, at__gte=since), LOGIN_FAILURES_PER_EMAIL)]
+    failures = LoginFailure.objects.filter(at__gte=since)
+    if besides is not None:
+        failures = failures.exclude(pk=besides)
+    checks = [(failures.filter(email=email), LOGIN_FAILURES_PER_EMAIL)]
     if ip:
-        checks.append((LoginFailure.objects.filter(ip=ip, at__gte=since), LOGIN_FAILURES_PER_IP))
+        checks.append((failures.filter(ip=ip), LOGIN_FAILURES_PER_IP))
     wait = 0
-    for failures, limit in checks:
+    for counted, limit in checks:
         # The block ends when the oldest failure that still counts towards the limit leaves the window.
-        times = list(failures.order_by("-at").values_list("at", flat=True)[:limit])
+        times = list(counted.order_by("-at").values_list("at", flat=True)[:limit])
         if len(times) >= limit:
             wait = max(wait, int((times[-1] + LOGIN_WINDOW - now).total_seconds()) + 1)
     return LoginThrottle(blocked=wait > 0, retry_after_seconds=wait)
 
 
+def login_throttle(email: str, ip: str | None) -> LoginThrottle:
+    """Whether log-in attempts for this email or from this address are refused for now."""
+    return _throttle(_login_email(email), ip, timezone.now())
+
+
 def record_login_failure(email: str, ip: str | None) -> None:
     now = timezone.now()
-    LoginFailure.objects.create(email=(email or "").strip().lower()[:254], ip=ip or None, at=now)
+    LoginFailure.objects.create(email=_login_email(email), ip=ip or None, at=now)
     # Old failures count for nothing; clearing them here keeps the table small without a cron job.
     LoginFailure.objects.filter(at__lt=now - 4 * LOGIN_WINDOW).delete()
 
 
 def clear_login_failures(email: str) -> None:
-    LoginFailure.objects.filter(email=(email or "").strip().lower()).delete()
+    LoginFailure.objects.filter(email=_login_email(email)).delete()
+
+
+Checked = TypeVar("Checked")
+
+
+def check_password_throttled(
+    email: str, ip: str | None, check: Callable[[], Checked | None], *, field: str | None = None
+) -> Checked | None:
+    """Run one password check (`check`, None meaning wrong) for `email` from `ip` under the lockout.
+
+    Raises TooManyAttempts instead of checking while the email or the address is locked out. The
+    attempt is written and committed as a failure *before* the check and counted together with
+    everyone else's, so of any number of simultaneous guesses at most LOGIN_FAILURES_PER_EMAIL reach
+    the check: each one sees every attempt committed before its own, so the n-th to commit counts n.
+    A wrong password leaves the row as its failure; a right one forgets the account's failures up to
+    it; a refused one takes its row back, so knocking at a locked door does not keep it locked. Call
+    it outside a transaction, or the row stays invisible to the others until that commits.
+    """
+    email = _login_email(email)
+    throttle = login_throttle(email, ip)  # a plain read first: a locked door costs no write
+    if throttle.blocked:
+        raise TooManyAttempts(throttle.retry_after_seconds, field=field)
+    now = timezone.now()
+    attempt = LoginFailure.objects.create(email=email, ip=ip or None, at=now)
+    throttle = _throttle(email, ip, now, besides=attempt.pk)
+    if throttle.blocked:
+        LoginFailure.objects.filter(pk=attempt.pk).delete()
+        raise TooManyAttempts(throttle.retry_after_seconds, field=field)
+    passed = check()
+    if passed is None:
+        # Old failures count for nothing; clearing them here keeps the table small without a cron job.
+        LoginFailure.objects.filter(at__lt=now - 4 * LOGIN_WINDOW).delete()
+    else:
+        # Up to this attempt only: guesses that began after it stay counted.
+        LoginFailure.objects.filter(email=email, pk__lte=attempt.pk).delete()
+    return passed
+
+
+def log_in(email: str, password: str, *, ip: str | None) -> User | None:
+    """The active user with this email and password, or None; TooManyAttempts while locked out."""
+
+    def check() -> User | None:
+        user = authenticate(None, username=email, password=password)
+        return user if isinstance(user, User) else None
+
+    return check_password_throttled(email, ip, check)
 
 
 # --- Passwords ------------------------------------------------------------------------------------
@@ -543,21 +621,23 @@ def _validated_password(new: str, user: User, field: str) -> str:
 def change_own_password(user: User, current: str, new: str, *, ip: str | None = None) -> None:
     """Change the caller's own password, given the current one.
 
-    A wrong current password counts as a failed log-in for the account and the address (`ip`), and
-    the log-in lockout refuses the change too, so this form is no way around the log-in throttle for
-    someone holding a session or an API key who wants to learn the password. The new password
-    passes the same validators as any other and must differ from the current one. Refused, it
-    changes nothing but that failure count. Every session of the user ends with the change except
+    A wrong current password counts as a failed log-in for the account and the address (`ip`, the
+    client's), and the log-in lockout refuses the change too, so this form is no way around the
+    log-in throttle for someone holding a session or an API key who wants to learn the password; a
+    right one forgets the account's failures, as a log-in does. The new password passes the same
+    validators as any other and must differ from the current one. Refused, it changes nothing but
+    that failure count. Every session of the user ends with the change except
     the one the caller keeps by calling `update_session_auth_hash` (Django's session auth hash is
     derived from the password hash, so sessions made with the old one no longer validate).
     """
-    throttle = login_throttle(user.email, ip)
-    if throttle.blocked:
-        raise TooManyAttempts(throttle.retry_after_seconds, field="currentPassword")
-    # Read the stored hash afresh: the caller's object may be older than a change made meanwhile.
-    stored = User.objects.filter(pk=user.pk).first()
-    if stored is None or not stored.check_password(current or ""):
-        record_login_failure(user.email, ip)
+
+    def check() -> User | None:
+        # Read the stored hash afresh: the caller's object may be older than a change made meanwhile.
+        stored = User.objects.filter(pk=user.pk).first()
+        return stored if stored is not None and stored.check_password(current or "") else None
+
+    stored = check_password_throttled(user.email, ip, check, field="currentPassword")
+    if stored is None:
         raise Invalid("That is not your current password.", code="wrong_password", field="currentPassword")
     _validated_password(new, stored, "newPassword")
     if new == current:
@@ -568,7 +648,6 @@ def change_own_password(user: User, current: str, new: str, *, ip: str | None = 
     stored.save(update_fields=["password"])
     # The caller's object carries the new hash too, so update_session_auth_hash stores the right one.
     user.password = stored.password
-    clear_login_failures(user.email)
 
 
 def set_password(user_id: int, new: str, *, by: User | None) -> User:

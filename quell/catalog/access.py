@@ -15,7 +15,7 @@ from typing import TypeVar
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
 from quell.accounts.models import DATASET_PERMISSIONS, PERMISSION_FIELDS, Organization, User, UserGroup
-from quell.catalog.models import Dataset, Responsibility
+from quell.catalog.models import Dataset, DataSource, Responsibility
 from quell.lib.errors import Forbidden, NotFound
 
 M = TypeVar("M", bound=Model)
@@ -198,6 +198,26 @@ def can_create_datasets(user: User) -> bool:
     if not user.is_active:
         return False
     return user.is_admin or Organization.get().users_can_create_datasets
+
+
+def can_create_datasets_in(user: User, data_source: DataSource) -> bool:
+    """Whether a push by `user` may add a new dataset to this data source.
+
+    Beyond `can_create_datasets`: an admin may; anyone else when they hold Manage checks on one of
+    its datasets, or when it holds no dataset they cannot see. A push that names a dataset the
+    caller cannot see is refused exactly as a creation is, so the name stays hidden from all who
+    may not create there; those who may could tell (their new name is created, the hidden one
+    refused), which is why they must already push to that data source.
+    """
+    if not can_create_datasets(user):
+        return False
+    if user.is_admin:
+        return True
+    in_source = Dataset.objects.filter(data_source=data_source)
+    # Probes per dataset, stopping at the first found (see holds_on): a data source may hold thousands.
+    if in_source.filter(holds_on(user, OuterRef("pk"), MANAGE_CHECKS)).exists():
+        return True
+    return not in_source.filter(~holds_on(user, OuterRef("pk"), VIEW)).exists()
 
 
 def require_admin(user: User, action: str) -> None:

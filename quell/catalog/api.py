@@ -10,7 +10,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Status
 from pydantic import model_validator
 
 from quell.api.base import (
@@ -22,6 +22,7 @@ from quell.api.base import (
     Page,
     PageParams,
     PathId,
+    Schema,
     UserRef,
     UtcDatetime,
     caller,

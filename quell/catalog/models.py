@@ -190,6 +190,30 @@ class Scan(models.Model):
     def __str__(self) -> str:
         return f"scan {self.pk} {self.definition_name}"
 
+    # The stored state and flags cover every dataset of the scan; a caller is shown these instead,
+    # computed from the counts catalog.services.with_scan_details annotates (results on datasets the
+    # caller can view), so a failure on a dataset hidden from them does not show in their badge.
+    # A failed run and the client's errors are facts of the whole run, not of one dataset: they stay.
+
+    @property
+    def visible_state(self) -> str:
+        """The scan's state over the results the caller can view (needs with_scan_details)."""
+        if self.state in (ScanState.FAILED, ScanState.COMPLETED_WITH_ERRORS):
+            return self.state
+        if self.has_visible_failures:
+            return ScanState.COMPLETED_WITH_FAILURES
+        if self.has_visible_warnings:
+            return ScanState.COMPLETED_WITH_WARNINGS
+        return ScanState.COMPLETED
+
+    @property
+    def has_visible_failures(self) -> bool:
+        return self.fails > 0  # type: ignore[attr-defined]
+
+    @property
+    def has_visible_warnings(self) -> bool:
+        return self.warns > 0  # type: ignore[attr-defined]
+
 
 class CheckResult(models.Model):
     check_ref = models.ForeignKey(

@@ -49,8 +49,10 @@ from quell.catalog.models import (
 )
 from quell.incidents import tallies
 from quell.integrations import events as integration_events
-from quell.lib.errors import Forbidden, Invalid, NotFound
+from quell.lib.errors import Forbidden, Invalid, NotFound, Taken
+from quell.lib.jsontext import UnreadableJSON, parse_json
 from quell.lib.seen import checked_for, mark_checked
+from quell.lib.text import require_plain_text
 from quell.ops import metrics
 
 MANAGER_ROLE = "Manager"
@@ -59,13 +61,20 @@ MANAGER_ROLE = "Manager"
 # --- Datasets -------------------------------------------------------------------------------------
 
 
-def create_dataset(data_source: DataSource, name: str, *, owner: User | None) -> Dataset:
-    """Create a dataset with its starting responsibilities.
+def create_dataset(data_source: DataSource, name: str, *, owner: User | None) -> tuple[Dataset, bool]:
+    """Create a dataset with its starting responsibilities; (the dataset, True).
 
     Everyone gets the organisation's default role (none if an admin chose none), and the user who
-    brought the dataset in becomes its owner with the Manager role, as in Soda Cloud.
+    brought the dataset in becomes its owner with the Manager role, as in Soda Cloud. When another
+    transaction committed the same name first, this returns (theirs, False) and writes nothing:
+    get_or_create INSERTs in a savepoint, which on PostgreSQL waits for that writer and then fails
+    alone, and reads their row again.
     """
-    dataset = Dataset.objects.create(data_source=data_source, name=name, owner=owner)
+    dataset, created = Dataset.objects.get_or_create(
+        data_source=data_source, name=name, defaults={"owner": owner}
+    )
+    if not created:
+        return dataset, False
     default_role = Organization.get().default_dataset_role
     # No incident can be linked to the dataset yet, so no status counter depends on who sees it.
     if default_role is not None:
@@ -76,7 +85,7 @@ def create_dataset(data_source: DataSource, name: str, *, owner: User | None) ->
         Responsibility.objects.create(
             dataset=dataset, user=owner, role=DatasetRole.objects.get(name=MANAGER_ROLE)
         )
-    return dataset
+    return dataset, True
 
 
 DATASET_SEARCH_WORDS = 10
@@ -380,6 +389,7 @@ def _validate(scan_input: ScanInput) -> None:
     if not scan_input.results and not scan_input.measurements:
         raise Invalid("A scan needs at least one result.", code="empty_scan", field="results")
     _too_long("definitionName", "definitionName", scan_input.definition_name)
+    require_plain_text(scan_input.definition_name, "definitionName")
     _too_long("externalId", "externalId", scan_input.external_id)
     _too_long("client", "client", scan_input.client)
     for position, result in enumerate(scan_input.results):
@@ -388,6 +398,7 @@ def _validate(scan_input: ScanInput) -> None:
             if not value.strip():
                 raise Invalid(f"{where}.{name} must not be empty.", field=f"{where}.{name}")
             _too_long(f"{where}.{name}", name, value)
+            require_plain_text(value, f"{where}.{name}")
         if not result.check.name.strip():
             raise Invalid(f"{where}.check.name must not be empty.", field=f"{where}.check.name")
         for name, value in (
@@ -397,6 +408,11 @@ def _validate(scan_input: ScanInput) -> None:
             ("check.type", result.check.check_type),
         ):
             _too_long(f"{where}.{name}", name, value)
+        # Names are refused rather than cleaned: a cleaned name would be a silent rename of what the
+        # warehouse calls it, and two names could become one. A check's name may span lines (Soda
+        # falls back to a check's multi-line definition when it has no name).
+        require_plain_text(result.check.name, f"{where}.check.name", multiline=True)
+        require_plain_text(result.check.column, f"{where}.check.column")
         if result.outcome not in Outcome.values:
             allowed = ", ".join(Outcome.values)
             raise Invalid(
@@ -435,7 +451,10 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
     )
     sources = {s.name: s for s in DataSource.objects.filter(name__in=source_names)}
     for name in sorted(source_names - sources.keys()):
-        sources[name] = DataSource.objects.create(name=name, type=scan_input.data_source_types.get(name, ""))
+        # A source another scan creates at the same moment is theirs, read back (see create_dataset).
+        sources[name], _ = DataSource.objects.get_or_create(
+            name=name, defaults={"type": scan_input.data_source_types.get(name, "")}
+        )
     for name, source in sources.items():
         # A source created by a tool that did not say its type learns it from one that does.
         if not source.type and scan_input.data_source_types.get(name):
@@ -458,19 +477,23 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
         if (source_by_id[dataset.data_source_id].name, dataset.name) in dataset_keys
     }
     held = access.permissions_on_many(by, {dataset.pk for dataset in existing.values()})
+    may_create: dict[str, bool] = {}
     datasets: dict[tuple[str, str], Dataset] = {}
     for source_name, dataset_name in sorted(dataset_keys):
         found = existing.get((source_name, dataset_name))
         if found is None:
-            if not access.can_create_datasets(by):
-                raise access.Forbidden(
-                    f"You may not create datasets, and {source_name}/{dataset_name} does not exist yet."
-                )
-            found = create_dataset(sources[source_name], dataset_name, owner=by)
+            if source_name not in may_create:
+                may_create[source_name] = access.can_create_datasets_in(by, sources[source_name])
+            if not may_create[source_name]:
+                raise _refused_push(source_name, dataset_name)
+            found, created = create_dataset(sources[source_name], dataset_name, owner=by)
+            if not created:
+                # Another scan created it a moment ago: push to it as to any existing dataset.
+                _require_manage_checks(by, found, access.permissions_on(by, found.pk), source_name)
         else:
             _require_manage_checks(by, found, held[found.pk], source_name)
-            # Its source is at hand; callers that name a result's dataset must not read it again.
-            found.data_source = sources[source_name]
+        # Its source is at hand; callers that name a result's dataset must not read it again.
+        found.data_source = sources[source_name]
         datasets[(source_name, dataset_name)] = found
 
     scan = Scan.objects.create(
@@ -704,10 +727,21 @@ def _apply_contracts(scan_input: ScanInput, datasets: dict[tuple[str, str], Data
 
 def _require_manage_checks(user: User, dataset: Dataset, perms: frozenset[str], source_name: str) -> None:
     if access.VIEW not in perms:
-        # Pushing into a dataset one cannot see must not reveal that it exists.
-        raise access.Forbidden(f"You may not push results to {source_name}/{dataset.name}.")
+        raise _refused_push(source_name, dataset.name)
     if access.MANAGE_CHECKS not in perms:
         access.require(user, dataset, access.MANAGE_CHECKS, "push results to it")
+
+
+def _refused_push(source_name: str, dataset_name: str) -> Forbidden:
+    """The one answer to a push naming a dataset the caller cannot see or may not create.
+
+    The same status, code and words for both, so a push never tells a name that exists but is
+    hidden from one that does not (docs/permissions.md).
+    """
+    return Forbidden(
+        f"You may not push results to {source_name}/{dataset_name}: "
+        "you can see no dataset of that name and may not create one."
+    )
 
 
 _DESCRIBED_BY_NEWEST_SCAN = (
@@ -898,7 +932,9 @@ def with_scan_details(scans: QuerySet[Scan], *, by: User) -> QuerySet[Scan]:
     """Scans with what a list shows of each, in a fixed number of queries however many there are.
 
     Each scan gets `visible_datasets` (the datasets it reported on that the caller can view) and
-    counts of its results on those datasets: `passes`, `warns`, `fails`, `excluded`, `unevaluated`.
+    counts of its results on those datasets: `passes`, `warns`, `fails`, `excluded`, `unevaluated`;
+    show the scan's `visible_state`, `has_visible_failures` and `has_visible_warnings` (computed from
+    these counts), never its stored state and flags, which cover datasets the caller may not view.
     The counts are correlated subqueries, so a page of scans costs the same however long the history.
     """
     visible = access.datasets_with(by)
@@ -1042,9 +1078,9 @@ def store_failed_rows_sample(data: bytes, *, by: User, file_path: str = "") -> F
     lines = [line for line in text.splitlines() if line.strip()]
     for number, line in enumerate(lines, start=1):
         try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
+            row = parse_json(line, subject=f"Line {number} of the sample")
+        except UnreadableJSON as error:
+            raise Invalid(error.message, code="invalid_sample") from None
         if not isinstance(row, list):
             raise Invalid(f"Line {number} of the sample is not a JSON array.", code="invalid_sample")
     with transaction.atomic():
@@ -1086,7 +1122,8 @@ def failed_rows(result_id: int, *, by: User) -> list[FailedRows]:
         FailedRows(
             file_id=sample.file_id,
             columns=[c for c in sample.columns if isinstance(c, dict)],
-            rows=[json.loads(line) for line in sample.content.splitlines() if line.strip()],
+            # Every line went through parse_json before it was stored.
+            rows=[json.loads(line) for line in sample.content.splitlines() if line.strip()],  # noqa: TID251
             total_row_count=sample.total_row_count,
             stored_row_count=sample.stored_row_count,
             truncated=sample.truncated,
@@ -1176,16 +1213,26 @@ def create_check_attribute_definition(
             raise Invalid("The allowed values repeat a value.", field="allowedValues")
     elif values:
         raise Invalid(f"A {attribute_type} attribute takes no allowed values.", field="allowedValues")
-    with transaction.atomic():
-        if CheckAttributeDefinition.objects.filter(name=name).exists():
-            raise Invalid(f"There is already an attribute named {name}.", code="name_taken", field="name")
-        return CheckAttributeDefinition.objects.create(
-            name=name,
-            type=attribute_type,
-            label=(label or "").strip()[:200],
-            allowed_values=values,
-            description=(description or "").strip(),
-        )
+    for value in values:
+        require_plain_text(value, "allowedValues", label="An allowed value")
+    require_plain_text(label or "", "label", label="The label")
+    require_plain_text(description or "", "description", label="The description", multiline=True)
+    taken = Taken(f"There is already an attribute named {name}.", code="name_taken", field="name")
+    if CheckAttributeDefinition.objects.filter(name=name).exists():
+        raise taken
+    try:
+        # In a savepoint: a name defined at the same moment fails this INSERT alone, not the caller's
+        # transaction (PostgreSQL waits for that writer, then raises the unique violation).
+        with transaction.atomic():
+            return CheckAttributeDefinition.objects.create(
+                name=name,
+                type=attribute_type,
+                label=(label or "").strip()[:200],
+                allowed_values=values,
+                description=(description or "").strip(),
+            )
+    except IntegrityError:
+        raise taken from None
 
 
 def delete_check_attribute_definition(definition_id: int, *, by: User) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Status
 
 from quell.accounts.models import User
 from quell.api.base import (
@@ -21,6 +21,7 @@ from quell.api.base import (
     Page,
     PageParams,
     PathId,
+    Schema,
     UserRef,
     UtcDatetime,
     caller,

@@ -53,6 +53,7 @@ from quell.incidents.models import (
 from quell.integrations import events as integration_events
 from quell.lib.errors import Conflict, Forbidden, Invalid, NotFound
 from quell.lib.seen import checked_for, mark_checked
+from quell.lib.text import require_plain_text
 
 TITLE_MAX = 300
 DESCRIPTION_MAX = 20_000
@@ -1003,7 +1004,7 @@ def create_incident(
     description = _clean_text("description", description, DESCRIPTION_MAX)
     _check_choices("severity", [severity], Severity.values)
     _check_choices("status", [status], Status.values)
-    resolution_notes = (resolution_notes or "").strip()
+    resolution_notes = _clean_text("resolution notes", resolution_notes, DESCRIPTION_MAX, "resolutionNotes")
     if status == Status.RESOLVED and not resolution_notes:
         raise _notes_required()
     if not check_result_ids:
@@ -1353,14 +1354,14 @@ def _clean_title(title: str | None) -> str:
         raise Invalid(
             f"The title is longer than {TITLE_MAX} characters.", code="title_too_long", field="title"
         )
-    return title
+    return require_plain_text(title, "title", label="The title")
 
 
 def _clean_text(name: str, text: str | None, limit: int, field: str = "") -> str:
     text = (text or "").strip()
     if len(text) > limit:
         raise Invalid(f"The {name} is longer than {limit} characters.", code="too_long", field=field or name)
-    return text
+    return require_plain_text(text, field or name, label=f"The {name}", multiline=True)
 
 
 def _check_choices(name: str, values: list[str], allowed: list[str]) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Status
 
 from quell.accounts.services import get_organization
 from quell.api.base import (
@@ -20,6 +20,7 @@ from quell.api.base import (
     Page,
     PageParams,
     PathId,
+    Schema,
     UserRef,
     caller,
     paginate,
@@ -152,15 +153,15 @@ def scan_out(scans: Iterable[Scan]) -> list[dict[str, Any]]:
         {
             "id": scan.pk,
             "definitionName": scan.definition_name,
-            "state": scan.state,
+            "state": scan.visible_state,
             "source": scan.source,
             "client": scan.client,
             "dataTimestamp": scan.data_timestamp,
             "startedAt": scan.started_at,
             "endedAt": scan.ended_at,
             "hasErrors": scan.has_errors,
-            "hasWarnings": scan.has_warnings,
-            "hasFailures": scan.has_failures,
+            "hasWarnings": scan.has_visible_warnings,
+            "hasFailures": scan.has_visible_failures,
             "datasets": [
                 {"id": ds.pk, "name": ds.name, "dataSource": ds.data_source.name}
                 for ds in scan.visible_datasets  # type: ignore[attr-defined]
@@ -291,7 +292,7 @@ def list_check_attributes(request: HttpRequest, query: Query[PageParams]) -> dic
 
 @router.post(
     "/checkAttributes",
-    response={201: CheckAttributeOut, **WRITE_ERRORS},
+    response={201: CheckAttributeOut, **WRITE_ERRORS, 409: ErrorOut},
     summary="Define a check attribute (admins)",
 )
 def create_check_attribute(request: HttpRequest, payload: CheckAttributeIn) -> Status[dict[str, Any]]:

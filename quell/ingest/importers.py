@@ -23,6 +23,7 @@ from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult, Outcome, Scan
 from quell.ingest import soda
 from quell.lib.errors import Invalid
+from quell.lib.jsontext import UnreadableJSON, parse_json
 
 FORMATS = ("dbt", "gx", "soda")
 
@@ -36,15 +37,15 @@ class MalformedFile(Invalid):
 
 def read_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise MalformedFile(str(path), "no such file.") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
         raise MalformedFile(str(path), f"cannot be read ({error}).") from None
     try:
-        return json.loads(text)
-    except ValueError as error:
-        raise MalformedFile(str(path), f"is not JSON ({error}).") from None
+        return parse_json(raw, subject="The file")
+    except UnreadableJSON as error:
+        raise MalformedFile(str(path), f"{error.problem}.") from None
 
 
 def _dict(value: Any) -> dict[str, Any]:

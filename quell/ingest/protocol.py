@@ -7,9 +7,7 @@ Each handler is a thin adapter over a service function; errors are `{"code", "me
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -22,11 +20,11 @@ from django.views.decorators.http import require_POST
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quell.accounts.models import Organization, User
-from quell.api.base import UnstorableText, _require_storable
 from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult, Measurement
 from quell.ingest import services, soda
 from quell.lib.errors import Invalid, QuellError
+from quell.lib.jsontext import UnreadableJSON, parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -355,39 +353,15 @@ NOT_SUPPORTED = {
 
 def _read_json(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     try:
-        raw = request.body
-        text = _plain_utf8(raw)
-        body = json.loads(raw if text is None else text)
+        body = parse_json(request.body)
     except RequestDataTooBig:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return _error(413, "body_too_large", f"The body is over {limit} bytes.")
-    except (ValueError, UnicodeDecodeError) as error:
-        return _error(400, "invalid_json", f"The body is not JSON: {error}.")
+    except UnreadableJSON as error:
+        return JsonResponse(error.as_dict(), status=error.status)
     if not isinstance(body, dict):
         return _error(400, "invalid_request", "The body must be a JSON object with a type.")
-    # JSON can carry a NUL or an unpaired surrogate only as a \u escape (raw control characters are
-    # not JSON, and strict UTF-8 has no surrogates), so a UTF-8 body without one has nothing for the
-    # walk over every value to find: that walk was a tenth of a 1,000-check scan's ingest.
-    if text is None or _MAYBE_UNSTORABLE.search(text):
-        try:
-            _require_storable(body)
-        except UnstorableText as error:
-            return _error(400, "invalid_request", str(error))
     return body
-
-
-_MAYBE_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
-
-
-def _plain_utf8(raw: bytes) -> str | None:
-    """The body as text when it is strict UTF-8 without a byte order mark, else None (json.loads
-    then reads the bytes as it always did: other encodings, encoded surrogates)."""
-    if json.detect_encoding(raw) != "utf-8":
-        return None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
 
 
 def _dispatch(request: HttpRequest, handlers: dict[str, Handler], endpoint: str) -> HttpResponse:

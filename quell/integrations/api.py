@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Path, Query, Router, Schema, Status
+from ninja import Field, Path, Query, Router, Status
 
 from quell.api.base import (
     WRITE_ERRORS,
@@ -15,6 +15,7 @@ from quell.api.base import (
     Page,
     PageParams,
     PathId,
+    Schema,
     caller,
     paginate,
 )

@@ -98,9 +98,9 @@ class Integration(models.Model):
     def url_hint(self) -> str:
         """The URL as it may be shown: no credentials, no query, and for Slack and Teams no path."""
         parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
+        # Host and port as written (brackets of an IPv6 address, a port of 0 from before ports were
+        # checked), without any credentials.
+        host = parts.netloc.rpartition("@")[2]
         if self.kind != Kind.WEBHOOK:
             return f"{parts.scheme}://{host}/…"
         return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 import socket
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -32,6 +34,14 @@ METADATA_ADDRESSES = {
     ipaddress.ip_address("100.100.100.200"),
 }
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# RFC 1918 and IPv6 unique-local addresses: what "a private address" means in a refusal.
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+SHARED_NETWORK = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598, carrier-grade NAT
+MAX_PORT = 65535
+# A label of a host name as the connection sees it (IDNA-encoded, so ASCII).
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 
 class DestinationRefused(Exception):
@@ -76,10 +86,12 @@ class Policy:
         what = _forbidden_kind(address)
         if what is None:
             return None
-        return (
-            f"{host} resolves to {address}, a {what} address; Quell does not send there unless "
-            "QUELL_WEBHOOK_ALLOWED_NETWORKS lists it."
-        )
+        # An address as written ("0.0.0.0", "0x7f.1") is what it is; a name says what it resolved to.
+        if numeric_address(host) == address:
+            named = f"{host} is {what}"
+        else:
+            named = f"{host} resolves to {address}, {what}"
+        return f"{named}; Quell does not send there unless QUELL_WEBHOOK_ALLOWED_NETWORKS lists it."
 
 
 def _looks_like_host(entry: str) -> bool:
@@ -88,38 +100,113 @@ def _looks_like_host(entry: str) -> bool:
 
 
 def _forbidden_kind(address: IPAddress) -> str | None:
+    """What kind of inside address this is ("a loopback address"), or None for a public one."""
     if isinstance(address, ipaddress.IPv6Address):
         # An IPv4 address in IPv6 clothing is judged as the IPv4 address it is.
         if address.ipv4_mapped is not None:
             return _forbidden_kind(address.ipv4_mapped)
         if address in NAT64:
             return _forbidden_kind(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    # Most specific first: Python counts 0.0.0.0, documentation and reserved ranges as "private" too.
     if address in METADATA_ADDRESSES:
-        return "cloud metadata"
+        return "a cloud metadata address"
+    if address.is_unspecified:
+        return "the unspecified address"
     if address.is_loopback:
-        return "loopback"
+        return "a loopback address"
     if address.is_link_local:
-        return "link-local"
-    if address.is_private:
-        return "private"
-    if address.is_multicast or address.is_unspecified or address.is_reserved or not address.is_global:
-        return "non-public"
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if any(address in network for network in PRIVATE_NETWORKS):
+        return "a private address"
+    if address in SHARED_NETWORK:
+        return "a carrier-grade NAT address"
+    if address.is_reserved:
+        return "a reserved address"
+    if address.is_private or not address.is_global:
+        return "a non-public address"
+    return None
+
+
+def numeric_address(host: str) -> IPAddress | None:
+    """The address `host` is, when it is one, read as the connection reads it (so `127.1`, `0x7f.1` and
+    `2130706433` are 127.0.0.1, as they are to getaddrinfo); None for a name, which DNS resolves."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), None, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return None
+    return ipaddress.ip_address(str(infos[0][4][0]).split("%")[0])
+
+
+def host_problem(host: str) -> str | None:
+    """Why `host` can never be connected to, judged without DNS, or None.
+
+    The settings (when a URL is given) and the connection (each delivery, each redirect) both ask, so
+    that no URL is accepted which delivery would then only retry as a DNS failure.
+    """
+    if host.endswith("."):
+        # getaddrinfo reads "127.0.0.1." as a name to look up, not as the address, and a receiver's TLS
+        # certificate and virtual hosts are for the name without the dot.
+        return f"The host {host} ends with a dot; write it without the dot ({host.rstrip('.')})."
+    if numeric_address(host) is not None:
+        return None
+    labels = host.split(".")
+    # No top-level domain is all digits: "1.2.3.4.5" or "256.0.0.1" is a mistyped address, and DNS
+    # would only ever answer that it does not exist.
+    if labels[-1].isdigit() or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return f"The host {host} is neither an IP address nor a host name."
     return None
 
 
 def literal_refusal(host: str, policy: Policy | None = None) -> str | None:
     """For a URL whose host is an IP address (or localhost): why it would be refused, checked up front."""
     policy = policy or Policy.from_settings()
-    name = host.strip("[]")
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        if name.lower().rstrip(".") in {"localhost", "localhost.localdomain"} or name.lower().endswith(
-            ".localhost"
-        ):
+    address = numeric_address(host)
+    if address is None:
+        name = host.lower()
+        if name in {"localhost", "localhost.localdomain"} or name.endswith(".localhost"):
             return policy.refusal(host, ipaddress.ip_address("127.0.0.1"))
         return None
     return policy.refusal(host, address)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str  # "invalid_url": it is no URL Quell can send to; "address_refused": not to that address
+    message: str
+
+
+def url_refusal(url: str, policy: Policy | None = None) -> Refusal | None:
+    """Why Quell will never deliver to `url`, judged without DNS, or None.
+
+    The one judgement of a receiver's URL: the services ask it when a URL is given, and every delivery
+    asks it again before connecting, so a URL accepted is one delivery tries, and one delivery would
+    refuse for good is refused when it is given. Names are judged again by the addresses they resolve
+    to when connecting (GuardedBackend).
+    """
+    try:
+        parts = urlsplit(url)
+        # Delivery's own reading of the URL (httpx's); a host name it cannot encode fails here.
+        host = httpx.URL(url).raw_host.decode("ascii")
+    except (ValueError, httpx.InvalidURL) as error:
+        return Refusal("invalid_url", f"The URL is not valid ({error}).")
+    if parts.scheme not in ("http", "https") or not host:
+        return Refusal("invalid_url", "The URL must start with https:// (or http://) and name a host.")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = -1
+    if port is not None and not 0 < port <= MAX_PORT:
+        written = parts.netloc.rpartition(":")[2]
+        return Refusal("invalid_url", f"The port must be a number from 1 to {MAX_PORT}, not {written}.")
+    problem = host_problem(host)
+    if problem:
+        return Refusal("invalid_url", problem)
+    refusal = literal_refusal(host, policy)
+    if refusal:
+        return Refusal("address_refused", refusal)
+    return None
 
 
 class GuardedBackend(httpcore.SyncBackend):
@@ -136,6 +223,10 @@ class GuardedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        # What the settings refused, a redirect cannot bring back (nor would DNS ever answer it).
+        problem = host_problem(host)
+        if problem:
+            raise DestinationRefused(problem)
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as error:

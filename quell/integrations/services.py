@@ -6,7 +6,6 @@ returned once, when they are made, and never shown or logged afterwards.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,15 +34,17 @@ from quell.integrations.models import (
     Kind,
     new_signing_secret,
 )
-from quell.integrations.netguard import literal_refusal
+from quell.integrations.netguard import url_refusal
+from quell.integrations.transport import header_problem
 from quell.lib.errors import Invalid, NotFound
+from quell.lib.text import require_plain_text
 
 ACTION = "manage integrations"
 NAME_MAX = 200
 URL_MAX = 2000
 MAX_HEADERS = 20
 HEADER_VALUE_MAX = 2000
-HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+HEADER_NAME_MAX = 100
 # Headers Quell sets itself or HTTP owns; a custom one may not replace them.
 RESERVED_HEADERS = {"content-type", "content-length", "host", "transfer-encoding", "connection", "user-agent"}
 DEFAULT_EVENTS = ["incidentCreated", "incidentUpdated"]
@@ -123,29 +124,22 @@ def _clean_name(name: str | None) -> str:
         raise Invalid("An integration needs a name.", code="name_required", field="name")
     if len(name) > NAME_MAX:
         raise Invalid(f"The name is longer than {NAME_MAX} characters.", code="too_long", field="name")
-    return name
+    return require_plain_text(name, "name", label="The name")
 
 
 def _clean_url(url: str | None) -> str:
-    url = (url or "").strip()
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:
-        raise Invalid("The URL is not valid.", code="invalid_url", field="url") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid(
-            "The URL must start with https:// (or http://) and name a host.", code="invalid_url", field="url"
-        )
+    """The URL exactly as given, once delivery could send to it (netguard.url_refusal decides)."""
+    url = url or ""
     if len(url) > URL_MAX or any(ch.isspace() for ch in url):
         raise Invalid(
             f"The URL must be at most {URL_MAX} characters, without spaces.", code="invalid_url", field="url"
         )
+    refusal = url_refusal(url)
+    if refusal:
+        raise Invalid(refusal.message, code=refusal.code, field="url")
+    parts = urlsplit(url)
     if parts.username or parts.password:
         raise Invalid("Put credentials in a header, not in the URL.", code="invalid_url", field="url")
-    refusal = literal_refusal(parts.hostname)
-    if refusal:
-        raise Invalid(refusal, code="address_refused", field="url")
     return url
 
 
@@ -170,23 +164,27 @@ def _clean_headers(kind: str, headers: dict[str, Any] | None) -> dict[str, str]:
         raise Invalid(f"At most {MAX_HEADERS} headers.", code="invalid_headers", field="headers")
     cleaned: dict[str, str] = {}
     for name, value in headers.items():
-        if not isinstance(name, str) or not HEADER_NAME.match(name):
-            raise Invalid(f"{name!r} is not a valid header name.", code="invalid_headers", field="headers")
+        if not isinstance(name, str) or len(name) > HEADER_NAME_MAX:
+            raise Invalid(
+                f"A header name is text of at most {HEADER_NAME_MAX} characters.",
+                code="invalid_headers",
+                field="headers",
+            )
+        if not isinstance(value, str) or len(value) > HEADER_VALUE_MAX:
+            raise Invalid(
+                f"The value of {name} must be text of at most {HEADER_VALUE_MAX} characters.",
+                code="invalid_headers",
+                field="headers",
+            )
+        # Stored as given, so only what HTTP can carry exactly as it is.
+        problem = header_problem(name, value)
+        if problem:
+            raise Invalid(problem, code="invalid_headers", field="headers")
         lowered = name.lower()
         if lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):
             raise Invalid(f"Quell sets {name} itself.", code="invalid_headers", field="headers")
         if lowered in {existing.lower() for existing in cleaned}:
             raise Invalid(f"The header {name} is given twice.", code="invalid_headers", field="headers")
-        if (
-            not isinstance(value, str)
-            or len(value) > HEADER_VALUE_MAX
-            or any(ch in value for ch in "\r\n\x00")
-        ):
-            raise Invalid(
-                f"The value of {name} must be text of at most {HEADER_VALUE_MAX} characters on one line.",
-                code="invalid_headers",
-                field="headers",
-            )
         cleaned[name] = value
     return cleaned
 
@@ -389,6 +387,7 @@ def set_incident_link(token: str, *, url: str, text: str = "") -> IncidentLink:
     text = (text or "").strip()
     if len(text) > LINK_TEXT_MAX:
         raise Invalid(f"text must be at most {LINK_TEXT_MAX} characters.", code="too_long", field="text")
+    require_plain_text(text, "text")
     link.url, link.text, link.updated_at = url, text, timezone.now()
     link.save(update_fields=["url", "text", "updated_at"])
     return link

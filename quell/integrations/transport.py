@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ import httpx
 from django.conf import settings
 
 from quell.integrations.models import Delivery, Event, Integration
-from quell.integrations.netguard import DestinationRefused, guarded_client
+from quell.integrations.netguard import DestinationRefused, guarded_client, url_refusal
+from quell.lib.jsontext import UnreadableJSON, parse_json
 
 # httpx logs every request's full URL at INFO; a Slack or Teams URL is itself the credential.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -35,6 +37,11 @@ MAX_ANSWER_BYTES = 64 * 1024
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 # A Retry-After longer than this is not believed.
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
+# RFC 9110: a field name is a token.
+HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+# Visible ASCII with spaces or tabs only between visible characters: httpx encodes values as ASCII,
+# and h11 refuses control characters and whitespace at either end.
+HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
 
 
 @dataclass
@@ -56,8 +63,8 @@ class Answer:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.body)
-        except ValueError:
+            return parse_json(self.body, subject="The answer")
+        except UnreadableJSON:
             return None
 
 
@@ -90,6 +97,29 @@ class TransportError(Exception):
         self.retry_after = retry_after
 
 
+def header_problem(name: str, value: str) -> str | None:
+    """Why HTTP cannot carry this custom header exactly as it is, or None.
+
+    The settings refuse such a header when it is given, and a delivery refuses it for good (one stored
+    before this rule existed) rather than failing on it every time.
+    """
+    if not HEADER_NAME.fullmatch(name):
+        return (
+            f"The header name {name!r} may hold only letters, digits and !#$%&'*+-.^_`|~ "
+            "(no spaces or colons)."
+        )
+    if HEADER_VALUE.fullmatch(value):
+        return None
+    if "\r" in value or "\n" in value:
+        return f"The value of {name} must be on one line."
+    odd = next((ch for ch in value if not (" " <= ch <= "~" or ch == "\t")), None)
+    if odd is not None and not odd.isascii():
+        return f"The value of {name} holds {odd!r}, which an HTTP header cannot carry: use ASCII characters only."
+    if odd is not None:
+        return f"The value of {name} holds a control character (U+{ord(odd):04X}), which HTTP does not allow."
+    return f"The value of {name} starts or ends with a space or tab, which HTTP does not allow."
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
     if not value:
@@ -110,6 +140,11 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 def post(request: OutboundRequest, timeout: float | None = None) -> Answer:
     """POST through the guarded client, reading at most MAX_ANSWER_BYTES within `timeout` seconds overall."""
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS if timeout is None else timeout
+    # The judgement the settings made when the URL was given, made again: a URL stored before a rule
+    # existed fails for good with the same words instead of being retried for days.
+    refusal = url_refusal(request.url)
+    if refusal:
+        raise TransportError(f"Refused: {refusal.message}", permanent=True)
     deadline = time.monotonic() + timeout
     headers = {"content-type": "application/json", "user-agent": USER_AGENT, **request.headers}
     try:

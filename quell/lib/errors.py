@@ -59,3 +59,14 @@ class Conflict(QuellError):
         if self.current is not None:
             body["current"] = self.current
         return body
+
+
+class Taken(Invalid):
+    """The name (or email address) is already another object's; nothing was written.
+
+    A 409: the request conflicts with what exists, and asking again cannot succeed. It is an
+    Invalid, so a form shows it next to its field like any other refusal.
+    """
+
+    status = 409
+    code = "taken"

@@ -12,15 +12,17 @@ class OpsConfig(AppConfig):
         from django_tasks.signals import task_finished, task_started
 
         from quell.lib.dbstats import without_jit
+        from quell.lib.network import parse_networks
         from quell.ops import heartbeat, periodic
         from quell.ops import logging as ops_logging
-        from quell.ops.network import parse_networks
 
         # A mistyped network refuses to start rather than failing each request that reads it.
         parse_networks(settings.METRICS_ALLOWED_NETWORKS, "QUELL_METRICS_ALLOWED_NETWORKS")
         parse_networks(settings.TRUSTED_PROXIES, "QUELL_TRUSTED_PROXIES")
 
         connection_created.connect(without_jit, dispatch_uid="quell.without_jit")
+        # Registers `quell check --deploy`'s checks of file modes.
+        from quell.ops import checks  # noqa: F401
 
         # Every worker beats for itself; web processes never start the periodic jobs, so never beat.
         periodic.register("ops.heartbeat", heartbeat.beat, interval=settings.HEARTBEAT_SECONDS, shared=True)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import quell
+from quell.lib.jsontext import UnreadableJSON, parse_json
 
 FORMAT = "quell-backup"
 FORMAT_VERSION = 1
@@ -268,9 +269,9 @@ def _read_members(tar: tarfile.TarFile, source: Path, work: Path) -> VerifiedBac
     if raw is None:
         raise BackupError(f"{source} is not a Quell backup: it has no {MANIFEST}.")
     try:
-        manifest = json.loads(raw.read())
-    except ValueError:
-        raise BackupError(f"{source} is damaged: its {MANIFEST} is not JSON.") from None
+        manifest = parse_json(raw.read(), subject=f"its {MANIFEST}")
+    except UnreadableJSON as error:
+        raise BackupError(f"{source} is damaged: {error.message}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BackupError(f"{source} is not a Quell backup: its manifest is not a {FORMAT} manifest.")
     version = manifest.get("formatVersion")

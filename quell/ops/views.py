@@ -14,8 +14,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from quell.lib.network import client_of, parse_networks, within
 from quell.ops import health, metrics
-from quell.ops.network import client_of, parse_networks, within
 
 
 @never_cache

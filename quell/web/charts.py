@@ -4,6 +4,7 @@ not evaluated) so colour is not the only signal. Server-side, so the page needs 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,6 +99,8 @@ class Chart:
 
 
 def _label(value: float) -> str:
+    if abs(value) >= 1e15:
+        return f"{value:.3g}"  # 1.7e+308, not a 309-digit number
     return f"{value:,.0f}" if abs(value) >= 1000 or value == int(value) else f"{value:.3g}"
 
 
@@ -115,17 +118,22 @@ class Charted(Protocol):
 
 
 def result_chart(results: Sequence[Charted]) -> Chart | None:
-    """The chart for these results (any order), or None when none of them has a numeric value."""
+    """The chart for these results (any order), or None when none of them has a numeric value.
+
+    Any finite values chart, up to +-1.8e308; an infinite or NaN value (ingest refuses them) is left
+    out like a missing one, so no coordinate is ever `nan` or `inf`.
+    """
     ordered = sorted(results, key=lambda r: (r.data_timestamp, r.id))
-    valued = [r for r in ordered if r.value is not None]
+    valued = [r for r in ordered if r.value is not None and math.isfinite(r.value)]
     if not valued:
         return None
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
     values = [float(r.value) for r in valued if r.value is not None]
     low, high = min(values), max(values)
-    if low == high:
-        low, high = low - 1, high + 1
+    # Halved before subtracting: the distance between two finite values may not be finite itself
+    # (1.7e308 - -1.7e308 is inf, and inf / inf drew `nan` coordinates). Zero when all are equal.
+    extent = high / 2 - low / 2
     first, last = valued[0].data_timestamp, valued[-1].data_timestamp
     span = (last - first).total_seconds() or 1.0
 
@@ -133,14 +141,16 @@ def result_chart(results: Sequence[Charted]) -> Chart | None:
         return LEFT + plot_w * ((at - first).total_seconds() / span if len(valued) > 1 else 0.5)
 
     def y_of(value: float) -> float:
-        return TOP + plot_h * (1 - (value - low) / (high - low))
+        share = (value / 2 - low / 2) / extent if extent > 0 else 0.5  # one value: a flat line midway
+        return TOP + plot_h * (1 - share)
 
     points = [
         Point(x_of(r.data_timestamp), y_of(float(r.value)), r.outcome, float(r.value), r.data_timestamp)
         for r in valued
         if r.value is not None
     ]
-    y_ticks = [Tick(y_of(v), _label(v)) for v in (high, (high + low) / 2, low)]
+    shown = (high, high / 2 + low / 2, low) if extent > 0 else (low,)
+    y_ticks = [Tick(y_of(v), _label(v)) for v in shown]
     x_ticks = [Tick(points[0].x, f"{first:%b %d}")]
     if len(points) > 1:
         x_ticks.append(Tick(points[-1].x, f"{last:%b %d}"))

@@ -221,3 +221,47 @@ def test_scans_and_samples_over_the_rest_api(world: World, client_for: ClientFor
     assert rows["samples"][0]["rows"] == [[1, None], [2, None]]
     assert [r["id"] for r in results] == [result.pk]
     assert client_for("outsider").get(f"/scans/{result.scan.pk}").status_code == 404
+
+
+def scan_failing_on_the_private_dataset(world: World) -> Scan:
+    """One scan by the admin: a fail and a warn on the private orders, a pass on the public customers."""
+    scan, _ = catalog.ingest_scan(
+        catalog.ScanInput(
+            data_timestamp=T0,
+            results=[
+                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="orders fail"), "fail"),
+                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="orders warn"), "warn"),
+                catalog.ResultInput(
+                    "warehouse", "customers", catalog.CheckInput(name="customers ok"), "pass"
+                ),
+            ],
+        ),
+        by=world.admin,
+    )
+    return scan
+
+
+@pytest.mark.parametrize("role", ["admin", "manager", "editor", "viewer", "outsider"])
+def test_a_scans_state_and_flags_count_only_what_the_caller_can_view(
+    world: World, client_for: ClientFor, role: str
+) -> None:
+    scan = scan_failing_on_the_private_dataset(world)
+    api = client_for(role)
+
+    one = api.get(f"/scans/{scan.pk}").json()
+    (listed,) = [
+        s
+        for s in api.get("/scans", params={"datasetId": world.customers.pk}).json()["content"]
+        if s["id"] == scan.pk
+    ]
+
+    for shown in (one, listed):
+        if role == "outsider":
+            # The fail and the warn are on orders, which the outsider may not know exists: a clean scan.
+            assert shown["state"] == "completed"
+            assert (shown["hasFailures"], shown["hasWarnings"]) == (False, False)
+            assert shown["resultCounts"] == {"pass": 1, "warn": 0, "fail": 0, "other": 0}
+        else:
+            assert shown["state"] == "completedWithFailures"
+            assert (shown["hasFailures"], shown["hasWarnings"]) == (True, True)
+            assert shown["resultCounts"] == {"pass": 1, "warn": 1, "fail": 1, "other": 0}

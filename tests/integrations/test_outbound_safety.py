@@ -82,7 +82,7 @@ def test_a_redirect_to_a_refused_address_is_not_followed(
 
     delivery = Delivery.objects.get()
     assert delivery.status == DeliveryStatus.FAILED
-    assert "127.0.0.2, a loopback address" in delivery.last_error
+    assert "127.0.0.2 is a loopback address" in delivery.last_error
     assert len(receiver.requests) == 1
     assert elsewhere.requests == []
 
@@ -123,8 +123,10 @@ def test_allowed_networks_take_addresses_cidrs_and_host_names() -> None:
         ("::ffff:10.0.0.1", "private"),
         ("64:ff9b::7f00:1", "loopback"),
         ("fe80::1", "link-local"),
-        ("100.64.0.1", "non-public"),
-        ("224.0.0.1", "non-public"),
+        ("100.64.0.1", "carrier-grade NAT"),
+        ("224.0.0.1", "multicast"),
+        ("192.0.2.1", "non-public"),
+        ("240.0.0.1", "reserved"),
     ],
 )
 def test_every_kind_of_inside_address_is_refused_by_default(address: str, kind: str) -> None:

@@ -115,7 +115,7 @@ def test_a_refused_url_is_shown_next_to_the_field(world: World) -> None:
     )
     assert response.status_code == 400
     assert re.search(
-        r'class="field-error"[^>]*>[^<]*10\.0\.0\.8, a private address', response.content.decode()
+        r'class="field-error"[^>]*>[^<]*10\.0\.0\.8 is a private address', response.content.decode()
     )
     assert not Integration.objects.exists()
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import math
+import re
+from typing import Any, NamedTuple
 
 import pytest
 
 from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult
 from quell.incidents.models import Incident, TimelineEvent
-from tests.conftest import World
+from quell.web.charts import result_chart
+from tests.conftest import T0, World
 from tests.web.conftest import ClientAs, day, push_at
 
 
@@ -304,3 +308,58 @@ def test_the_lead_picker_lists_only_people_who_can_see_the_dataset(client_as: Cl
     for name in ("Alice", "Manager", "Editor", "Viewer"):
         assert f">{name}</option>" in picker
     assert "Outsider" not in picker
+
+
+# --- Huge values ----------------------------------------------------------------------------------
+
+NUMBER_IN_MARKUP = re.compile(r'\s(?:points|x|y|x1|x2|y1|y2|cx|cy)="([^"]*)"')
+
+
+class Row(NamedTuple):
+    id: int
+    data_timestamp: dt.datetime
+    outcome: str
+    value: float | None
+
+
+def chart_of(client_as: ClientAs, result: CheckResult) -> str:
+    body = client_as("viewer").get(f"/checks/{result.check_ref_id}").content.decode()
+    return body.split('<figure class="chart">')[1].split("</figure>")[0]
+
+
+def coordinates(chart: str) -> list[float]:
+    return [float(n) for found in NUMBER_IN_MARKUP.findall(chart) for n in re.split(r"[ ,]", found) if n]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(1.7e308, -1.7e308, 0.0), (-1.7e308, -1.7e308), (1.7e308, 1.7e308)],
+    ids=["apart", "low", "high"],
+)
+def test_values_near_the_largest_float_chart_with_finite_coordinates(
+    client_as: ClientAs, world: World, values: tuple[float, ...]
+) -> None:
+    results = [
+        push_at(world.admin, "customers", day(n), ("sum(amount)", "pass", v))[0] for n, v in enumerate(values)
+    ]
+
+    chart = chart_of(client_as, results[0])
+
+    assert not re.search(r"\b(nan|inf)\b", chart, re.IGNORECASE)
+    assert coordinates(chart)
+    assert all(math.isfinite(n) and -1000 < n < 1000 for n in coordinates(chart))
+    assert f"{values[0]:.3g}" in chart  # a label such as 1.7e+308, not 309 digits
+
+
+def test_infinite_and_nan_values_are_left_out_of_the_chart_like_missing_ones() -> None:
+    rows = [
+        Row(n, T0 + dt.timedelta(days=n), "pass", value)
+        for n, value in enumerate([1.0, math.inf, -math.inf, math.nan, 3.0])
+    ]
+
+    chart = result_chart(rows)
+
+    assert chart is not None
+    assert [p.value for p in chart.points] == [1.0, 3.0]
+    assert chart.without_value == 3
+    assert all(math.isfinite(p.y) for p in chart.points)

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import threading
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
+from django.conf import LazySettings
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import Client
 from django.utils import timezone
 
 from quell.accounts import services as accounts
 from quell.accounts.models import LoginFailure
 from tests.conftest import World
+
+# deploy/nginx/quell.conf on the same machine: the peer is always loopback, the client is in X-Forwarded-For.
+PROXY = "127.0.0.1"
 
 
 def log_in(client: Client, email: str, password: str, next_url: str = "") -> Any:
@@ -103,6 +113,122 @@ def test_many_failures_from_one_address_lock_that_address(world: World) -> None:
     response = log_in(Client(), "viewer@example.com", "pw-for-tests")
 
     assert response.status_code == 429
+
+
+# --- Behind a reverse proxy ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def behind_proxy(settings: LazySettings) -> None:
+    settings.TRUSTED_PROXIES = ["127.0.0.1", "::1"]  # as deploy/quell.env sets it
+
+
+def through_proxy(client_address: str) -> Client:
+    """A browser behind the nginx site, which overwrites X-Forwarded-For with the client's address."""
+    return Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=client_address)
+
+
+def test_behind_the_proxy_one_clients_failures_lock_that_client_and_nobody_else(
+    world: World, behind_proxy: None
+) -> None:
+    for n in range(accounts.LOGIN_FAILURES_PER_IP):
+        log_in(through_proxy("203.0.113.7"), f"guess{n}@example.com", "wrong")
+
+    assert log_in(through_proxy("198.51.100.2"), "viewer@example.com", "pw-for-tests").status_code == 302
+    assert log_in(through_proxy("203.0.113.7"), "editor@example.com", "pw-for-tests").status_code == 429
+
+
+def test_behind_the_proxy_a_failure_is_recorded_with_the_clients_address(
+    world: World, behind_proxy: None
+) -> None:
+    log_in(through_proxy("203.0.113.7"), "nobody@example.com", "wrong")
+
+    assert list(LoginFailure.objects.values_list("ip", flat=True)) == ["203.0.113.7"]
+
+
+def test_an_untrusted_peer_cannot_forward_its_way_out_of_its_own_lock(
+    world: World, behind_proxy: None
+) -> None:
+    def from_peer(forwarded_for: str) -> Client:
+        return Client(REMOTE_ADDR="192.0.2.66", HTTP_X_FORWARDED_FOR=forwarded_for)
+
+    for n in range(accounts.LOGIN_FAILURES_PER_IP):
+        log_in(from_peer(f"198.51.100.{n}"), f"guess{n}@example.com", "wrong")
+
+    response = log_in(from_peer("198.51.100.200"), "viewer@example.com", "pw-for-tests")
+
+    assert response.status_code == 429
+    assert set(LoginFailure.objects.values_list("ip", flat=True)) == {"192.0.2.66"}
+
+
+# --- Simultaneous guesses -------------------------------------------------------------------------
+
+
+def count_password_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password the live server compares with a stored hash, in this process and its threads."""
+    checked: list[str] = []
+    lock = threading.Lock()
+    original = MD5PasswordHasher.verify
+
+    def verify(self: MD5PasswordHasher, password: str, encoded: str) -> bool:
+        with lock:
+            checked.append(password)
+        return original(self, password, encoded)
+
+    monkeypatch.setattr(MD5PasswordHasher, "verify", verify)
+    return checked
+
+
+def post_at_once(url: str, path: str, bodies: list[bytes], headers: dict[str, str]) -> list[int]:
+    """POST each body on a connection of its own, all released together; the answers' status codes.
+
+    The connections are opened one by one beforehand: forty opened at once overflow the test server's
+    listen backlog (ten) and some are reset before any request is read.
+    """
+    where = urllib.parse.urlsplit(url)
+    connections = [http.client.HTTPConnection(where.hostname or "", where.port, timeout=60) for _ in bodies]
+    for connection in connections:
+        connection.connect()
+    barrier = threading.Barrier(len(bodies))
+
+    def send(connection: http.client.HTTPConnection, body: bytes) -> int:
+        barrier.wait(timeout=30)
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+            return list(pool.map(send, connections, bodies))
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_forty_wrong_passwords_at_once_reach_at_most_five_password_checks(
+    live_server: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = httpx.get(f"{live_server.url}/login/", timeout=60).cookies["csrftoken"]
+    checked = count_password_checks(monkeypatch)
+    guesses = [
+        urllib.parse.urlencode(
+            {"email": "viewer@example.com", "password": f"guess {n}", "csrfmiddlewaretoken": token}
+        ).encode()
+        for n in range(40)
+    ]
+
+    codes = post_at_once(
+        live_server.url,
+        "/login/",
+        guesses,
+        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={token}"},
+    )
+
+    assert set(codes) <= {400, 429}, codes
+    assert len(checked) == codes.count(400) <= accounts.LOGIN_FAILURES_PER_EMAIL, codes
+    # Each checked guess is one failure on record; the refused ones left none behind.
+    assert LoginFailure.objects.filter(email="viewer@example.com").count() == len(checked)
 
 
 def test_a_successful_log_in_forgets_earlier_failures(world: World) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.conf import LazySettings
 from django.test import Client
 
 from quell.accounts import services as accounts
@@ -82,6 +83,21 @@ def test_a_wrong_current_password_is_refused_at_its_field_and_counted(
     assert "That is not your current password." in page
     assert password_hash(world.viewer) == before
     assert LoginFailure.objects.filter(email="viewer@example.com").count() == 1
+
+
+def test_behind_the_proxy_a_wrong_current_password_counts_against_the_client(
+    client_as: ClientAs, world: World, settings: LazySettings
+) -> None:
+    settings.TRUSTED_PROXIES = ["127.0.0.1", "::1"]  # the test client's peer is 127.0.0.1
+    for n in range(accounts.LOGIN_FAILURES_PER_IP):
+        accounts.record_login_failure(f"guess{n}@example.com", "203.0.113.7")
+    locked, other = client_as("viewer"), client_as("viewer")
+    locked.defaults["HTTP_X_FORWARDED_FOR"] = "203.0.113.7"
+    other.defaults["HTTP_X_FORWARDED_FOR"] = "198.51.100.2"
+
+    assert change(locked, current="a guess").status_code == 429
+    assert change(other, current="a guess").status_code == 400
+    assert LoginFailure.objects.get(email="viewer@example.com").ip == "198.51.100.2"
 
 
 def test_two_different_new_passwords_are_refused_at_the_second(client_as: ClientAs, world: World) -> None:
@@ -213,3 +229,43 @@ def test_anonymous_visitors_cannot_set_passwords(world: World) -> None:
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
     assert password_hash(world.viewer) == before
+
+
+# --- Like the email -------------------------------------------------------------------------------
+
+
+def test_a_new_password_equal_to_your_email_is_refused_at_its_field(
+    client_as: ClientAs, world: World
+) -> None:
+    response = change(client_as("viewer"), new="viewer@example.com")
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'id="id_new_password_error"' in page
+    assert "The password is too similar to the email." in page
+    assert can_log_in("viewer@example.com", OLD)
+
+
+def test_an_admin_setting_a_password_equal_to_the_email_is_refused_at_the_field(
+    client_as: ClientAs, world: World
+) -> None:
+    response = set_for(client_as("admin"), world.viewer, new="viewer@example.com")
+
+    assert response.status_code == 400
+    assert "The password is too similar to the email." in response.content.decode()
+    assert can_log_in("viewer@example.com", OLD)
+
+
+def test_an_admin_adding_a_user_whose_password_is_their_email_is_refused_at_the_field(
+    client_as: ClientAs, world: World
+) -> None:
+    response = client_as("admin").post(
+        "/settings/users",
+        {"email": "nina@example.com", "name": "", "password": "nina@example.com", "global_role": "user"},
+    )
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'id="id_password_error"' in page
+    assert "The password is too similar to the email." in page
+    assert not User.objects.filter(email="nina@example.com").exists()

@@ -307,3 +307,39 @@ def test_excluded_and_unevaluated_results_get_their_own_badges_on_the_scan(
     )
     assert "1 Excluded" in body
     assert "1 Not evaluated" in body
+
+
+def scan_failing_on_the_private_dataset(world: World) -> Scan:
+    """One scan by the admin: a fail on the private orders, a pass on the public customers."""
+    scan, _ = catalog.ingest_scan(
+        catalog.ScanInput(
+            data_timestamp=T0,
+            results=[
+                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="orders fail"), "fail"),
+                catalog.ResultInput(
+                    "warehouse", "customers", catalog.CheckInput(name="customers ok"), "pass"
+                ),
+            ],
+        ),
+        by=world.admin,
+    )
+    return scan
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_scans_badge_counts_only_the_results_the_user_can_view(
+    client_as: ClientAs, world: World, role: str
+) -> None:
+    scan = scan_failing_on_the_private_dataset(world)
+    client = client_as(role)
+
+    page = client.get(f"/scans/{scan.pk}").content.decode()
+    badge = page.split('class="badges">')[1].split("</p>")[0]
+    tab = client.get(f"/datasets/{world.customers.pk}/scans").content.decode()
+    row = tab.split(f'href="/scans/{scan.pk}"')[1].split("</tr>")[0]
+
+    # The fail is on orders, which the outsider may not know exists: for them the scan went clean.
+    expected = "completed" if role == "outsider" else "completedWithFailures"
+    for shown in (badge, row):
+        assert f'class="badge scan-{expected}"' in shown
+    assert ("Completed with failures" in page) is (role != "outsider")

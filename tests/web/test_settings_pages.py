@@ -78,6 +78,19 @@ def test_an_admin_deactivates_and_reactivates_a_user(client_as: ClientAs, world:
     assert world.viewer.is_active
 
 
+def test_deactivating_and_reactivating_say_what_becomes_of_the_api_keys(
+    client_as: ClientAs, world: World
+) -> None:
+    admin = client_as("admin")
+    url = f"/settings/users/{world.viewer.pk}"
+
+    deactivated = admin.post(url, {"action": "deactivate"}, follow=True).content.decode()
+    reactivated = admin.post(url, {"action": "activate"}, follow=True).content.decode()
+
+    assert "viewer@example.com is deactivated; their API keys are revoked for good." in deactivated
+    assert "their old API keys stay revoked; they make new ones on their profile page." in reactivated
+
+
 def test_an_admin_cannot_deactivate_themselves(client_as: ClientAs, world: World) -> None:
     response = client_as("admin").post(f"/settings/users/{world.admin.pk}", {"action": "deactivate"})
 

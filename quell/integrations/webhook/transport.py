@@ -14,7 +14,15 @@ from standardwebhooks import Webhook
 
 from quell.integrations.models import STANDARD_TYPES, Delivery, Event, EventType, IncidentLink, Integration
 from quell.integrations.payloads import timestamp
-from quell.integrations.transport import Answer, HttpTransport, OutboundRequest, Sent, compact_json
+from quell.integrations.transport import (
+    Answer,
+    HttpTransport,
+    OutboundRequest,
+    Sent,
+    TransportError,
+    compact_json,
+    header_problem,
+)
 
 LINK_URL_MAX = 2000
 LINK_TEXT_MAX = 200
@@ -70,6 +78,10 @@ class WebhookTransport(HttpTransport):
     def build(self, event: Event, delivery: Delivery) -> OutboundRequest:
         body = compact_json(webhook_body(event, self.integration))
         headers = {str(name): str(value) for name, value in self.integration.headers.items()}
+        for name, value in headers.items():
+            problem = header_problem(name, value)
+            if problem:
+                raise TransportError(problem, permanent=True)
         headers |= signature_headers(event.message_id, body.decode(), self.integration.signing_secrets())
         return OutboundRequest(self.integration.url, body, headers)
 

@@ -131,6 +131,8 @@ def num(value: float | None, missing: str = "—") -> str:
     """A result value as people write it: 46,120 rather than 46120.0, 0.93 rather than 0.9300000001."""
     if value is None:
         return missing
+    if abs(value) >= 1e15:
+        return f"{value:.4g}"  # 1.7e+308, not a 309-digit number
     if float(value).is_integer():
         return f"{int(value):,}"
     return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.1f}"

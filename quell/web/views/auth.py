@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -14,6 +14,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from quell.accounts import services as accounts
+from quell.lib.network import client_address
 from quell.web.forms import LoginForm
 
 WRONG = "Email or password is wrong."
@@ -38,31 +39,29 @@ def login_view(request: HttpRequest) -> HttpResponse:
     status = 200
     retry_after: int | None = None
     if request.method == "POST":
-        ip = request.META.get("REMOTE_ADDR")
+        ip = client_address(request)
         email = request.POST.get("email", "")
-        throttle = accounts.login_throttle(email, ip)
-        if throttle.blocked:
-            minutes = math.ceil(throttle.retry_after_seconds / 60)
+        try:
+            # Checked before the form too: a locked-out client gets 429 whatever it sends.
+            throttle = accounts.login_throttle(email, ip)
+            if throttle.blocked:
+                raise accounts.TooManyAttempts(throttle.retry_after_seconds)
+            if form.is_valid():
+                user = accounts.log_in(form.cleaned_data["email"], form.cleaned_data["password"], ip=ip)
+                if user is not None:
+                    login(request, user)
+                    return redirect(_next_url(request))
+                form.add_error(None, WRONG)
+            status = 400
+        except accounts.TooManyAttempts as refused:
+            minutes = math.ceil(refused.retry_after_seconds / 60)
             form.is_valid()
             form.add_error(
                 None,
                 f"Too many failed log-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
             )
             status = 429
-            retry_after = throttle.retry_after_seconds
-        elif form.is_valid():
-            user = authenticate(
-                request, username=form.cleaned_data["email"], password=form.cleaned_data["password"]
-            )
-            if user is not None:
-                accounts.clear_login_failures(form.cleaned_data["email"])
-                login(request, user)
-                return redirect(_next_url(request))
-            accounts.record_login_failure(email, ip)
-            form.add_error(None, WRONG)
-            status = 400
-        else:
-            status = 400
+            retry_after = refused.retry_after_seconds
     response = render(request, "web/login.html", {"form": form, "next": _next_url(request)}, status=status)
     if retry_after is not None:
         # Until the oldest counted failure ages out of the window.

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from quell.accounts import services as accounts
 from quell.accounts.models import User
 from quell.lib.errors import Invalid
+from quell.lib.network import client_address
 from quell.web.forms import ApiKeyForm, ChangePasswordForm
 from quell.web.views.base import apply_error, page, signed_in
 
@@ -51,7 +52,7 @@ def change_password(request: HttpRequest) -> HttpResponse:
                 by,
                 form.cleaned_data["current_password"],
                 form.cleaned_data["new_password"],
-                ip=request.META.get("REMOTE_ADDR"),
+                ip=client_address(request),
             )
         except Invalid as error:
             apply_error(form, error, PASSWORD_FIELDS)

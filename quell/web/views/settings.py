@@ -163,7 +163,12 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
                     return redirect("web:settings_user", user_id=person.pk)
             elif action in ("deactivate", "activate"):
                 accounts.set_user_active(person.pk, action == "activate", by=by)
-                messages.success(request, f"{person.email} is {action}d.")
+                keys = (
+                    "their old API keys stay revoked; they make new ones on their profile page"
+                    if action == "activate"
+                    else "their API keys are revoked for good"
+                )
+                messages.success(request, f"{person.email} is {action}d; {keys}.")
                 return redirect("web:settings_user", user_id=person.pk)
             else:
                 error = "Unknown action."

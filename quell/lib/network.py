@@ -1,4 +1,8 @@
-"""Who is asking: the client address of a request, believing X-Forwarded-For only from trusted proxies."""
+"""Who is asking: the client address of a request, believing X-Forwarded-For only from trusted proxies.
+
+`client_of` is the one place that decides it; the request log, /metrics, the log-in throttle and every
+stored address (LoginFailure.ip) go through it, so none of them sees the proxy in place of the client.
+"""
 
 from __future__ import annotations
 
@@ -82,3 +86,14 @@ def client_of(request: HttpRequest) -> Client:
         if address is None or not within(address, trusted):
             break
     return Client(peer, address)
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The client's address as text, for throttles and records: `client_of`'s, else the peer's.
+
+    The peer stands in only when the client cannot be told (a trusted peer forwarding an entry that is
+    no address), so such requests share one bucket instead of escaping the count.
+    """
+    client = client_of(request)
+    address = client.address if client.address is not None else client.peer
+    return str(address) if address is not None else None
