@@ -31,6 +31,8 @@ from quell.catalog.models import Responsibility
 from quell.lib.errors import Invalid, NotFound, Taken
 from quell.lib.text import require_plain_text
 
+_Saved = TypeVar("_Saved")
+
 
 def create_user(
     *,
@@ -144,10 +146,14 @@ def create_dataset_role(*, by: User, name: str, permissions: set[str]) -> Datase
     if unknown:
         raise Invalid(f"Unknown permissions: {', '.join(sorted(unknown))}.", field="permissions")
     if DatasetRole.objects.filter(name__iexact=name).exists():
-        raise Invalid(f"There is already a role named {name}.", code="name_taken", field="name")
+        raise _role_name_taken(name)
     # Every other permission presupposes seeing the dataset.
     flags = {field: field in permissions or field == "view_dataset" for field in PERMISSION_FIELDS}
-    return DatasetRole.objects.create(name=name, **flags)
+    return _saved_unless_taken(lambda: DatasetRole.objects.create(name=name, **flags), _role_name_taken(name))
+
+
+def _role_name_taken(name: str) -> Taken:
+    return Taken(f"There is already a role named {name}.", code="name_taken", field="name")
 
 
 def everyone_group() -> UserGroup:
@@ -274,14 +280,29 @@ def _group_name(name: str, *, exclude_id: int | None = None) -> str:
     if exclude_id is not None:
         taken = taken.exclude(pk=exclude_id)
     if taken.exists():
-        raise Invalid(f"There is already a group named {name}.", code="name_taken", field="name")
+        raise _group_name_taken(name)
     return name
+
+
+def _group_name_taken(name: str) -> Taken:
+    return Taken(f"There is already a group named {name}.", code="name_taken", field="name")
+
+
+def _saved_unless_taken(save: Callable[[], _Saved], taken: Taken) -> _Saved:
+    """`save()` in a savepoint; a unique violation (someone took the name a moment ago, after our
+    check: PostgreSQL makes the second INSERT wait for the first, then fail) becomes `taken`."""
+    try:
+        with transaction.atomic():
+            return save()
+    except IntegrityError:
+        raise taken from None
 
 
 def create_group(*, by: User, name: str) -> UserGroup:
     require_admin(by, "create groups")
     with transaction.atomic():
-        return UserGroup.objects.create(name=_group_name(name))
+        name = _group_name(name)
+        return _saved_unless_taken(lambda: UserGroup.objects.create(name=name), _group_name_taken(name))
 
 
 def rename_group(group_id: int, name: str, *, by: User) -> UserGroup:
@@ -291,7 +312,7 @@ def rename_group(group_id: int, name: str, *, by: User) -> UserGroup:
         if group.is_everyone:
             raise Invalid("The Everyone group cannot be renamed.", code="everyone_fixed", field="name")
         group.name = _group_name(name, exclude_id=group.pk)
-        group.save(update_fields=["name"])
+        _saved_unless_taken(lambda: group.save(update_fields=["name"]), _group_name_taken(group.name))
     return group
 
 
@@ -444,11 +465,11 @@ def update_dataset_role(role_id: int, *, by: User, name: str, permissions: set[s
         if unknown:
             raise Invalid(f"Unknown permissions: {', '.join(sorted(unknown))}.", field="permissions")
         if DatasetRole.objects.filter(name__iexact=name).exclude(pk=role.pk).exists():
-            raise Invalid(f"There is already a role named {name}.", code="name_taken", field="name")
+            raise _role_name_taken(name)
         role.name = name[:100]
         for permission in PERMISSION_FIELDS:
             setattr(role, permission, permission in permissions or permission == "view_dataset")
-        role.save()
+        _saved_unless_taken(role.save, _role_name_taken(role.name))
     return role
 
 
