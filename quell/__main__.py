@@ -1,16 +1,14 @@
-"""The `quell` command: Django's management commands under Quell's name."""
+"""The `quell` command (quell.cli): Django's management commands under Quell's name."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quell.settings")
-    from django.core.management import execute_from_command_line
+    from quell.cli import main as run
 
-    execute_from_command_line(["quell", *sys.argv[1:]])
+    run(sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 from whitenoise.compress import Compressor  # type: ignore[import-untyped]
 
 from quell.lib.env import (
-    default_data_dir,
+    SQLITE_FILE,
+    data_dir,
     envbool,
     envfloat,
     envint,
@@ -28,7 +29,7 @@ from quell.ops.multiproc import configure as configure_metrics_dir
 # (SQLite's -wal and -shm files included, whenever it makes them) is for Quell's user alone.
 private_umask()
 BASE_DIR = Path(__file__).resolve().parent
-DATA_DIR = Path(envstr("QUELL_DATA_DIR") or default_data_dir()).expanduser().resolve()
+DATA_DIR = data_dir()
 DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 # Before anything imports prometheus_client, which picks its per-process storage at import.
 METRICS_DIR = configure_metrics_dir(DATA_DIR)
@@ -111,7 +112,7 @@ def _database() -> dict[str, Any]:
     if url:
         config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
     else:
-        config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "quell.sqlite3")}
+        config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / SQLITE_FILE)}
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers go on while one process writes; IMMEDIATE takes the write lock when a
         # transaction starts, so two writers queue on busy_timeout instead of one failing with

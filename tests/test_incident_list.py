@@ -157,9 +157,9 @@ def test_the_lead_filter_keeps_incidents_led_by_that_user(admin: httpx.Client, w
 def test_a_repeated_lead_keeps_incidents_led_by_any_of_those_users(admin: httpx.Client, world: World) -> None:
     managed = report(world.editor, "Manager leads", world.orders_fail, lead=world.manager, created=hours(1))
     report(world.editor, "Editor leads", world.orders_fail, created=hours(2))
-    viewed = report(world.editor, "Viewer leads", world.orders_fail, lead=world.viewer, created=hours(3))
+    led = report(world.editor, "Admin leads", world.orders_fail, lead=world.admin, created=hours(3))
 
-    assert listed(admin, {"leadId": [world.manager.pk, world.viewer.pk]}) == [viewed.pk, managed.pk]
+    assert listed(admin, {"leadId": [world.manager.pk, world.admin.pk]}) == [led.pk, managed.pk]
 
 
 def test_the_reporter_filter_keeps_incidents_reported_by_that_user(admin: httpx.Client, world: World) -> None:

@@ -226,11 +226,22 @@ def test_serve_runs_two_processes_that_serve_pages_the_api_and_hashed_compressed
 
 
 def test_serve_refuses_to_start_while_migrations_are_pending(tmp_path: Path, static_root: Path) -> None:
-    empty = f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}"
-    refused = run_quell(tmp_path, static_root, "serve", "--bind", "127.0.0.1:0", QUELL_DATABASE_URL=empty)
+    never = tmp_path / "never-migrated.sqlite3"
+    refused = run_quell(
+        tmp_path, static_root, "serve", "--bind", "127.0.0.1:0", QUELL_DATABASE_URL=f"sqlite:///{never}"
+    )
     assert refused.returncode == 1
-    assert "Run `quell migrate` once" in refused.stderr
+    assert f"There is no Quell database at {never}" in refused.stderr
+    assert "Run `quell migrate` to create it" in refused.stderr
+    assert not never.exists()
+
+    # Half way: the tables of Django's own apps, none of Quell's.
+    partly = f"sqlite:///{tmp_path / 'partly.sqlite3'}"
+    run_quell(tmp_path, static_root, "migrate", "contenttypes", QUELL_DATABASE_URL=partly)
+    refused = run_quell(tmp_path, static_root, "serve", "--bind", "127.0.0.1:0", QUELL_DATABASE_URL=partly)
+    assert refused.returncode == 1
     assert "accounts.0001_initial" in refused.stderr
+    assert "run `quell migrate` first" in refused.stderr
 
 
 @pytest.mark.parametrize(

@@ -174,43 +174,7 @@ def test_moving_between_open_statuses_is_recorded_as_a_change_not_a_reopening(
 # --- Lead -----------------------------------------------------------------------------------------
 
 
-def test_the_lead_can_be_handed_to_another_user_who_can_view_the_dataset(
-    client_for: ClientFor, world: World
-) -> None:
-    editor = client_for("editor")
-    incident = create_incident(editor, world.orders_fail.pk)
-
-    response = update(editor, incident["id"], leadId=world.viewer.pk)
-
-    assert response.status_code == 200, response.text
-    assert response.json()["lead"]["email"] == "viewer@example.com"
-    assert response.json()["reporter"]["email"] == "editor@example.com"
-    assert Incident.objects.get(pk=incident["id"]).lead_id == world.viewer.pk
-
-
-def test_a_lead_who_can_view_only_one_of_the_datasets_is_accepted(
-    client_for: ClientFor, world: World
-) -> None:
-    admin = client_for("admin")
-    incident = create_incident(admin, world.orders_fail.pk, world.customers_fail.pk)
-
-    # The outsider cannot see orders but, like everyone, can see customers.
-    response = update(admin, incident["id"], leadId=world.outsider.pk)
-
-    assert response.status_code == 200, response.text
-    assert response.json()["lead"]["email"] == "outsider@example.com"
-
-
-def test_a_lead_who_cannot_view_any_of_the_datasets_is_refused(client_for: ClientFor, world: World) -> None:
-    editor = client_for("editor")
-    incident = create_incident(editor, world.orders_fail.pk)
-    before = stored(incident["id"])
-
-    response = update(editor, incident["id"], leadId=world.outsider.pk, severity="critical")
-
-    assert response.status_code == 400
-    assert response.json()["code"] == "lead_cannot_view"
-    assert stored(incident["id"]) == before
+# Who may lead: tests/test_incident_leads.py.
 
 
 @pytest.mark.parametrize("who", ["nobody", "deactivated"])

@@ -105,7 +105,7 @@ class QuellUser(HttpUser):
         return self.rng.sample(pool, min(k, len(pool)))
 
     def lead_for(self, dataset_ids: list[int], current: int) -> int | None:
-        """Someone else who can view one of the incident's datasets, to hand the lead to."""
+        """Someone else who may lead the incident (lead_candidates of one of its datasets), to hand it to."""
         leads: dict[str, list[int]] = self.persona["leadsByDataset"]
         candidates = {user for ds in dataset_ids for user in leads.get(str(ds), [])} - {current}
         return self.rng.choice(sorted(candidates)) if candidates else None

@@ -256,7 +256,7 @@ def _details(cursor: CursorWrapper, rows: list[tuple[Any, ...]], visible: Visibl
             "cr.data_timestamp FROM incidents_incidentcheckresult x "
             "JOIN catalog_checkresult cr ON cr.id = x.check_result_id "
             "JOIN catalog_check c ON c.id = cr.check_id JOIN catalog_dataset d ON d.id = cr.dataset_id "
-            f"WHERE x.incident_id IN ({_in(ids)}){only_visible} ORDER BY x.added_at, x.id",
+            f"WHERE x.incident_id IN ({_in(ids)}){only_visible} ORDER BY cr.data_timestamp DESC, cr.id",
             ids + extra,
         )
         for incident_id, *result in cursor.fetchall():

@@ -71,7 +71,9 @@ class IncidentOut(Schema):
     lastUpdated: datetime
     resolvedAt: datetime | None
     resolutionNotes: str
-    checkResults: list[LinkedResultOut]
+    checkResults: list[LinkedResultOut] = Field(
+        description="Newest `dataTimestamp` first; results with the same data time in id order."
+    )
     datasets: list[DatasetRef]
     cloudUrl: str
     version: int
@@ -91,7 +93,11 @@ class IncidentCreateIn(Schema):
         None, description="Warn or fail results; alias `monitorResultIds`."
     )
     monitorResultIds: list[Id] | None = None
-    leadId: Id | None = Field(None, description="Defaults to the caller.")
+    leadId: Id | None = Field(
+        None,
+        description="Defaults to the caller. An active user with Manage incidents on the dataset of "
+        "one of the results, or 400 `lead_cannot_manage`.",
+    )
     status: StatusName = "reported"
     resolutionNotes: str | None = None
 
@@ -103,7 +109,11 @@ class IncidentUpdateIn(Schema):
     severity: SeverityName | None = None
     status: StatusName | None = None
     resolutionNotes: str | None = None
-    leadId: Id | None = None
+    leadId: Id | None = Field(
+        None,
+        description="A new lead must be an active user with Manage incidents on one of the incident's "
+        "datasets, or 400 `lead_cannot_manage`; the current lead, sent again, is kept as it is.",
+    )
     version: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(
         None, description="The version you read; a stale one gets 409 and changes nothing."
     )

@@ -97,7 +97,7 @@ def with_details(incidents: QuerySet[Incident], by: User) -> QuerySet[Incident]:
 
     Linked results and datasets the caller cannot view are left out, so an incident that spans a
     private dataset does not leak it. Each incident gets `visible_datasets` (by id) and
-    `visible_links` (by when they were added), and its lead and reporter.
+    `visible_links` (newest data first, LINKED_RESULTS_ORDER), and its lead and reporter.
     """
     return _with_loader(incidents, partial(_load_details, by=by, links=True, datasets_by_name=False))
 
@@ -114,12 +114,16 @@ def _visible_pairs(ids: list[int], by: User) -> QuerySet[IncidentDataset]:
     return access.only_viewable(IncidentDataset.objects.filter(incident_id__in=ids), by).order_by("id")
 
 
+# An incident's results, newest data first; a scan's results (one data time) in the order it sent them.
+LINKED_RESULTS_ORDER = ("-check_result__data_timestamp", "check_result_id")
+
+
 def _visible_result_links(ids: list[int], by: User) -> QuerySet[IncidentCheckResult]:
-    """The results linked to these incidents from datasets the caller can view, as they were added."""
+    """The results linked to these incidents from datasets the caller can view, in LINKED_RESULTS_ORDER."""
     # The result's own dataset column. (Joining catalog_dataset let SQLite start from the datasets
     # and walk every result of every dataset: 0.5 s per page at 73,000 results.)
     rows = IncidentCheckResult.objects.filter(incident_id__in=ids)
-    return access.only_viewable(rows, by, "check_result__dataset_id").order_by("added_at", "id")
+    return access.only_viewable(rows, by, "check_result__dataset_id").order_by(*LINKED_RESULTS_ORDER)
 
 
 def _load_details(
@@ -193,7 +197,7 @@ class IncidentDetails:
     """What an incident's representation shows beyond its own columns, as plain rows.
 
     Only datasets and results the caller can view (as with_details); datasets by id, results in
-    the order they were added.
+    LINKED_RESULTS_ORDER (newest data first).
     """
 
     lead: UserRow
@@ -872,23 +876,27 @@ def open_by_severity(*, by: User) -> dict[str, int]:
 
 
 def lead_candidates(dataset_ids: set[int], *, by: User, search: str = "") -> QuerySet[User]:
-    """Active users who can view at least one of these datasets: the people who may lead an incident.
+    """Active users who hold Manage incidents on at least one of these datasets: the people who may
+    lead an incident of them (see _lead), and who may change it.
 
     Only datasets the caller can view count, so the list reveals nothing about private ones. `search`
-    keeps those whose name or email contains every word.
+    keeps those whose name or email contains every word. A role counts when it grants View dataset
+    too (every role a service makes does; one without it grants nothing).
     """
     ids = access.viewable_among(by, dataset_ids)
     if not ids:
         return User.objects.none()
     users = people_matching(User.objects.filter(is_active=True).order_by("name", "email", "id"), search)
-    viewing = Responsibility.objects.filter(dataset_id__in=ids, role__view_dataset=True)
-    if viewing.filter(group__is_everyone=True).exists():
+    managing = Responsibility.objects.filter(
+        dataset_id__in=ids, role__view_dataset=True, role__manage_incidents=True
+    )
+    if managing.filter(group__is_everyone=True).exists():
         return users
-    group_ids = viewing.filter(group__isnull=False).values("group_id")
+    group_ids = managing.filter(group__isnull=False).values("group_id")
     members = UserGroup.members.through.objects.filter(usergroup_id__in=group_ids).values("user_id")
     return users.filter(
         Q(global_role="admin")
-        | Q(pk__in=viewing.filter(user__isnull=False).values("user_id"))
+        | Q(pk__in=managing.filter(user__isnull=False).values("user_id"))
         | Q(pk__in=members)
     )
 
@@ -1271,12 +1279,16 @@ def _as_created(
 
     All of them are at hand, so nothing is read (two statements per create): the caller could view
     every result the incident was made from (`_failing_results`), so every dataset, and the links
-    are the rows just inserted, in the order they were added.
+    are the rows just inserted, put in LINKED_RESULTS_ORDER.
     """
     for link in links:
         link.check_result.dataset = datasets[link.check_result.dataset_id]
     incident.visible_datasets = sorted(datasets.values(), key=lambda dataset: dataset.pk)  # type: ignore[attr-defined]
-    incident.visible_links = links  # type: ignore[attr-defined]
+    by_id = sorted(links, key=lambda link: link.check_result_id)
+    # A stable sort: within one data time the results stay in id order.
+    incident.visible_links = sorted(  # type: ignore[attr-defined]
+        by_id, key=lambda link: link.check_result.data_timestamp, reverse=True
+    )
     return mark_checked(incident, by)
 
 
@@ -1331,6 +1343,12 @@ def _failing_results(check_result_ids: list[int], by: User) -> list[CheckResult]
 
 
 def _lead(user_id: int, dataset_ids: set[int]) -> User:
+    """The user who is to lead an incident of these datasets: active, and able to change it.
+
+    A lead who could not change the incident would find it under "Assigned to me" with no way to
+    act on it, so a lead needs Manage incidents on at least one of its datasets, as changing it
+    does (can_manage).
+    """
     lead = User.objects.filter(pk=user_id, is_active=True).first()
     if lead is None:
         raise Invalid(
@@ -1338,9 +1356,17 @@ def _lead(user_id: int, dataset_ids: set[int]) -> User:
         )
     perms = access.permissions_on_many(lead, dataset_ids)
     if not any(access.VIEW in p for p in perms.values()):
+        # The older refusal keeps its code: clients written before the Manage rule match on it.
         raise Invalid(
             f"{lead.display_name} cannot view any of this incident's datasets, so cannot lead it.",
             code="lead_cannot_view",
+            field="leadId",
+        )
+    if not any(access.MANAGE_INCIDENTS in p for p in perms.values()):
+        raise Invalid(
+            f"{lead.display_name} cannot lead this incident: a lead needs the Manage incidents "
+            "permission on one of its datasets, to be able to change it.",
+            code="lead_cannot_manage",
             field="leadId",
         )
     return lead

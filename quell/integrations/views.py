@@ -9,13 +9,13 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from quell.integrations import services
 from quell.integrations.forms import DELIVERY_STATUS_CHOICES, FIELDS, CreateIntegrationForm, IntegrationForm
 from quell.integrations.models import UNFINISHED, Delivery, Integration
 from quell.lib.errors import Invalid
-from quell.web.views.base import apply_error, page, signed_in
+from quell.web.views.base import apply_error, form_post, page, signed_in
 
 
 def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -137,7 +137,7 @@ def delivery_log(request: HttpRequest, integration_id: int) -> HttpResponse:
 
 
 @page
-@require_POST
+@form_post("integrations:settings_integration", "integration_id")
 def action(request: HttpRequest, integration_id: int) -> HttpResponse:
     """The buttons on an integration's page: send a test, rotate the secret, turn on or off, delete."""
     by = signed_in(request)

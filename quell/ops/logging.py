@@ -71,6 +71,26 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class OneLineRefusals(logging.Filter):
+    """django.request's record of a refused request (a 4xx, such as PermissionDenied's 403) in one line.
+
+    Django attaches the exception, so each refusal came with a traceback that only shows where Quell
+    said no. The line keeps the refusal's reason instead; 5xx records keep their traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500 and record.exc_info:
+            reason = str(record.exc_info[1] or "")
+            if reason:
+                # Escaped as Django escapes the path: a reason never starts a line of its own.
+                record.msg = f"{record.getMessage()}: {reason.encode('unicode_escape').decode('ascii')}"
+                record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class JsonFormatter(_JsonFormatter):
     """timestamp (UTC, ISO 8601), level, logger, message, then the record's extra fields."""
 
@@ -110,7 +130,10 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "quell.ops.logging.RequestIdFilter"}},
+        "filters": {
+            "request_id": {"()": "quell.ops.logging.RequestIdFilter"},
+            "one_line_refusals": {"()": "quell.ops.logging.OneLineRefusals"},
+        },
         "formatters": {
             "json": {"()": "quell.ops.logging.JsonFormatter"},
             "text": {"()": "quell.ops.logging.TextFormatter"},
@@ -119,7 +142,10 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
             "console": {"class": "logging.StreamHandler", "formatter": fmt, "filters": ["request_id"]},
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.db.backends": {"level": "INFO"}},
+        "loggers": {
+            "django.db.backends": {"level": "INFO"},
+            "django.request": {"filters": ["one_line_refusals"]},
+        },
     }
 
 

@@ -101,7 +101,9 @@ def _people_choices(people: Any) -> list[tuple[int, str]]:
     return [(person.pk, person.display_name) for person in people]
 
 
-LEAD_REFUSED = "Choose someone who can view this incident's datasets."
+LEAD_REFUSED = "Choose someone with Manage incidents on one of this incident's datasets."
+# Said before one chooses: the list holds only those people (incidents.lead_candidates).
+LEAD_HELP = "People with Manage incidents on one of its datasets, who can change it."
 
 
 def _lead_choices(form: forms.Form, leads: QuerySet[User], options: Any) -> None:
@@ -168,7 +170,9 @@ class IncidentCreateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     severity = forms.ChoiceField(label="Severity", choices=Severity.choices, initial=Severity.MAJOR)
-    lead = QueryChoiceField(label="Lead", error_messages={"invalid_choice": LEAD_REFUSED})
+    lead = QueryChoiceField(
+        label="Lead", help_text=LEAD_HELP, error_messages={"invalid_choice": LEAD_REFUSED}
+    )
     results = forms.TypedMultipleChoiceField(
         label="Check results",
         coerce=int,
@@ -194,7 +198,9 @@ class IncidentEditForm(forms.Form):
     )
     severity = forms.ChoiceField(label="Severity", choices=Severity.choices)
     status = forms.ChoiceField(label="Status", choices=Status.choices)
-    lead = QueryChoiceField(label="Lead", error_messages={"invalid_choice": LEAD_REFUSED})
+    lead = QueryChoiceField(
+        label="Lead", help_text=LEAD_HELP, error_messages={"invalid_choice": LEAD_REFUSED}
+    )
     resolution_notes = forms.CharField(
         label="Resolution note",
         required=False,

@@ -15,6 +15,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import connections
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 from gunicorn.workers.base import Worker  # type: ignore[import-untyped]
 
 from quell.ops.metrics import mark_process_dead
@@ -29,6 +30,19 @@ class ServeOptions:
     timeout: int
     graceful_timeout: int
     log_level: str
+
+
+class QuellGunicornLogger(Logger):  # type: ignore[misc,unused-ignore]
+    """Gunicorn's own lines (listening, workers booting or dying) go through Quell's logging.
+
+    Its default handler writes `[date] [pid] [LEVEL] message` beside Quell's lines, whatever
+    QUELL_LOG_FORMAT says: text among JSON, or a second text format on a terminal. Without a handler
+    of its own (errorlog None) and propagating, each line takes Quell's format and request-id filter.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        self.error_log.propagate = True
 
 
 def pre_fork(server: Arbiter, worker: Worker) -> None:
@@ -64,9 +78,11 @@ def gunicorn_settings(options: ServeOptions) -> dict[str, Any]:
         # The app loads once in the master and the children share its memory; nothing in it holds a
         # connection or a thread at import time.
         "preload_app": True,
-        # Quell's own request logging replaces gunicorn's access log; gunicorn's errors go to stderr.
+        # Quell's own request logging replaces gunicorn's access log; gunicorn's errors go to Quell's
+        # log (stderr, in QUELL_LOG_FORMAT).
         "accesslog": None,
-        "errorlog": "-",
+        "errorlog": None,
+        "logger_class": QuellGunicornLogger,
         "loglevel": options.log_level.lower(),
         # Django alone decides whether X-Forwarded-Proto counts (QUELL_TRUST_FORWARDED_PROTO). Gunicorn
         # would otherwise believe it from any local client and mark the request secure.

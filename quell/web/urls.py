@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from quell.web.views import auth, checks, datasets, home, incidents, profile, scans, settings
+from quell.web.views import assets, auth, checks, datasets, home, incidents, profile, scans, settings
 
 app_name = "web"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("", home.home, name="home"),
     path("login/", auth.login_view, name="login"),
     path("logout/", auth.logout_view, name="logout"),
+    path("favicon.ico", assets.favicon, name="favicon"),
     path("datasets/", datasets.datasets_page, name="datasets"),
     path("datasets/<int:dataset_id>", datasets.dataset_checks, name="dataset"),
     path("datasets/<int:dataset_id>/incidents", datasets.dataset_incidents, name="dataset_incidents"),

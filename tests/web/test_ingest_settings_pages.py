@@ -249,13 +249,16 @@ def test_removing_an_attribute_that_is_gone_is_not_found(client_as: ClientAs, wo
     assert client_as("admin").post("/settings/check-attributes/999999/delete").status_code == 404
 
 
-def test_removing_by_get_is_not_allowed(client_as: ClientAs, world: World) -> None:
+def test_removing_by_get_is_not_allowed_and_goes_to_the_attributes_page(
+    client_as: ClientAs, world: World
+) -> None:
     define(client_as)
     definition = CheckAttributeDefinition.objects.get()
 
     response = client_as("admin").get(f"/settings/check-attributes/{definition.pk}/delete")
 
-    assert response.status_code == 405
+    assert response.status_code == 302
+    assert response["Location"] == "/settings/check-attributes"
     assert CheckAttributeDefinition.objects.exists()
 
 

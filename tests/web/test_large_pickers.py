@@ -11,8 +11,8 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from quell.accounts.models import User
-from quell.catalog.models import Dataset, DataSource
+from quell.accounts.models import User, UserGroup
+from quell.catalog.models import Dataset, DataSource, Responsibility
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident
 from quell.web.pickers import PICKER_MATCHES, PLAIN_SELECT_MAX
@@ -25,7 +25,7 @@ LEADS = PLAIN_SELECT_MAX + 5
 
 @dataclass
 class Crowd:
-    people: list[User]  # "Person 000" … in name order, all able to view warehouse/customers
+    people: list[User]  # "Person 000" … in name order, all able to manage warehouse/customers' incidents
     incidents: list[Incident]  # one on customers led by each of the first LEADS people
     datasets: list[Dataset]  # lake/table_000 …, visible to the admin
 
@@ -38,6 +38,10 @@ def crowd(world: World) -> Crowd:
         for n in range(CROWD)
     )
     people = list(User.objects.filter(email__startswith="person").order_by("name"))
+    # They, the manager and the editor may manage customers' incidents, so may lead one.
+    crew = UserGroup.objects.create(name="Crew")
+    crew.members.add(*people, world.manager, world.editor)
+    Responsibility.objects.create(dataset=world.customers, group=crew, role=world.role("Editor"))
     made = [
         incidents.create_incident(
             by=world.admin,
@@ -307,7 +311,7 @@ def test_a_lead_who_is_not_a_candidate_is_refused_at_the_field_and_nothing_chang
 
     assert status == 400
     assert 'id="id_lead_error"' in body
-    assert "Choose someone who can view this incident&#x27;s datasets." in body
+    assert "Choose someone with Manage incidents on one of this incident&#x27;s datasets." in body
     incident.refresh_from_db()
     assert incident.lead == crowd.people[0]
     assert incident.version == version

@@ -243,7 +243,9 @@ def test_logging_out_needs_a_post_and_ends_the_session(world: World) -> None:
     client = Client()
     client.force_login(world.editor)
 
-    assert client.get("/logout/").status_code == 405
+    # A GET (the address typed, a link) goes home, still signed in.
+    assert client.get("/logout/")["Location"] == "/"
+    assert client.get("/").status_code == 200
     response = client.post("/logout/")
 
     assert response["Location"] == "/login/"

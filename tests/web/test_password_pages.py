@@ -153,8 +153,13 @@ def test_anonymous_visitors_are_sent_to_log_in(world: World) -> None:
     assert response["Location"].startswith("/login/")
 
 
-def test_the_password_form_is_post_only(client_as: ClientAs, world: World) -> None:
-    assert client_as("viewer").get("/profile/password").status_code == 405
+def test_the_password_form_is_post_only_and_a_get_goes_to_the_profile(
+    client_as: ClientAs, world: World
+) -> None:
+    response = client_as("viewer").get("/profile/password")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/profile/#password-heading"
 
 
 # --- Settings: an admin sets one ------------------------------------------------------------------

@@ -77,18 +77,26 @@ def test_a_deactivated_user_sees_nobody(world: World) -> None:
     assert not accounts.list_groups(by=world.viewer).exists()
 
 
-def test_lead_candidates_of_a_private_dataset_are_those_who_can_view_it(world: World) -> None:
+def test_lead_candidates_of_a_private_dataset_are_those_who_can_manage_its_incidents(world: World) -> None:
     candidates = set(incidents.lead_candidates({world.orders.pk}, by=world.editor))
 
-    assert candidates == {world.admin, world.manager, world.editor, world.viewer}
+    assert candidates == {world.admin, world.manager, world.editor}
 
 
-def test_lead_candidates_include_members_of_a_group_with_a_role(world: World) -> None:
+def test_lead_candidates_include_members_of_a_group_whose_role_manages_incidents(world: World) -> None:
+    team = UserGroup.objects.create(name="Team")
+    team.members.add(world.outsider)
+    Responsibility.objects.create(dataset=world.orders, group=team, role=world.role("Editor"))
+
+    assert world.outsider in incidents.lead_candidates({world.orders.pk}, by=world.editor)
+
+
+def test_a_group_that_may_only_view_makes_none_of_its_members_a_candidate(world: World) -> None:
     team = UserGroup.objects.create(name="Team")
     team.members.add(world.outsider)
     Responsibility.objects.create(dataset=world.orders, group=team, role=world.role("Viewer"))
 
-    assert world.outsider in incidents.lead_candidates({world.orders.pk}, by=world.editor)
+    assert world.outsider not in incidents.lead_candidates({world.orders.pk}, by=world.editor)
 
 
 def test_a_role_without_view_dataset_makes_nobody_a_candidate(world: World) -> None:
@@ -98,8 +106,21 @@ def test_a_role_without_view_dataset_makes_nobody_a_candidate(world: World) -> N
     assert world.outsider not in incidents.lead_candidates({world.orders.pk}, by=world.editor)
 
 
-def test_everyone_is_a_candidate_on_a_dataset_shared_with_everyone(world: World) -> None:
-    assert world.outsider in incidents.lead_candidates({world.customers.pk}, by=world.editor)
+def test_nobody_is_a_candidate_through_everyones_viewer_role(world: World) -> None:
+    candidates = set(incidents.lead_candidates({world.customers.pk}, by=world.editor))
+
+    # The admin brought customers in (Manager there); everyone else may only view it.
+    assert candidates == {world.admin}
+
+
+def test_everyone_is_a_candidate_where_everyone_may_manage_incidents(world: World) -> None:
+    Responsibility.objects.filter(dataset=world.customers, group__is_everyone=True).update(
+        role=world.role("Editor")
+    )
+
+    candidates = set(incidents.lead_candidates({world.customers.pk}, by=world.editor))
+
+    assert candidates == {world.admin, world.manager, world.editor, world.viewer, world.outsider}
 
 
 def test_lead_candidates_reveal_nothing_about_a_dataset_the_caller_cannot_see(world: World) -> None:

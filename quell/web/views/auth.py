@@ -11,11 +11,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
 
 from quell.accounts import services as accounts
 from quell.lib.network import client_address
 from quell.web.forms import LoginForm
+from quell.web.views.base import form_post
 
 WRONG = "Email or password is wrong."
 
@@ -69,7 +69,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_POST
+# A GET (the address typed, a link) goes home and does not log out: only the form's POST, with its
+# CSRF token, does.
+@form_post("web:home")
 def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
     return redirect("web:login")

@@ -11,8 +11,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from quell.accounts.models import User
 from quell.lib.errors import Forbidden, Invalid, NotFound
@@ -47,6 +48,32 @@ def page(view: View) -> View:
             return render(request, "400.html", {"message": error.message}, status=400)
 
     return login_required(wrapper)
+
+
+def form_post(page_name: str, *arguments: str, anchor: str = "") -> Callable[[View], View]:
+    """A URL that only takes a form's POST, belonging to the page `page_name` (given these of the
+    URL's arguments) where that form is.
+
+    A GET of it is redirected to that page instead of answering a blank 405: the address bar shows
+    this URL after a post whose refusal was rendered here, so a reload by hand, a Back, or the URL
+    opened again ends up on the page. The page rendered in answer to the post names that page's URL
+    (`quell_page_url`, see base.html), so the browser's reload is a GET of it too.
+    """
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            url = reverse(page_name, kwargs={name: kwargs[name] for name in arguments})
+            if request.method in ("GET", "HEAD"):
+                return redirect(url + anchor)
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
+            request.quell_page_url = url  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def paginate(request: HttpRequest, rows: QuerySet[Any], size: int = PAGE_SIZE) -> Page[Any]:

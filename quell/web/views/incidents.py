@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from quell.accounts import services as accounts
 from quell.accounts.models import User
@@ -30,9 +30,11 @@ from quell.web.forms import (
     as_id,
 )
 from quell.web.pickers import PLAIN_SELECT_MAX, Picker, pick, search_term
-from quell.web.views.base import PAGE_SIZE, apply_error, page, signed_in
+from quell.web.views.base import PAGE_SIZE, apply_error, form_post, page, signed_in
 
 PICKER_SIZE = 50
+# How many of those who can change an incident its read-only page names.
+CHANGERS_SHOWN = 5
 
 
 # --- Lists ----------------------------------------------------------------------------------------
@@ -239,6 +241,8 @@ def _render_incident(
     by = signed_in(request)
     events = incidents.timeline(incident, by=by)
     can_edit = incidents.can_manage(incident, by)
+    # A lead made before leads needed Manage incidents keeps the incident; the page says they cannot act.
+    lead_can_act = can_edit if incident.lead_id == by.pk else incidents.can_manage(incident, incident.lead)
     lead_ids: set[int] = {incident.lead_id}
     for event in [*events, *(conflict or [])]:
         if event.field == "lead":
@@ -251,6 +255,7 @@ def _render_incident(
         "conflict": conflict,
         # Links receivers gave back (a Jira ticket, a Slack thread).
         "integration_links": integrations.incident_links(incident, by=by),
+        "lead_can_act": lead_can_act,
     }
     if can_edit:
         # Without scripts the lead search box submits a GET of this page (the small form
@@ -263,6 +268,15 @@ def _render_incident(
         context["picker_search"] = search
         context["picker"] = incidents.attachable_results(incident, by=by, search=search, limit=PICKER_SIZE)
         context["picker_size"] = PICKER_SIZE
+    else:
+        # Who can change it, so a page that is read-only says whom to ask (an editor's Lead picker
+        # lists them). Those who may lead are exactly those who may change it (lead_candidates).
+        dataset_ids = {ds.pk for ds in incident.visible_datasets}  # type: ignore[attr-defined]
+        changers = list(
+            incidents.lead_candidates(dataset_ids, by=by).only(*PERSON_SHOWN)[: CHANGERS_SHOWN + 1]
+        )
+        context["changers"] = changers[:CHANGERS_SHOWN]
+        context["changers_more"] = len(changers) > CHANGERS_SHOWN
     return render(request, "web/incident.html", context, status=status)
 
 
@@ -274,7 +288,7 @@ def incident_page(request: HttpRequest, number: int) -> HttpResponse:
 
 
 @page
-@require_POST
+@form_post("web:incident", "number", anchor="#edit-form")
 def edit_incident(request: HttpRequest, number: int) -> HttpResponse:
     by = signed_in(request)
     incident = incidents.get_incident_by_number(number, by=by)
@@ -311,7 +325,7 @@ def edit_incident(request: HttpRequest, number: int) -> HttpResponse:
 
 
 @page
-@require_POST
+@form_post("web:incident", "number", anchor="#results")
 def attach_results(request: HttpRequest, number: int) -> HttpResponse:
     by = signed_in(request)
     incident = incidents.get_incident_by_number(number, by=by)
@@ -359,7 +373,7 @@ def lead_picker(request: HttpRequest, number: int) -> HttpResponse:
 
 
 @page
-@require_POST
+@form_post("web:incident", "number", anchor="#timeline")
 def comment(request: HttpRequest, number: int) -> HttpResponse:
     by = signed_in(request)
     incident = incidents.get_incident_by_number(number, by=by)

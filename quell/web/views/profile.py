@@ -11,14 +11,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from quell.accounts import services as accounts
 from quell.accounts.models import User
 from quell.lib.errors import Invalid
 from quell.lib.network import client_address
 from quell.web.forms import ApiKeyForm, ChangePasswordForm
-from quell.web.views.base import apply_error, page, signed_in
+from quell.web.views.base import apply_error, form_post, page, signed_in
 
 PASSWORD_FIELDS = {"currentPassword": "current_password", "newPassword": "new_password"}
 
@@ -40,7 +40,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 @page
 @never_cache
 @sensitive_post_parameters("current_password", "new_password", "new_password_again")
-@require_POST
+@form_post("web:profile", anchor="#password-heading")
 def change_password(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
     form = ChangePasswordForm(request.POST)
@@ -71,7 +71,7 @@ def change_password(request: HttpRequest) -> HttpResponse:
 
 @page
 @never_cache
-@require_POST
+@form_post("web:profile", anchor="#keys-heading")
 def create_api_key(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
     form = ApiKeyForm(request.POST)
@@ -87,7 +87,7 @@ def create_api_key(request: HttpRequest) -> HttpResponse:
 
 
 @page
-@require_POST
+@form_post("web:profile", anchor="#keys-heading")
 def revoke_api_key(request: HttpRequest, key_pk: int) -> HttpResponse:
     by = signed_in(request)
     key = accounts.revoke_api_key(key_pk, by=by)

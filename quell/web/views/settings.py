@@ -11,7 +11,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from quell.accounts import services as accounts
 from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole, User
@@ -37,7 +37,7 @@ from quell.web.forms import (
     as_id,
 )
 from quell.web.pickers import KEPT_MAX, PICKER_MATCHES, pick, search_term
-from quell.web.views.base import apply_error, page, paginate, signed_in
+from quell.web.views.base import apply_error, form_post, page, paginate, signed_in
 
 GROUPS_PER_PAGE = 100
 MEMBERS_PER_PAGE = 100
@@ -423,7 +423,7 @@ def check_attributes(request: HttpRequest) -> HttpResponse:
 
 
 @page
-@require_POST
+@form_post("web:settings_check_attributes")
 def delete_check_attribute(request: HttpRequest, definition_id: int) -> HttpResponse:
     by = signed_in(request)
     catalog.delete_check_attribute_definition(definition_id, by=by)

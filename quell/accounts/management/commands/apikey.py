@@ -11,7 +11,7 @@ from quell.lib.errors import QuellError
 
 
 class Command(BaseCommand):
-    help = "Manage API keys: `apikey create --email E [--name N]` prints {apiKeyId, apiKeySecret} as JSON."
+    help = "Create and list API keys. `apikey create --email E [--name N]` prints {apiKeyId, apiKeySecret} as JSON."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)

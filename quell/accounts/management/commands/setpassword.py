@@ -12,7 +12,7 @@ from quell.lib.errors import QuellError
 
 class Command(BaseCommand):
     help = (
-        "Give a user a new password, for someone who lost theirs (the only admin too); their sessions end. "
+        "Give a user a new password (someone who lost theirs, the only admin too). Their sessions end. "
         "Prompts twice, or reads one line from standard input with --password-stdin."
     )
 

@@ -11,7 +11,7 @@ from quell.bench import loadgen
 
 
 class Command(BaseCommand):
-    help = "Fill the database with realistic data (incidents, checks, a year of results) for benchmarks."
+    help = "Fill the database with realistic data for benchmarks: incidents, checks, a year of results."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--incidents", type=int, required=True, help="How many incidents to create.")

@@ -12,8 +12,8 @@ from quell.incidents.models import OPEN_STATUSES
 
 class Command(BaseCommand):
     help = (
-        "Recount what Quell keeps counted instead of counting on every page view: incidents per status "
-        "and severity, and each dataset's checks, failing checks and open incidents. Run it after "
+        "Recount the counters Quell keeps instead of counting on every page view. They are incidents per "
+        "status and severity, and each dataset's checks, failing checks and open incidents. Run it after "
         "writing rows behind Quell's back (bulk loads, a restore of part of the data), or after an "
         "upgrade that adds counters while the previous release was still serving (docs/upgrades.md). "
         "Incident writes wait while it runs: about a minute at 1,000,000 incidents."

@@ -17,7 +17,7 @@ from quell.lib.errors import QuellError
 
 class Command(BaseCommand):
     help = (
-        "Import results as one scan, all or nothing. "
+        "Import dbt, Great Expectations or Soda results as one scan, all or nothing. "
         "`ingest dbt RUN_RESULTS MANIFEST`, `ingest gx RESULT`, `ingest soda RESULTS` (from `soda scan -srf`); "
         "--email names the Quell user the results are stored as."
     )

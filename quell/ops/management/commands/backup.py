@@ -15,8 +15,9 @@ class Command(BaseCommand):
     # The system checks load the whole URL configuration, which takes seconds and has no bearing here.
     requires_system_checks: list[str] = []
     help = (
-        "Back up a SQLite installation while it runs: a consistent copy of the database, checked, with "
-        "the generated secret key and a manifest, in one tar file (gzip when PATH ends in .gz). PATH may "
+        "Back up a SQLite installation while it runs, into one tar file. It holds a consistent copy of "
+        "the database, checked, with the generated secret key and a manifest (gzip when PATH ends in "
+        ".gz). PATH may "
         "be a directory, which gets a dated file. On PostgreSQL use pg_dump (docs/operations.md)."
     )
 

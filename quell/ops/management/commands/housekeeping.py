@@ -9,8 +9,8 @@ from quell.ops.housekeeping import BATCH_SIZE, run_housekeeping
 
 class Command(BaseCommand):
     help = (
-        "Apply the organisation's retention settings now: delete old check results, scans, failed-row "
-        "samples and delivery logs, expired tokens and stale rows, in small batches. `quell worker` "
+        "Apply the organisation's retention settings now. It deletes old check results, scans, "
+        "failed-row samples and delivery logs, expired tokens and stale rows, in small batches. `quell worker` "
         "does this every QUELL_HOUSEKEEPING_SECONDS on its own."
     )
 

@@ -15,8 +15,9 @@ class Command(BaseCommand):
     # The system checks load the whole URL configuration, which takes seconds and has no bearing here.
     requires_system_checks: list[str] = []
     help = (
-        "Replace this installation's SQLite database (and generated secret key) with those of a backup "
-        "made by `quell backup`, after checking it; then migrate it if it comes from an older Quell. "
+        "Restore a backup made by `quell backup`, replacing this installation's SQLite database. The "
+        "backup is checked first, the generated secret key comes back too, and a database from an older "
+        "Quell is migrated. "
         "Stop the web servers and workers first. On PostgreSQL use pg_restore (docs/operations.md)."
     )
 

@@ -11,8 +11,8 @@ from quell.lib.errors import QuellError
 
 class Command(BaseCommand):
     help = (
-        "Load the demo organisation (Acme Data: people in every role, four weeks of scans, incidents) "
-        "into an empty database, and print the demo logins."
+        "Load the demo organisation into an empty database and print its logins. Acme Data: people in "
+        "every role, four weeks of scans, incidents."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -9,21 +9,33 @@ reaches only this process, which then stops each child once and in order: the se
 worker (which finishes its current task first). SIGTERM and SIGHUP do the same. When the server exits
 by itself, the worker is stopped too. Under systemd, use KillMode=mixed so the children are not sent
 a second signal while they shut down.
+
+"Web server running" is said when the server accepts connections: gunicorn sends systemd's READY=1
+to $NOTIFY_SOCKET once it listens, and `quell start` plays systemd's part for its child (and passes
+READY=1 on to systemd when it runs under a Type=notify unit itself).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
+from gunicorn import systemd  # type: ignore[import-untyped]
 
 from quell.accounts.models import User
 from quell.demo import DemoRefused, load_demo
@@ -36,6 +48,8 @@ WORKER_STOP_SECONDS = 30
 # A worker that exits sooner than this after starting is failing, not finishing; it is not restarted.
 WORKER_MIN_LIFETIME = 10.0
 POLL_SECONDS = 0.2
+
+logger = logging.getLogger(__name__)
 
 
 def browser_host(addr: str) -> tuple[str, str]:
@@ -52,10 +66,36 @@ def browser_host(addr: str) -> tuple[str, str]:
     return host, port
 
 
+@contextmanager
+def readiness_socket() -> Iterator[tuple[socket.socket, str]]:
+    """A datagram socket for the web server's READY=1, and its path (for the server's NOTIFY_SOCKET)."""
+    # mkdtemp makes the folder 700: no other user can send to the socket in it.
+    with tempfile.TemporaryDirectory(prefix="quell-start-") as folder:
+        path = os.path.join(folder, "notify")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.bind(path)
+            sock.setblocking(False)
+            yield sock, path
+
+
+def said_ready(sock: socket.socket, timeout: float) -> bool:
+    """Whether READY=1 arrived on `sock` within `timeout` seconds."""
+    readable, _, _ = select.select([sock], [], [], timeout)
+    if not readable:
+        return False
+    while True:
+        try:
+            message = sock.recv(4096)
+        except BlockingIOError:
+            return False
+        if b"READY=1" in message.split(b"\n"):
+            return True
+
+
 class Command(BaseCommand):
     help = (
-        "Start Quell: apply migrations, then run the task worker and the web server until Ctrl-C or "
-        "SIGTERM. With --demo, a database without users first gets the demo organisation."
+        "Start Quell on this machine: migrations, the task worker and the web server. It runs until "
+        "Ctrl-C or SIGTERM. With --demo, a database without users first gets the demo organisation."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -79,13 +119,17 @@ class Command(BaseCommand):
                 "There are no users yet. Create an admin with "
                 "`quell createadmin --email you@example.com --password ...`, or start with --demo."
             )
-        self.say(f"Quell is starting at {base_url}/ - log in at {base_url}/login/")
+        self.say(f"Starting the task worker and the web server at {base_url}/ ...")
         connections.close_all()
 
         env = dict(os.environ)
         # Links Quell writes (cloudUrl, mails) point at this server unless the operator said otherwise.
         env.setdefault("QUELL_BASE_URL", base_url)
-        self.run_children(addr, env)
+        # Every process logs in the format chosen here, so one terminal shows one format.
+        env.setdefault("QUELL_LOG_FORMAT", settings.LOG_FORMAT)
+        # systemd's socket, if any, is for this process: it says READY=1 once the server does.
+        env.pop("NOTIFY_SOCKET", None)
+        self.run_children(addr, base_url, env)
 
     def say(self, text: str) -> None:
         self.stdout.write(text)
@@ -112,7 +156,7 @@ class Command(BaseCommand):
 
     # --- Children ---------------------------------------------------------------------------------
 
-    def run_children(self, addr: str, env: dict[str, str]) -> None:
+    def run_children(self, addr: str, base_url: str, env: dict[str, str]) -> None:
         bind = f"127.0.0.1:{addr}" if addr.isdigit() else addr
         stop_signal: list[int] = []
 
@@ -122,11 +166,23 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, request_stop)
 
+        with readiness_socket() as (ready, ready_path):
+            self.supervise(bind, base_url, env, ready, ready_path, stop_signal)
+
+    def supervise(
+        self,
+        bind: str,
+        base_url: str,
+        env: dict[str, str],
+        ready: socket.socket,
+        ready_path: str,
+        stop_signal: list[int],
+    ) -> None:
         worker = self.spawn_worker(env)
         worker_started = time.monotonic()
         serve = ["serve", "--bind", bind, "--workers", "1", "--threads", str(SERVER_THREADS)]
-        server = self.spawn([sys.executable, "-m", "quell", *serve], env)
-        self.say(f"Web server running (pid {server.pid}).")
+        server = self.spawn([sys.executable, "-m", "quell", *serve], env | {"NOTIFY_SOCKET": ready_path})
+        announced = False
         failure = ""
         try:
             while not stop_signal:
@@ -141,7 +197,15 @@ class Command(BaseCommand):
                     self.say(f"The task worker exited (code {worker.returncode}); starting a new one.")
                     worker = self.spawn_worker(env)
                     worker_started = time.monotonic()
-                time.sleep(POLL_SECONDS)
+                if announced:
+                    time.sleep(POLL_SECONDS)
+                elif said_ready(ready, POLL_SECONDS):
+                    announced = True
+                    self.say(
+                        f"Web server running (pid {server.pid}): Quell is at {base_url}/ "
+                        f"- log in at {base_url}/login/"
+                    )
+                    systemd.sd_notify("READY=1", logger)
         finally:
             self.stop(server, "web server", signal.SIGTERM, SERVER_STOP_SECONDS)
             self.stop(worker, "task worker", signal.SIGTERM, WORKER_STOP_SECONDS)

@@ -11,8 +11,9 @@ from quell.ops.periodic import start_periodic
 
 class Command(BaseCommand):
     help = (
-        "Run the background task worker (django-tasks-db's db_worker, with Quell's defaults) and the "
-        "periodic jobs: the delivery sweep that recovers deliveries of workers that died, heartbeats, housekeeping."
+        "Run the task worker: background tasks, deliveries, heartbeats and housekeeping. It is "
+        "django-tasks-db's db_worker with Quell's defaults, plus the periodic jobs: the delivery sweep "
+        "that recovers deliveries of workers that died, heartbeats, housekeeping."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -2,6 +2,12 @@
 // the first time), closing menus, and filters that apply on change.
 "use strict";
 
+// A page answering a form's POST (a refusal shown with its errors, a secret shown once) names the
+// address of its page (base.html). Putting that in the history entry makes a reload or a Back a GET of
+// the page: never the form sent again, nor a POST-only URL.
+const pageUrl = document.querySelector('meta[name="quell-page-url"]');
+if (pageUrl) history.replaceState(history.state, "", pageUrl.content + location.hash);
+
 function focusFirstField(dialog) {
   const first = dialog.querySelector("input:not([type=hidden]), select, textarea");
   if (first) first.focus();
@@ -41,6 +47,19 @@ document.addEventListener("htmx:beforeSwap", (event) => {
   event.detail.shouldSwap = event.detail.xhr.status === 200 && answered.pathname === asked.pathname;
 });
 
+// However a dialog closes (Escape, Close, Cancel), focus goes back to what opened it. The browser's own
+// return goes to the menu item that was clicked, hidden since its menu closed, so it lands on the body;
+// the menu's button is where the person was. The close event comes after the browser's own attempt.
+function returnFocusOnClose(dialog, opener) {
+  dialog.addEventListener(
+    "close",
+    () => {
+      if (opener.isConnected) opener.focus();
+    },
+    { once: true },
+  );
+}
+
 function openDialog(id, opener) {
   const dialog = document.getElementById(id);
   if (!dialog || typeof dialog.showModal !== "function") return false;
@@ -49,6 +68,7 @@ function openDialog(id, opener) {
   if (placeholder && typeof htmx === "undefined") return false;
   const menu = opener.closest("details");
   if (menu) menu.removeAttribute("open");
+  returnFocusOnClose(dialog, menu ? menu.querySelector("summary") : opener);
   dialog.showModal();
   if (placeholder) loadDialogBody(dialog, placeholder);
   else focusFirstField(dialog);
