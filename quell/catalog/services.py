@@ -15,6 +15,8 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import (
+    BooleanField,
+    Case,
     Count,
     Exists,
     F,
@@ -25,6 +27,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
     Window,
 )
 from django.db.models.functions import Coalesce, Concat, RowNumber
@@ -33,6 +36,7 @@ from django.utils import timezone
 from quell.accounts.models import DatasetRole, Organization, User, UserGroup
 from quell.catalog import access, counters
 from quell.catalog.models import (
+    FAILING_OUTCOMES,
     AttributeType,
     Check,
     CheckAttributeDefinition,
@@ -48,6 +52,7 @@ from quell.catalog.models import (
     ScanState,
 )
 from quell.incidents import tallies
+from quell.incidents.models import OPEN_STATUSES
 from quell.integrations import events as integration_events
 from quell.lib.errors import Forbidden, Invalid, NotFound, Taken
 from quell.lib.jsontext import UnreadableJSON, parse_json
@@ -194,11 +199,45 @@ def set_responsibilities(
 # --- Checks and results ---------------------------------------------------------------------------
 
 
-def list_checks(*, by: User, dataset_id: int | None = None) -> QuerySet[Check]:
+CHECK_SEARCH_WORDS = 10
+
+
+def list_checks(
+    *,
+    by: User,
+    dataset_id: int | None = None,
+    outcomes: list[str] | None = None,
+    search: str = "",
+    attention_first: bool = False,
+) -> QuerySet[Check]:
+    """The checks the caller can view, by dataset and name.
+
+    `outcomes` keeps checks whose latest outcome is one of them; `search` keeps checks whose name
+    contains every word of it (ignoring case). `attention_first` puts first the checks that warn or
+    fail now and have no result in an open incident (each annotated `needs_attention`).
+    """
     checks = Check.objects.filter(dataset__in=access.datasets_with(by)).select_related("dataset__data_source")
     if dataset_id is not None:
         checks = checks.filter(dataset_id=dataset_id)
-    return checks.order_by("dataset_id", "name", "id")
+    if outcomes:
+        checks = checks.filter(last_outcome__in=outcomes)
+    for word in search.split()[:CHECK_SEARCH_WORDS]:
+        checks = checks.filter(name__icontains=word)
+    if not attention_first:
+        return checks.order_by("dataset_id", "name", "id")
+    in_open_incident = CheckResult.objects.filter(
+        check_ref=OuterRef("pk"), incident_links__incident__status__in=OPEN_STATUSES
+    )
+    # The CASE probes only the checks that warn or fail (a few), each through its results' index
+    # (result_check_newest) and the links' index on check_result, not every visible check.
+    needs_attention = Case(
+        When(last_outcome__in=FAILING_OUTCOMES, then=~Exists(in_open_incident)),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+    return checks.annotate(needs_attention=needs_attention).order_by(
+        "-needs_attention", "dataset__data_source__name", "dataset__name", "name", "id"
+    )
 
 
 def get_check(check_id: int, *, by: User) -> Check:
@@ -224,6 +263,34 @@ def list_check_results(
 
 def visible_check_results(*, by: User) -> QuerySet[CheckResult]:
     return CheckResult.objects.filter(dataset__in=access.datasets_with(by))
+
+
+def recent_results_of_checks(check_ids: list[int], *, by: User, per_check: int) -> QuerySet[CheckResult, Any]:
+    """The newest `per_check` results of each of these checks that the caller can view, in one query
+    (the incident page's small charts). Rows of id, check_ref_id, data_timestamp, outcome, value and
+    the diagnostics' `fail` and `warn` thresholds (not the whole diagnostics, which may hold samples)."""
+    # One LIMITed subquery per check, each a short walk of result_check_newest: a window over the
+    # checks' whole history would number every result they ever had (years of hourly scans) to keep 30.
+    newest = Q(pk__in=[])
+    for check_id in check_ids:
+        newest |= Q(
+            pk__in=CheckResult.objects.filter(check_ref_id=check_id)
+            .order_by("-data_timestamp", "-id")
+            .values("pk")[:per_check]
+        )
+    return (
+        visible_check_results(by=by)
+        .filter(newest)
+        .values(
+            "id",
+            "check_ref_id",
+            "data_timestamp",
+            "outcome",
+            "value",
+            "diagnostics__fail",
+            "diagnostics__warn",
+        )
+    )
 
 
 # --- Ingestion ------------------------------------------------------------------------------------

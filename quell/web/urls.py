@@ -28,6 +28,7 @@ urlpatterns = [
     path("data-sources/<int:data_source_id>", scans.data_source_datasets, name="data_source"),
     path("data-sources/<int:data_source_id>/scans", scans.data_source_scans, name="data_source_scans"),
     path("scans/<int:scan_id>", scans.scan_page, name="scan"),
+    path("checks/", checks.checks_page, name="checks"),
     path("checks/<int:check_id>", checks.check_page, name="check"),
     path("results/<int:result_id>", checks.check_result, name="check_result"),
     path("checks/<int:check_id>/create-incident", checks.create_incident, name="create_incident"),

@@ -10,11 +10,11 @@ from typing import Any, NamedTuple
 import pytest
 
 from quell.catalog import services as catalog
-from quell.catalog.models import CheckResult
+from quell.catalog.models import Check, CheckResult
 from quell.incidents.models import Incident, TimelineEvent
 from quell.web.charts import result_chart
 from tests.conftest import T0, World
-from tests.web.conftest import ClientAs, day, push_at
+from tests.web.conftest import ClientAs, day, push_at, push_soda_3
 
 
 @pytest.fixture
@@ -366,3 +366,56 @@ def test_infinite_and_nan_values_are_left_out_of_the_chart_like_missing_ones() -
     assert [p.value for p in chart.points] == [1.0, 3.0]
     assert chart.without_value == 3
     assert all(math.isfinite(p.y) for p in chart.points)
+
+
+def test_the_chart_draws_the_warn_and_fail_thresholds_soda_sent(client_as: ClientAs, world: World) -> None:
+    push_soda_3(world)
+    check = Check.objects.get(name="max(amount) warn when > 500 fail when > 1000")
+
+    body = client_as("viewer").get(f"/checks/{check.pk}").content.decode()
+    chart = body.split('<figure class="chart">')[1].split("</figure>")[0]
+
+    assert chart.count('<line class="threshold threshold-fail"') == 1
+    assert chart.count('<line class="threshold threshold-warn"') == 1
+    assert "fail &gt; 1,000</text>" in chart
+    assert "warn &gt; 500</text>" in chart
+    assert '<rect class="band band-fail"' in chart
+    assert "Fails when the value is above 1,000. Warns when the value is above 500." in chart
+
+
+def test_the_value_axis_has_round_ticks_and_the_time_axis_dates() -> None:
+    rows = [
+        Row(n, T0 + dt.timedelta(days=n, hours=6), "pass", v)
+        for n, v in zip(range(2, 31, 7), [3, 17, 42, 88, 5], strict=True)
+    ]
+
+    chart = result_chart(rows)
+
+    assert chart is not None
+    assert [t.label for t in chart.y_ticks] == ["0", "20", "40", "60", "80", "100"]
+    assert [t.label for t in chart.x_ticks] == ["4 Nov", "11 Nov", "18 Nov", "25 Nov"]
+    positions = [t.position for t in chart.x_ticks]
+    assert positions == sorted(positions)
+    assert chart.plot_left <= positions[0]
+    assert positions[-1] <= chart.plot_right
+
+
+def test_a_small_step_gives_ticks_with_the_decimals_it_needs() -> None:
+    rows = [Row(n, T0 + dt.timedelta(hours=n), "pass", v) for n, v in enumerate([0.91, 0.95, 0.99])]
+
+    chart = result_chart(rows)
+
+    assert chart is not None
+    assert [t.label for t in chart.y_ticks] == ["0.90", "0.92", "0.94", "0.96", "0.98", "1.00"]
+
+
+def test_the_chart_caption_says_how_many_results_it_shows_and_their_dates(
+    client_as: ClientAs, world: World
+) -> None:
+    days = [n for n in range(2, 31) if n != 15]  # 3 Nov to 1 Dec, 28 days
+    results = [push_at(world.admin, "customers", day(n), ("sum(fee)", "pass", n))[0] for n in days]
+
+    chart = chart_of(client_as, results[0])
+
+    assert "28 results from 3 Nov to 1 Dec." in chart
+    assert "90" not in chart.split('class="muted chart-caption">')[1]

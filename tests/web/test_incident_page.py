@@ -12,7 +12,7 @@ from quell.incidents.models import Incident, TimelineEvent
 from quell.integrations import services as integrations
 from quell.integrations.models import IncidentLink, Integration
 from tests.conftest import World
-from tests.web.conftest import ClientAs
+from tests.web.conftest import ClientAs, day, push_at
 
 
 def page(client_as: ClientAs, role: str, incident: Incident) -> str:
@@ -331,3 +331,22 @@ def test_admins_are_told_on_the_home_page_when_an_integration_was_turned_off(
 
     assert "Integration Old receiver was turned off" in client_as("admin").get("/").content.decode()
     assert "Old receiver" not in client_as("editor").get("/").content.decode()
+
+
+def test_the_page_shows_a_small_chart_of_each_linked_check(
+    client_as: ClientAs, world: World, orders_incident: Incident
+) -> None:
+    more = [push_at(world.admin, "orders", day(n), ("sum(amount)", "fail", 10.0 * n))[0] for n in range(1, 4)]
+    incidents.attach_check_results(orders_incident.pk, [more[-1].pk], by=world.editor)
+
+    body = page(client_as, "viewer", orders_incident)
+    charts = body.split('<div class="linked-charts">')[1].split("</div>")[0]
+
+    assert charts.count('<figure class="chart chart-small">') == 2
+    assert f'href="/checks/{world.orders_fail.check_ref_id}">row_count &gt; 0</a></h3>' in charts
+    assert f'href="/checks/{more[0].check_ref_id}">sum(amount)</a></h3>' in charts
+    sum_chart = charts.split("sum(amount)</a></h3>")[1].split("</figure>")[0]
+    # The check's recent results, not only the one linked.
+    assert sum_chart.count('class="point point-fail"') == 3
+    assert 'id="check-' in sum_chart
+    assert 'id="chart-title"' not in charts

@@ -130,6 +130,24 @@ def test_the_incident_page_costs_the_same_however_long_its_story(client_as: Clie
     assert queries(client, url) == few
 
 
+def test_the_incident_page_charts_its_linked_checks_in_one_query_however_many(
+    client_as: ClientAs, world: World
+) -> None:
+    client = client_as("editor")
+    (incident,) = open_incidents(world, 1)
+    url = f"/incidents/{incident.number}"
+    client.get(url)
+    one_check = queries(client, url)
+
+    more = []
+    for n in range(1, 5):
+        more += push_at(world.admin, "orders", day(n), *((f"other check {k}", "fail", n) for k in range(4)))
+    incidents.attach_check_results(incident.pk, [r.pk for r in more], by=world.editor)
+
+    assert queries(client, url) == one_check
+    assert client.get(url).content.decode().count('<figure class="chart chart-small">') == 5
+
+
 @pytest.mark.parametrize(
     ("search", "common_from", "reads"),
     [

@@ -234,3 +234,49 @@ def test_an_incident_made_from_a_soda_result_is_listed_on_its_page(
     body = client_as("editor").get(f"/results/{result.pk}").content.decode()
 
     assert f'href="/incidents/{incident.number}">#{incident.number} Orders without customers</a>' in body
+
+
+def pushed_with(world: World, name: str, diagnostics: dict[str, object]) -> int:
+    """The id of an orders result of check `name` that failed with these diagnostics."""
+    _, (result,) = catalog.ingest_scan(
+        catalog.ScanInput(
+            data_timestamp=day(1),
+            results=[
+                catalog.ResultInput(
+                    data_source="warehouse",
+                    dataset="orders",
+                    check=catalog.CheckInput(name=name),
+                    outcome="fail",
+                    value=None,
+                    diagnostics=diagnostics,
+                )
+            ],
+        ),
+        by=world.admin,
+    )
+    return result.pk
+
+
+def test_a_schema_failure_says_which_column_is_missing_and_keeps_the_json_a_click_away(
+    client_as: ClientAs, world: World
+) -> None:
+    pk = pushed_with(world, "schema", {"missing_column_names": ["fee_amount"], "present_column_names": []})
+
+    body = client_as("viewer").get(f"/results/{pk}").content.decode()
+    section = body.split('id="diagnostics-heading"')[1].split("</section>")[0]
+
+    assert "<li>Missing column: fee_amount</li>" in section
+    details = section.split('<details class="raw-diagnostics">')[1].split("</details>")[0]
+    assert "<summary>" in details
+    assert "&quot;missing_column_names&quot;" in details
+
+
+def test_diagnostics_no_sentence_fits_are_shown_as_json_already_open(
+    client_as: ClientAs, world: World
+) -> None:
+    pk = pushed_with(world, "custom", {"something": "new"})
+
+    body = client_as("viewer").get(f"/results/{pk}").content.decode()
+
+    assert '<ul class="findings">' not in body
+    assert '<details class="raw-diagnostics" open>' in body

@@ -107,9 +107,10 @@ SECTIONS = {
     "data_source": "datasets",
     "data_source_scans": "datasets",
     "scan": "datasets",
-    "check": "datasets",
-    "check_result": "datasets",
-    "create_incident": "datasets",
+    "checks": "checks",
+    "check": "checks",
+    "check_result": "checks",
+    "create_incident": "checks",
     "profile": "profile",
     "create_api_key": "profile",
 }

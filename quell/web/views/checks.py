@@ -25,10 +25,12 @@ from quell.incidents import services as incidents
 from quell.incidents.models import Incident
 from quell.lib.errors import Forbidden, Invalid
 from quell.web.charts import result_chart
+from quell.web.diagnostics import describe
 from quell.web.forms import INCIDENT_FIELDS, IncidentCreateForm, as_id
 from quell.web.pickers import pick, search_term
 from quell.web.templatetags.quell_tags import OUTCOMES, num, outcome_badge
 from quell.web.views.base import apply_error, page, paginate, signed_in
+from quell.web.views.incidents import DATASET_SHOWN
 
 CHART_POINTS = 90
 FAILING = [str(outcome) for outcome in FAILING_OUTCOMES]
@@ -206,6 +208,7 @@ def check_result(request: HttpRequest, result_id: int) -> HttpResponse:
         "check": result.check_ref,
         "dataset": result.dataset,
         "diagnostics": json.dumps(result.diagnostics, indent=2, ensure_ascii=False, sort_keys=True),
+        "findings": describe(result.diagnostics),
         "incidents": incidents.linked_incidents([result.pk], by=by).get(result.pk, []),
         "samples": samples,
         "samples_refused": samples_refused,
@@ -253,3 +256,47 @@ def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
                 return redirect("web:incident", number=incident.number)
     template = "web/_create_incident_form.html" if request.htmx else "web/create_incident.html"  # type: ignore[attr-defined]
     return render(request, template, {"check": check, "dataset": check.dataset, "form": form}, status=status)
+
+
+# --- All checks -----------------------------------------------------------------------------------
+
+# The Outcome filter's choices: "failing" is warn or fail, as on the check page.
+OUTCOME_FILTERS = {"failing": "Warn or fail", **{value: label for value, (_, label) in OUTCOMES.items()}}
+
+
+@page
+@require_GET
+def checks_page(request: HttpRequest) -> HttpResponse:
+    """Every check the caller can view, the ones that warn or fail with no open incident first."""
+    by = signed_in(request)
+    search = search_term(request, "q")
+    outcome = request.GET.get("outcome", "")
+    outcomes = FAILING if outcome == "failing" else [outcome] if outcome in OUTCOMES else None
+    dataset_id = as_id(request.GET.get("dataset", ""))
+    dataset_search = search_term(request, "dataset_q")
+    # The same options and search as the Incidents page's Dataset filter (and its htmx swap).
+    dataset_picker = pick(
+        catalog.list_datasets(by=by).only(*DATASET_SHOWN),
+        search=dataset_search,
+        matches=catalog.list_datasets(by=by, matching=dataset_search).only(*DATASET_SHOWN),
+        keep=[dataset_id] if dataset_id else [],
+    )
+    checks = catalog.list_checks(
+        by=by, dataset_id=dataset_id, outcomes=outcomes, search=search, attention_first=True
+    )
+    return render(
+        request,
+        "web/checks.html",
+        {
+            # A check row holds its definition and attributes; the table shows none of them.
+            "checks": paginate(
+                request, checks.defer("definition", "attributes", "location", "dataset__contract")
+            ),
+            "q": search,
+            "outcome": outcome if outcome in OUTCOME_FILTERS else "",
+            "outcome_filters": OUTCOME_FILTERS,
+            "dataset_picker": dataset_picker,
+            "chosen_dataset": {str(dataset_id)} if dataset_id else set(),
+            "filtered": bool(search or outcomes or dataset_id),
+        },
+    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from django.contrib import messages
 from django.db.models import QuerySet
@@ -15,11 +17,12 @@ from django.views.decorators.http import require_GET
 from quell.accounts import services as accounts
 from quell.accounts.models import User
 from quell.catalog import services as catalog
-from quell.catalog.models import Dataset
+from quell.catalog.models import Check, Dataset
 from quell.incidents import services as incidents
 from quell.incidents.models import OPEN_STATUSES, Incident, Status
 from quell.integrations import services as integrations
 from quell.lib.errors import Conflict, Forbidden, Invalid
+from quell.web.charts import SMALL, Chart, result_chart
 from quell.web.forms import (
     INCIDENT_FIELDS,
     OPEN,
@@ -35,6 +38,10 @@ from quell.web.views.base import PAGE_SIZE, apply_error, form_post, page, signed
 PICKER_SIZE = 50
 # How many of those who can change an incident its read-only page names.
 CHANGERS_SHOWN = 5
+# The incident page's small charts: how many linked checks get one, and how many of each one's
+# newest results it draws (one query for all of them whatever the numbers).
+CHARTED_CHECKS = 12
+CHARTED_RESULTS = 30
 
 
 # --- Lists ----------------------------------------------------------------------------------------
@@ -228,6 +235,40 @@ def _edit_form(
     return form
 
 
+class _ChartRow(NamedTuple):
+    id: int
+    data_timestamp: datetime
+    outcome: str
+    value: float | None
+    diagnostics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LinkedChart:
+    check: Check
+    chart: Chart | None
+
+
+def linked_check_charts(incident: Incident, by: User) -> tuple[list[LinkedChart], int]:
+    """A small chart of each check the incident's visible results come from (the first CHARTED_CHECKS,
+    in the order the results list shows them), and how many more checks there are."""
+    checks: dict[int, Check] = {}
+    for link in incident.visible_links:  # type: ignore[attr-defined]
+        checks.setdefault(link.check_result.check_ref_id, link.check_result.check_ref)
+    charted = list(checks)[:CHARTED_CHECKS]
+    rows: dict[int, list[_ChartRow]] = {pk: [] for pk in charted}
+    if charted:
+        for row in catalog.recent_results_of_checks(charted, by=by, per_check=CHARTED_RESULTS):
+            thresholds = {"fail": row["diagnostics__fail"], "warn": row["diagnostics__warn"]}
+            rows[row["check_ref_id"]].append(
+                _ChartRow(row["id"], row["data_timestamp"], row["outcome"], row["value"], thresholds)
+            )
+    charts = [
+        LinkedChart(checks[pk], result_chart(rows[pk], size=SMALL, key=f"check-{pk}-chart")) for pk in charted
+    ]
+    return charts, len(checks) - len(charted)
+
+
 def _render_incident(
     request: HttpRequest,
     incident: Incident,
@@ -257,6 +298,8 @@ def _render_incident(
         "integration_links": integrations.incident_links(incident, by=by),
         "lead_can_act": lead_can_act,
     }
+    context["linked_charts"], context["uncharted_checks"] = linked_check_charts(incident, by)
+    context["chart_points"] = CHARTED_RESULTS
     if can_edit:
         # Without scripts the lead search box submits a GET of this page (the small form
         # `lead-search` outside the edit form), which lists the matches; with htmx it swaps in
