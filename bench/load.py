@@ -8,7 +8,7 @@
 The database is migrated and, if it holds no incidents, filled with `quell loadgen`. The report (requests,
 failures, p50/p95 per route, webhooks expected and delivered, "database is locked" and 5xx in the logs)
 is printed and written to --out; --json also writes it as JSON. The exit code is 1 if anything went
-wrong. See quell/bench/load.py for what is checked, and docs/load-test.md for results.
+wrong. See bench/loadtest.py for what is checked, and docs/load-test.md for results.
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+
+if not __package__:
+    # Run as a file (python bench/load.py), Python puts bench/ itself first on the path; the bench
+    # package is imported from the checkout that holds it instead, as `python -m bench.load` would.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 
 def main() -> int:
@@ -72,7 +77,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from quell.bench.load import LoadConfig, markdown, run
+    from bench.loadtest import LoadConfig, markdown, run
 
     config = LoadConfig(
         web_processes=args.web_processes,

@@ -4,9 +4,9 @@
     .venv/bin/python bench/run.py --database-url postgresql://root@127.0.0.1:5432/quell_bench_pg --incidents 10000
 
 The database is migrated, filled with `quell loadgen` if it holds no incidents, then measured (see
-quell/bench/harness.py for what each column means, docs/performance.md for the operations). Writes
+bench/harness.py for what each column means, docs/performance.md for the operations). Writes
 (creating incidents, attaching results, ingesting scans) add rows, so later runs on the same
-database measure a slightly bigger one. `--json` output feeds `python -m quell.bench.plot`.
+database measure a slightly bigger one. `--json` output feeds `python -m bench.plot`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+if not __package__:
+    # Run as a file (python bench/run.py), Python puts bench/ itself first on the path; the bench
+    # package is imported from the checkout that holds it instead, as `python -m bench.run` would.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 
 def main() -> None:
@@ -70,8 +75,9 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from quell.bench import harness, loadgen
+    from bench import harness
     from quell.incidents.models import Incident
+    from quell.ops import loadgen
 
     call_command("migrate", verbosity=0)
     if not Incident.objects.exists():

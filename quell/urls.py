@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.urls import include, path
 
 from quell.api.base import build_api
-from quell.lib.env import envbool
 
 api = build_api()
 
@@ -15,7 +14,3 @@ urlpatterns = [
     path("settings/integrations/", include("quell.integrations.urls")),
     path("", include("quell.web.urls")),
 ]
-
-# The benchmark's hand-written-SQL endpoint (issue 6); never on unless a benchmark asks for it.
-if envbool("QUELL_BENCH_FLOOR", False):
-    urlpatterns.insert(0, path("bench/floor/", include("quell.bench.floor")))

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
 from django.conf import LazySettings
+from django.db import connection
 
 from quell.accounts import builtins
 from quell.accounts.models import ApiKey, DatasetRole, GlobalRole, Organization, User, UserGroup
@@ -39,6 +41,54 @@ def _check_api_responses() -> None:
 def _fast_passwords(settings: LazySettings) -> None:
     # Argon2 is right for real logins and needlessly slow for hundreds of test users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _empty_postgresql_tables_by_delete() -> Iterator[None]:
+    """After each live-server test Django empties every table. On PostgreSQL it does so with one TRUNCATE,
+    which gives each table and index new files: 0.2 s a test, over ~800 tests. A DELETE per table takes
+    a few milliseconds on a test's rows and leaves the same empty tables, as long as no trigger fires on
+    a delete and every foreign key is checked at commit, as Django makes them; where the schema says
+    otherwise, the TRUNCATE stays."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(
+        self: DatabaseOperations,
+        style: Any,
+        tables: Sequence[str],
+        *,
+        reset_sequences: bool = False,
+        allow_cascade: bool = False,
+    ) -> list[str]:
+        if reset_sequences or allow_cascade or not _deletes_in_any_order(self.connection):
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return [f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(t))};" for t in tables]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
+
+
+def _deletes_in_any_order(db: Any) -> bool:
+    """No trigger of ours in the schema, and no foreign key checked before the commit."""
+    with db.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT
+                (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                 WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace)
+              + (SELECT count(*) FROM pg_constraint k
+                 WHERE k.contype = 'f' AND NOT k.condeferred
+                   AND k.connamespace = current_schema()::regnamespace)
+            """
+        )
+        (blocking,) = cursor.fetchone()
+    return blocking == 0
 
 
 @pytest.fixture
@@ -170,3 +220,50 @@ def client_for(live_server: object, world: World) -> Iterator[ClientFor]:
     yield make
     for client in clients:
         client.close()
+
+
+# --- Tests that run on SQLite only ------------------------------------------------------------------
+
+# Why a test marked `one_database` runs on SQLite alone: the default (a browser test), or one of these.
+BROWSER_ADDS_NOTHING = "runs on SQLite only: the browser path adds nothing on PostgreSQL"
+OWN_SQLITE_DATA_DIR = (
+    "runs on SQLite only: its `quell` processes use a SQLite data directory of their own, "
+    "whichever database the suite uses"
+)
+COMMAND_LINE_ONLY = (
+    "runs on SQLite only: a command's options, help and settings checks add nothing on PostgreSQL"
+)
+_LEFT_OUT = pytest.StashKey[dict[str, int]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Away from SQLite, deselect the tests marked `one_database`: what they check does not depend on the
+    database (a page's layout or focus in a browser, a command's help, `quell` processes on a SQLite
+    data directory of their own), and SQLite, the default installation, runs them. Deselected rather than
+    skipped, so a run says so in one line per reason instead of one line per test; `-m one_database`
+    (or any -m naming the marker) leaves the choice to the caller."""
+    if connection.vendor == "sqlite" or "one_database" in (config.option.markexpr or ""):
+        return
+    kept: list[pytest.Item] = []
+    left_out: list[pytest.Item] = []
+    reasons: dict[str, int] = {}
+    for item in items:
+        marker = item.get_closest_marker("one_database")
+        if marker is None:
+            kept.append(item)
+            continue
+        left_out.append(item)
+        reason = str(marker.kwargs.get("reason", BROWSER_ADDS_NOTHING))
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+        config.stash[_LEFT_OUT] = reasons
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    for reason, count in sorted(config.stash.get(_LEFT_OUT, {}).items()):
+        tests = "test" if count == 1 else "tests"
+        terminalreporter.write_line(
+            f"one_database: {count} {tests} deselected on {connection.display_name} ({reason})"
+        )

@@ -202,8 +202,10 @@ def test_an_empty_list_of_results_is_refused(client_for: ClientFor, world: World
 
     response = attach(editor, incident["id"])
 
+    # The schema asks for at least one: a 400 naming the field.
     assert response.status_code == 400
-    assert response.json()["code"] == "check_results_required"
+    assert response.json()["code"] == "invalid_request"
+    assert "checkResultIds" in response.json()["message"]
 
 
 def test_attaching_with_a_stale_version_gets_409_and_changes_nothing(

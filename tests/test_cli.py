@@ -20,6 +20,7 @@ from psycopg import sql
 
 from quell.accounts.auth import user_for_api_key
 from quell.accounts.models import ApiKey, GlobalRole, User
+from tests.conftest import COMMAND_LINE_ONLY, OWN_SQLITE_DATA_DIR
 
 
 def run_quell(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,6 +92,7 @@ def test_a_revoked_key_or_a_deactivated_user_no_longer_authenticates(builtin_row
     assert user_for_api_key(key.key_id, secret) is None
 
 
+@pytest.mark.one_database(reason=OWN_SQLITE_DATA_DIR)
 def test_the_quell_command_bootstraps_a_fresh_data_directory(tmp_path: Path) -> None:
     migrated = run_quell(tmp_path, "migrate", "--no-input")
     assert migrated.returncode == 0, migrated.stderr
@@ -110,6 +112,7 @@ def test_the_quell_command_bootstraps_a_fresh_data_directory(tmp_path: Path) -> 
     assert (tmp_path / "secret_key").read_text() == secret_key
 
 
+@pytest.mark.one_database(reason=OWN_SQLITE_DATA_DIR)
 def test_a_configured_secret_key_is_used_and_nothing_is_written(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUELL_")}
     env |= {"QUELL_DATA_DIR": str(tmp_path), "QUELL_SECRET_KEY": "from-the-environment-" * 3}
@@ -155,6 +158,7 @@ def default_data_dir_of(folder: Path) -> Path:
     return folder / "home" / ".local" / "share" / "quell"
 
 
+@pytest.mark.one_database(reason=OWN_SQLITE_DATA_DIR)
 def test_after_the_quick_start_the_readmes_commands_act_on_its_installation(tmp_path: Path) -> None:
     # The quick start as it runs, with the installation and the server left out.
     (tmp_path / "scripts").mkdir()
@@ -279,6 +283,7 @@ def test_a_command_against_an_unmigrated_database_says_so_in_one_line(
 # --- Help ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.one_database(reason=COMMAND_LINE_ONLY)
 @pytest.mark.parametrize("asking", [[], ["help"], ["--help"]])
 def test_quell_help_lists_quells_own_commands_by_group_with_a_line_each(
     tmp_path: Path, asking: list[str]
@@ -302,6 +307,7 @@ def test_quell_help_lists_quells_own_commands_by_group_with_a_line_each(
     assert "`quell help django`" in shown.stdout
 
 
+@pytest.mark.one_database(reason=COMMAND_LINE_ONLY)
 def test_quell_help_django_and_a_commands_own_help_still_answer(tmp_path: Path) -> None:
     env = {"QUELL_DATA_DIR": str(tmp_path / "data")}
     everything = quell_in(tmp_path, "help", "django", **env)

@@ -33,7 +33,7 @@ from quell.incidents.models import (
     TimelineEvent,
 )
 from quell.incidents.services import visible_incidents
-from tests.conftest import make_user, push
+from tests.conftest import OWN_SQLITE_DATA_DIR, make_user, push
 
 NOW = dt.datetime(2026, 11, 26, 15, 30, tzinfo=dt.UTC)
 REPO = Path(__file__).resolve().parent.parent
@@ -283,6 +283,7 @@ def _wait_until(condition: Any, seconds: float) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="inspects processes through /proc")
+@pytest.mark.one_database(reason=OWN_SQLITE_DATA_DIR)
 def test_start_with_demo_serves_logins_and_stops_its_worker_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "QUELL_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}

@@ -21,7 +21,7 @@ import pytest
 from django.conf import settings
 from psycopg import sql
 
-from quell.bench.load import LoadReport, Receiver, judge, scan_logs
+from bench.loadtest import LoadReport, Receiver, judge, scan_logs
 from tests.integrations.conftest import expected_signature
 
 REPO = Path(__file__).resolve().parents[1]

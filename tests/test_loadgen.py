@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,11 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Count
+from django.urls import Resolver404, resolve
 
+from bench import floor, harness, plot, queries
+from bench import settings as bench_settings
 from quell.accounts.models import ApiKey, User
-from quell.bench import harness, loadgen, plot, queries
 from quell.catalog import access, counters
 from quell.catalog import services as catalog_services
 from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset, DataSource
@@ -31,6 +34,7 @@ from quell.incidents.models import (
 )
 from quell.integrations import services as integration_services
 from quell.integrations.models import Integration
+from quell.ops import loadgen
 from tests.test_write_statements import assert_counters_are_exact
 
 SCALE = loadgen.Scale(incidents=200, days=30)
@@ -175,6 +179,14 @@ def test_the_hand_written_list_cuts_a_members_dataset_filter_to_the_datasets_the
 def test_the_floor_endpoint_is_absent_in_normal_operation(world: object, live_server: object) -> None:
     response = httpx.get(f"{live_server.url}/bench/floor/incidents")  # type: ignore[attr-defined]
     assert response.status_code == 404
+
+
+def test_only_the_bench_settings_mount_the_floor_and_the_installed_package_holds_no_bench_code() -> None:
+    assert bench_settings.ROOT_URLCONF == "bench.urls"
+    assert resolve("/bench/floor/incidents", urlconf="bench.urls").func is floor.incident_list
+    with pytest.raises(Resolver404):
+        resolve("/bench/floor/incidents", urlconf="quell.urls")
+    assert importlib.util.find_spec("quell.bench") is None
 
 
 def test_the_harness_measures_every_operation(generated: loadgen.Summary, tmp_path: object) -> None:

@@ -185,23 +185,27 @@ def test_the_api_changes_your_own_password_with_an_api_key(world: World) -> None
 
 
 @pytest.mark.parametrize(
-    ("body", "code", "field"),
+    ("body", "status", "code", "field"),
     [
-        ({"currentPassword": "a guess", "newPassword": NEW}, "wrong_password", "currentPassword"),
-        ({"currentPassword": OLD, "newPassword": "short"}, "weak_password", "newPassword"),
-        ({"currentPassword": OLD, "newPassword": OLD}, "same_password", "newPassword"),
-        ({"currentPassword": OLD}, "invalid_request", None),
-        ({"currentPassword": OLD, "newPassword": "x" * 4097}, "invalid_request", None),
+        # What the schema states (a length, a field required) is a 400 `invalid_request`; what depends
+        # on the account or on Django's validators (the current password, a common one) a 400 with
+        # the rule's own code, which the operation's description names.
+        ({"currentPassword": "a guess", "newPassword": NEW}, 400, "wrong_password", "currentPassword"),
+        ({"currentPassword": OLD, "newPassword": "password1234"}, 400, "weak_password", "newPassword"),
+        ({"currentPassword": OLD, "newPassword": OLD}, 400, "same_password", "newPassword"),
+        ({"currentPassword": OLD, "newPassword": "short"}, 400, "invalid_request", None),
+        ({"currentPassword": OLD}, 400, "invalid_request", None),
+        ({"currentPassword": OLD, "newPassword": "x" * 4097}, 400, "invalid_request", None),
     ],
 )
 def test_the_api_refuses_a_bad_change_with_a_code_and_changes_nothing(
-    world: World, body: dict[str, Any], code: str, field: str | None
+    world: World, body: dict[str, Any], status: int, code: str, field: str | None
 ) -> None:
     before = password_hash(world.viewer)
 
     response = change_by_api(Client(), body, basic(world, "viewer"))
 
-    assert response.status_code == 400
+    assert response.status_code == status
     assert response.json()["code"] == code
     assert response.json().get("field") == field
     assert response.json()["message"]

@@ -27,7 +27,7 @@ from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
 
 from quell.web import staticfiles
-from tests.conftest import World
+from tests.conftest import COMMAND_LINE_ONLY, OWN_SQLITE_DATA_DIR, World
 
 REPO = Path(__file__).resolve().parents[1]
 START_SECONDS = 180  # collecting static files on a busy machine takes a while; this is a guard only
@@ -225,6 +225,7 @@ def test_serve_runs_two_processes_that_serve_pages_the_api_and_hashed_compressed
         assert wait_until(lambda: not any(alive(pid) for pid in workers), 30)
 
 
+@pytest.mark.one_database(reason=OWN_SQLITE_DATA_DIR)
 def test_serve_refuses_to_start_while_migrations_are_pending(tmp_path: Path, static_root: Path) -> None:
     never = tmp_path / "never-migrated.sqlite3"
     refused = run_quell(
@@ -244,6 +245,7 @@ def test_serve_refuses_to_start_while_migrations_are_pending(tmp_path: Path, sta
     assert "run `quell migrate` first" in refused.stderr
 
 
+@pytest.mark.one_database(reason=COMMAND_LINE_ONLY)
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
@@ -384,6 +386,7 @@ def documented_configuration() -> dict[str, str]:
 DOCUMENTED = documented_configuration()
 
 
+@pytest.mark.one_database(reason=COMMAND_LINE_ONLY)
 def test_check_deploy_is_clean_for_the_documented_production_configuration(
     tmp_path: Path, static_root: Path
 ) -> None:
@@ -392,6 +395,7 @@ def test_check_deploy_is_clean_for_the_documented_production_configuration(
     assert "System check identified no issues" in checked.stdout
 
 
+@pytest.mark.one_database(reason=COMMAND_LINE_ONLY)
 def test_check_deploy_warns_about_a_plain_http_configuration(tmp_path: Path, static_root: Path) -> None:
     checked = run_quell(tmp_path, static_root, "check", "--deploy", "--fail-level", "WARNING")
     assert checked.returncode == 1

@@ -20,6 +20,10 @@ from typing import IO
 import httpx
 import pytest
 
+from tests.conftest import OWN_SQLITE_DATA_DIR
+
+pytestmark = pytest.mark.one_database(reason=OWN_SQLITE_DATA_DIR)
+
 QUELL = Path(sys.executable).with_name("quell")
 READY = "Web server running"
 

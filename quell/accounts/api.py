@@ -3,74 +3,152 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, cast
 
+from django.conf import settings
 from django.contrib.auth import update_session_auth_hash
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Status
 
 from quell.accounts import services
 from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole, Organization, User
-from quell.api.base import COMMON_ERRORS, ErrorOut, Id, Page, PageParams, Schema, caller, paginate
+from quell.api.base import (
+    COMMON_ERRORS,
+    UNPROCESSABLE,
+    Body,
+    ErrorOut,
+    Id,
+    Page,
+    PageParams,
+    Schema,
+    SchemaExtra,
+    WholeNumber,
+    caller,
+    paginate,
+    request_examples,
+    text,
+)
 from quell.lib.network import client_address
+from quell.lib.text import NON_BLANK_ONE_LINE_PATTERN
 from quell.ops import housekeeping
 
 router = Router(tags=["users and roles"])
 
+# The column sizes of User.name, User.email (Django's EmailField) and Organization.name.
+NAME_MAX = User._meta.get_field("name").max_length or 200
+EMAIL_MAX = User._meta.get_field("email").max_length or 254
+ORGANISATION_NAME_MAX = Organization._meta.get_field("name").max_length or 200
+# Bounded like the web forms: hashing a megabyte-long guess is work for nothing.
+PASSWORD_MAX = 4096
+
+
+def _password_min_length() -> int:
+    """The shortest password Django's MinimumLengthValidator takes, as settings configure it."""
+    validators = cast(list[dict[str, Any]], settings.AUTH_PASSWORD_VALIDATORS)
+    for validator in validators:
+        if validator["NAME"].endswith(".MinimumLengthValidator"):
+            return int(validator.get("OPTIONS", {}).get("min_length", 8))
+    return 1
+
+
+PASSWORD_MIN = _password_min_length()
+# The addresses the API takes: a dot-atom local part and a host name whose top-level domain is
+# letters (and inner hyphens). Every one of them passes Django's EmailValidator, which create_user applies after
+# lowering the case (tests/test_openapi.py draws addresses from this pattern to check that), so the
+# schema states exactly what is accepted; quoted local parts and address literals are refused here.
+_ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_PATTERN = f"^{_ATOM}(?:\\.{_ATOM})*@(?:{_LABEL}\\.)+[A-Za-z](?:[A-Za-z-]{{0,61}}[A-Za-z])$"
+
+Password = Annotated[str, Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+PASSWORD_RULES = (
+    f"{PASSWORD_MIN} to {PASSWORD_MAX} characters, not a common password and not too like the "
+    "user's email or name (otherwise 400 `weak_password`)"
+)
+
 
 class UserOut(Schema):
-    id: int
-    email: str
-    name: str
-    globalRole: str
-    active: bool
+    id: int = Field(description="The user's id.")
+    email: str = Field(description="The email address they log in with, in lower case.")
+    name: str = Field(description="Their name; may be empty.")
+    globalRole: Literal["admin", "user"] = Field(
+        description="`admin` may do everything in the organisation; `user` what their dataset roles allow."
+    )
+    active: bool = Field(description="False once an admin has deactivated them: they cannot log in.")
 
 
-class UserIn(Schema):
-    email: str
-    name: str = ""
-    password: str | None = None
-    globalRole: Literal["admin", "user"] = "user"
+class UserIn(Body):
+    email: str = Field(
+        description="Their email address, which they log in with; stored in lower case, unique.",
+        max_length=EMAIL_MAX,
+        pattern=EMAIL_PATTERN,
+        examples=["nina@quell.example"],
+    )
+    name: str = text("", description="Their name, shown instead of the email.", max_length=NAME_MAX)
+    password: Password | Literal[""] | None = Field(
+        None,
+        description=f"Their password: {PASSWORD_RULES}. Null or empty: they cannot log in with a "
+        "password until an admin sets one.",
+    )
+    globalRole: Literal["admin", "user"] = Field("user", description="`admin` or `user` (the default).")
 
 
-class PasswordChangeIn(Schema):
-    # Bounded like the web forms: hashing a megabyte-long guess is work for nothing.
-    currentPassword: str = Field(..., max_length=4096)
-    newPassword: str = Field(..., max_length=4096)
+class PasswordChangeIn(Body):
+    currentPassword: str = Field(
+        description="Your password now; a wrong one counts as a failed log-in (400 `wrong_password`, "
+        "429 once the log-in lockout starts).",
+        max_length=PASSWORD_MAX,
+    )
+    newPassword: Password = Field(description=f"The new password: {PASSWORD_RULES}, and not the current one.")
 
 
 class OrganizationOut(Schema):
-    name: str
-    defaultDatasetRoleId: Id | None
-    usersCanCreateDatasets: bool
+    name: str = Field(description="The organisation's name, shown on every page.")
+    defaultDatasetRoleId: Id | None = Field(
+        description="The role the Everyone group gets on each new dataset; null: new datasets are private."
+    )
+    usersCanCreateDatasets: bool = Field(
+        description="Whether every user may create datasets by pushing results (admins always may)."
+    )
 
 
-class OrganizationIn(Schema):
-    name: str | None = None
-    defaultDatasetRoleId: Id | None = None
+class OrganizationIn(Body):
+    name: str | None = text(
+        None,
+        description="A new name: not blank, one line. Left out or null: unchanged.",
+        max_length=ORGANISATION_NAME_MAX,
+        pattern=NON_BLANK_ONE_LINE_PATTERN,
+        examples=["Acme Data"],
+    )
+    defaultDatasetRoleId: Id | None = Field(
+        None,
+        description="The dataset role (GET /datasets/roles) the Everyone group gets on each new dataset. "
+        "Null makes new datasets private; left out: unchanged. A role that does not exist is a 400 `unknown_role`.",
+        examples=[4],
+    )
 
 
 class DatasetRoleOut(Schema):
-    id: int
-    name: str
-    builtin: bool
-    viewDataset: bool
-    viewProfilingAndSamples: bool
-    viewFailedRows: bool
-    configureDataset: bool
-    managePermissions: bool
-    createCheckProposals: bool
-    manageChecks: bool
-    manageIncidents: bool
-    deleteDataset: bool
-    manageContracts: bool
-    publishContracts: bool
-    executeContracts: bool
+    id: int = Field(description="The role's id.")
+    name: str = Field(description="The role's name (Admin, Manager, Editor and Viewer are built in).")
+    builtin: bool = Field(description="Whether Quell made the role; built-in roles cannot be changed.")
+    viewDataset: bool = Field(description="See the dataset, its checks, results and incidents.")
+    viewProfilingAndSamples: bool = Field(description="See the dataset's profiling and samples.")
+    viewFailedRows: bool = Field(description="See the failed-row samples of its check results.")
+    configureDataset: bool = Field(description="Change the dataset's settings.")
+    managePermissions: bool = Field(description="Change who holds which role on the dataset.")
+    createCheckProposals: bool = Field(description="Propose checks for the dataset.")
+    manageChecks: bool = Field(description="Push results to the dataset and change its checks.")
+    manageIncidents: bool = Field(description="Create, change and comment on the dataset's incidents.")
+    deleteDataset: bool = Field(description="Delete the dataset.")
+    manageContracts: bool = Field(description="Change the dataset's data contract.")
+    publishContracts: bool = Field(description="Publish the dataset's data contract.")
+    executeContracts: bool = Field(description="Verify the dataset's data contract.")
 
 
 class TestLoginOut(Schema):
-    organisationName: str
-    userEmail: str
+    organisationName: str = Field(description="The name of the organisation the key belongs to.")
+    userEmail: str = Field(description="The email of the user the key acts as.")
 
 
 def user_out(users: Iterable[User]) -> list[dict[str, Any]]:
@@ -96,14 +174,23 @@ def organization_out(org: Organization) -> dict[str, Any]:
     }
 
 
-@router.get("/test-login", response={200: TestLoginOut, **COMMON_ERRORS}, summary="Check credentials")
+@router.get(
+    "/test-login",
+    response={200: TestLoginOut, **COMMON_ERRORS},
+    summary="Check credentials",
+    description="Answers the organisation's name and your email when the API key works (401 when it "
+    "does not). Any user. Soda Core calls it to test its configuration.",
+)
 def test_login(request: HttpRequest) -> dict[str, Any]:
     user = caller(request)
     return {"organisationName": services.get_organization(by=user).name, "userEmail": user.email}
 
 
 @router.get(
-    "/users", response={200: Page[UserOut], **COMMON_ERRORS, 403: ErrorOut}, summary="List users (admins)"
+    "/users",
+    response={200: Page[UserOut], **COMMON_ERRORS, 403: ErrorOut},
+    summary="List users (admins)",
+    description="Every user, deactivated ones too, by email. Admins only (403 for others).",
 )
 def list_users(request: HttpRequest, paging: Query[PageParams]) -> dict[str, Any]:
     users = services.list_users(by=caller(request))
@@ -112,8 +199,22 @@ def list_users(request: HttpRequest, paging: Query[PageParams]) -> dict[str, Any
 
 @router.post(
     "/users",
-    response={201: UserOut, **COMMON_ERRORS, 403: ErrorOut, 409: ErrorOut, 413: ErrorOut},
+    response={201: UserOut, **COMMON_ERRORS, 403: ErrorOut, 409: ErrorOut, 413: ErrorOut, **UNPROCESSABLE},
     summary="Create a user",
+    description="Admins only (403 for others). The email must be new (409 `email_taken`). A password, "
+    "when given, passes Django's validators: long enough, not a common password, not too like the "
+    "email or name (400 `weak_password`). Without one the user cannot log in until an admin sets it.",
+    openapi_extra=request_examples(
+        analyst=(
+            "An analyst who logs in with a password",
+            {
+                "email": "nina@quell.example",
+                "name": "Nina Berg",
+                "password": "sea-otters-hold-hands",
+                "globalRole": "user",
+            },
+        )
+    ),
 )
 def create_user(request: HttpRequest, payload: UserIn) -> Status[dict[str, Any]]:
     user = services.create_user(
@@ -128,12 +229,21 @@ def create_user(request: HttpRequest, payload: UserIn) -> Status[dict[str, Any]]
 
 @router.post(
     "/users/me/password",
-    response={204: None, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut, 429: ErrorOut},
+    response={204: None, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut, **UNPROCESSABLE, 429: ErrorOut},
     summary="Change your own password (give the current one)",
+    description="Any user, for themselves; an API key may do this too, but not without the current "
+    "password. A wrong current password is a 400 `wrong_password` and counts towards the log-in "
+    "lockout (429 `too_many_attempts` while it lasts, with Retry-After). The new password must "
+    "differ from the current one (400 `same_password`) and pass the validators (400 "
+    "`weak_password`). Your other browser sessions end; a session that called this stays signed in.",
+    openapi_extra=request_examples(
+        demo=(
+            "The demo's admin picks a new password",
+            {"currentPassword": "quell-demo", "newPassword": "sea-otters-hold-hands"},
+        )
+    ),
 )
 def change_own_password(request: HttpRequest, payload: PasswordChangeIn) -> Status[None]:
-    """An API key may do this too: it cannot without the current password, whose wrong guesses count
-    towards the log-in lockout (429 `too_many_attempts` while it lasts)."""
     user = caller(request)
     services.change_own_password(
         user, payload.currentPassword, payload.newPassword, ip=client_address(request)
@@ -145,15 +255,29 @@ def change_own_password(request: HttpRequest, payload: PasswordChangeIn) -> Stat
     return Status(204, None)
 
 
-@router.get("/organization", response={200: OrganizationOut, **COMMON_ERRORS}, summary="The organisation")
+@router.get(
+    "/organization",
+    response={200: OrganizationOut, **COMMON_ERRORS},
+    summary="The organisation",
+    description="Its name, the default dataset role and whether users may create datasets. Any user.",
+)
 def get_organization(request: HttpRequest) -> dict[str, Any]:
     return organization_out(services.get_organization(by=caller(request)))
 
 
 @router.put(
     "/organization",
-    response={200: OrganizationOut, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut},
-    summary="Change the organisation's name or the default dataset role (null: new datasets are private)",
+    response={200: OrganizationOut, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut, **UNPROCESSABLE},
+    summary="Change the organisation's name or the default dataset role",
+    description="Admins only (403 for others). Fields left out stay as they are; "
+    "`defaultDatasetRoleId: null` makes new datasets private. A role id that names no role is a 400 `unknown_role`.",
+    openapi_extra=request_examples(
+        viewers=(
+            "Everyone may view new datasets (the built-in Viewer role)",
+            {"name": "Acme Data", "defaultDatasetRoleId": 4},
+        ),
+        private=("New datasets are private", {"defaultDatasetRoleId": None}),
+    ),
 )
 def update_organization(request: HttpRequest, payload: OrganizationIn) -> dict[str, Any]:
     clear = "defaultDatasetRoleId" in payload.model_fields_set and payload.defaultDatasetRoleId is None
@@ -166,26 +290,47 @@ def update_organization(request: HttpRequest, payload: OrganizationIn) -> dict[s
     return organization_out(org)
 
 
+RETENTION_DESCRIPTION = "Days to keep {what}; null keeps them forever."
+# The range goes into the schema only: housekeeping.update_retention refuses the rest, naming the field.
+Days = Annotated[int, WholeNumber, SchemaExtra(minimum=0, maximum=housekeeping.MAX_DAYS)]
+
+
 class RetentionOut(Schema):
-    checkResultsDays: int | None
-    scansDays: int | None
-    failedRowsSamplesDays: int | None
-    deliveryLogDays: int | None
+    checkResultsDays: int | None = Field(description=RETENTION_DESCRIPTION.format(what="check results"))
+    scansDays: int | None = Field(description=RETENTION_DESCRIPTION.format(what="scans and their logs"))
+    failedRowsSamplesDays: int | None = Field(
+        description=RETENTION_DESCRIPTION.format(what="failed-row samples")
+    )
+    deliveryLogDays: int | None = Field(
+        description=RETENTION_DESCRIPTION.format(what="integrations' delivery logs")
+    )
 
 
-class RetentionIn(Schema):
+_DAYS_IN = (
+    f"Days to keep {{what}}: 1 to {housekeeping.MAX_DAYS} (100 years); 0 or null keeps them forever. "
+    "Left out: unchanged."
+)
+
+
+class RetentionIn(Body):
     """Days to keep each kind of record; null (or 0) keeps it forever. Fields left out stay as they are."""
 
-    checkResultsDays: int | None = None
-    scansDays: int | None = None
-    failedRowsSamplesDays: int | None = None
-    deliveryLogDays: int | None = None
+    checkResultsDays: Days | None = Field(
+        None, description=_DAYS_IN.format(what="check results"), examples=[365]
+    )
+    scansDays: Days | None = Field(None, description=_DAYS_IN.format(what="scans and their logs"))
+    failedRowsSamplesDays: Days | None = Field(None, description=_DAYS_IN.format(what="failed-row samples"))
+    deliveryLogDays: Days | None = Field(
+        None, description=_DAYS_IN.format(what="integrations' delivery logs")
+    )
 
 
 @router.get(
     "/organization/retention",
     response={200: RetentionOut, **COMMON_ERRORS},
-    summary="How many days check results, scans, failed-row samples and delivery logs are kept",
+    summary="How long records are kept",
+    description="How many days check results, scans, failed-row samples and delivery logs are kept "
+    "(null: forever). Any user.",
 )
 def get_retention(request: HttpRequest) -> dict[str, Any]:
     return housekeeping.get_retention(by=caller(request))
@@ -194,7 +339,13 @@ def get_retention(request: HttpRequest) -> dict[str, Any]:
 @router.put(
     "/organization/retention",
     response={200: RetentionOut, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut},
-    summary="Change how long records are kept (admins); housekeeping applies it within the hour",
+    summary="Change how long records are kept (admins)",
+    description="Admins only (403 for others). Fields left out stay as they are. Housekeeping (run by "
+    "`quell worker`) deletes what is older within the hour.",
+    openapi_extra=request_examples(
+        year=("Keep a year of results and scans", {"checkResultsDays": 365, "scansDays": 365}),
+        forever=("Keep delivery logs forever", {"deliveryLogDays": None}),
+    ),
 )
 def update_retention(request: HttpRequest, payload: RetentionIn) -> dict[str, Any]:
     changes = {name: getattr(payload, name) for name in payload.model_fields_set}
@@ -202,7 +353,10 @@ def update_retention(request: HttpRequest, payload: RetentionIn) -> dict[str, An
 
 
 @router.get(
-    "/datasets/roles", response={200: Page[DatasetRoleOut], **COMMON_ERRORS}, summary="List dataset roles"
+    "/datasets/roles",
+    response={200: Page[DatasetRoleOut], **COMMON_ERRORS},
+    summary="List dataset roles",
+    description="The roles that responsibilities give on a dataset, with their permissions. Any user.",
 )
 def list_dataset_roles(request: HttpRequest, paging: Query[PageParams]) -> dict[str, Any]:
     return paginate(services.list_dataset_roles(by=caller(request)), paging.page, paging.size, role_out)

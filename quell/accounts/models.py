@@ -44,6 +44,8 @@ class User(AbstractBaseUser):
     global_role = models.CharField(max_length=10, choices=GlobalRole.choices, default=GlobalRole.USER)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # The IANA zone this person reads times in ("Europe/Berlin"); empty: their browser's zone.
+    time_zone = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     objects: ClassVar[UserManager] = UserManager()
 

@@ -28,8 +28,9 @@ from quell.accounts.models import (
 from quell.catalog import access
 from quell.catalog.access import require_admin
 from quell.catalog.models import Responsibility
-from quell.lib.errors import Invalid, NotFound, Taken
+from quell.lib.errors import Invalid, NotFound, Taken, Unprocessable
 from quell.lib.text import require_plain_text
+from quell.lib.zones import is_known_zone
 
 _Saved = TypeVar("_Saved")
 
@@ -125,8 +126,10 @@ def update_organization(
     elif default_dataset_role_id is not None:
         role = DatasetRole.objects.filter(pk=default_dataset_role_id).first()
         if role is None:
-            raise Invalid(
-                f"There is no dataset role {default_dataset_role_id}.", field="defaultDatasetRoleId"
+            raise Unprocessable(
+                f"There is no dataset role {default_dataset_role_id}.",
+                code="unknown_role",
+                field="defaultDatasetRoleId",
             )
         org.default_dataset_role = role
     org.save()
@@ -635,7 +638,7 @@ def _validated_password(new: str, user: User, field: str) -> str:
     try:
         validate_password(new, user)
     except ValidationError as error:
-        raise Invalid(" ".join(error.messages), code="weak_password", field=field) from None
+        raise Unprocessable(" ".join(error.messages), code="weak_password", field=field) from None
     return new
 
 
@@ -659,16 +662,34 @@ def change_own_password(user: User, current: str, new: str, *, ip: str | None = 
 
     stored = check_password_throttled(user.email, ip, check, field="currentPassword")
     if stored is None:
-        raise Invalid("That is not your current password.", code="wrong_password", field="currentPassword")
+        raise Unprocessable(
+            "That is not your current password.", code="wrong_password", field="currentPassword"
+        )
     _validated_password(new, stored, "newPassword")
     if new == current:
-        raise Invalid(
+        raise Unprocessable(
             "The new password must differ from the current one.", code="same_password", field="newPassword"
         )
     stored.set_password(new)
     stored.save(update_fields=["password"])
     # The caller's object carries the new hash too, so update_session_auth_hash stores the right one.
     user.password = stored.password
+
+
+def set_own_time_zone(user: User, time_zone: str) -> User:
+    """Set the zone the caller reads times in: an IANA name this system knows ("Europe/Berlin"), or
+    "" for their browser's zone. Anything else is refused and changes nothing."""
+    time_zone = (time_zone or "").strip()
+    if time_zone and not is_known_zone(time_zone):
+        raise Invalid(
+            f"{time_zone[:64]!r} is not a time zone Quell knows. Choose one from the list, "
+            "such as Europe/Berlin, or your browser's zone.",
+            code="unknown_time_zone",
+            field="timeZone",
+        )
+    user.time_zone = time_zone
+    user.save(update_fields=["time_zone"])
+    return user
 
 
 def set_password(user_id: int, new: str, *, by: User | None) -> User:

@@ -15,20 +15,33 @@ from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.datastructures import MultiValueDict
-from ninja import Field, NinjaAPI, Path
+from ninja import Field, NinjaAPI
 from ninja import Schema as NinjaSchema  # noqa: TID251 (the one subclass)
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.docs import Swagger
+from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBasicAuth, SessionAuth
-from pydantic import AfterValidator, BeforeValidator, ModelWrapValidatorHandler, TypeAdapter, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    GetJsonSchemaHandler,
+    ModelWrapValidatorHandler,
+    Strict,
+    TypeAdapter,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError
 
 from quell.accounts.auth import user_for_api_key
 from quell.accounts.models import User
 from quell.lib.errors import QuellError
-from quell.lib.jsontext import UnreadableJSON, parse_json, unstorable
+from quell.lib.jsontext import MAX_DEPTH, UnreadableJSON, parse_json, unstorable
+from quell.lib.text import ONE_LINE_PATTERN
 
 
 class ApiKeyBasicAuth(HttpBasicAuth):
@@ -93,10 +106,31 @@ class Schema(NinjaSchema):
         return handler(value)
 
 
+class Body(Schema):
+    """A request body, read as its JSON schema reads it: `"5"` is no integer and `0` no boolean.
+
+    pydantic's lax mode would take `false` for a number of days (as 0, "keep forever") and `"true"`
+    for a boolean, values the schema says are invalid, so a client could rely on a spelling the
+    documentation refuses. Date-times stay lax: JSON carries them as text.
+    """
+
+    model_config = ConfigDict(strict=True)
+
+
 class ErrorOut(Schema):
-    code: str
-    message: str
-    field: str | None = None
+    code: str = Field(
+        description="What went wrong, for programs: `invalid_request` for a request the schema refuses, "
+        "or a code naming the rule (`title_required`, `lead_cannot_manage`, ...).",
+        examples=["title_required"],
+    )
+    message: str = Field(
+        description="What went wrong and what to do, for people.", examples=["An incident needs a title."]
+    )
+    field: str | None = Field(
+        None,
+        description="The request field the error is about, when there is one (`title`, `results[2].dataset`).",
+        examples=["title"],
+    )
 
 
 T = TypeVar("T")
@@ -105,13 +139,13 @@ T = TypeVar("T")
 class Page(Schema, Generic[T]):
     """Soda Cloud's page shape: `number` counts from 0."""
 
-    content: list[T]
-    first: bool
-    last: bool
-    number: int
-    size: int
-    totalElements: int
-    totalPages: int
+    content: list[T] = Field(description="The items on this page.")
+    first: bool = Field(description="Whether this is the first page.")
+    last: bool = Field(description="Whether this is the last page.")
+    number: int = Field(description="This page's number, from 0.")
+    size: int = Field(description="The page size asked for (the last page may hold fewer items).")
+    totalElements: int = Field(description="How many items there are on all pages together.")
+    totalPages: int = Field(description="How many pages of this size there are.")
 
 
 def caller(request: HttpRequest) -> User:
@@ -169,6 +203,9 @@ def paginate(
 COMMON_ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut}
 READ_ERRORS: dict[int, Any] = {**COMMON_ERRORS, 404: ErrorOut}
 WRITE_ERRORS: dict[int, Any] = {**COMMON_ERRORS, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut}
+# For operations with a rule the schema cannot state (quell.lib.errors.Unprocessable): still a 400,
+# whose code each such operation's description names.
+UNPROCESSABLE: dict[int, Any] = {400: ErrorOut}
 
 
 def error(status: int, code: str, message: str) -> tuple[int, dict[str, str]]:
@@ -185,18 +222,64 @@ def _describe(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+API_DESCRIPTION = f"""\
+Quell's REST API ([back to Quell](/)). Shapes follow Soda Cloud's public API v1, so clients written for
+Soda work against it.
+
+**Authentication.** HTTP Basic with an API key: `apiKeyId:apiKeySecret` (create one on your profile page
+or with `quell apikey create --email you@example.com`). A key acts as its user: every operation says
+which permission it needs, and an operation on something you cannot see answers 404 as if it did not
+exist. In the browser, the session you are signed in with works too (with its CSRF token).
+
+**Errors** are `{{"code", "message", "field"}}`:
+
+- **400** `invalid_request` and similar: the request breaks this schema. The schema states every limit
+  Quell enforces (lengths, ranges, list sizes, allowed characters), so a request the schema allows is
+  refused only for a rule the schema cannot state:
+- **400 with a rule's code** (for example `resolution_notes_required`, `lead_cannot_manage`,
+  `unknown_check_results`): the request fits the schema but breaks a rule that depends on what is
+  stored (an id that names nothing you can see, a result that passed, a lead who may not manage the
+  dataset), on this installation's settings, or on a document's own format. Each operation names the
+  codes of its rules in its description.
+- **401** without valid credentials, **403** without the permission, **404** for an object that does not
+  exist or that you cannot see, **409** for a conflict (a name that is taken, an incident changed since
+  you read it), **413** for a body over the installation's limit (10 MiB by default), **429** while a
+  lockout lasts.
+
+**Text.** Every string, in bodies and query strings alike, is free of NUL (U+0000); names and titles hold
+no control characters or bidirectional overrides; JSON bodies nest at most {MAX_DEPTH} levels deep.
+
+**Ids** are positive 64-bit integers. The examples name objects of the demo organisation (`quell demo`,
+or the quick start), so "Try it out" works on a fresh demo installation.
+"""
+
+
+class QuellAPI(NinjaAPI):
+    """NinjaAPI whose OpenAPI document states the rules Quell enforces everywhere (tidy_schema)."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        tidy_schema(document)
+        return document
+
+
+class QuellSwagger(Swagger):
+    """ninja's Swagger UI page (its scripts from Quell's static files) with a way back to Quell."""
+
+    template = "api/docs.html"
+
+
 def build_api() -> NinjaAPI:
-    api = NinjaAPI(
+    api = QuellAPI(
         title="Quell API",
         version="1",
-        description=(
-            "Quell's REST API. Shapes follow Soda Cloud's public API v1 so clients written for Soda work. "
-            "Authenticate with HTTP Basic `apiKeyId:apiKeySecret` (create a key on your profile page or "
-            "with `quell apikey create`). Errors are `{code, message}`."
-        ),
+        description=API_DESCRIPTION,
         urls_namespace="api",
         auth=[ApiKeyBasicAuth(), BrowserSessionAuth()],
         parser=StorableJSONParser(),
+        docs=QuellSwagger(),
     )
 
     def respond(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:
@@ -264,13 +347,25 @@ def build_api() -> NinjaAPI:
     return api
 
 
+def _whole(value: Any) -> Any:
+    # JSON Schema's integers include 5.0, which a strict Body would refuse; a bool stays refused.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer of a request body, as JSON Schema reads one.
+WholeNumber = BeforeValidator(_whole)
 # Ids are 64-bit database keys; bounding them in the schema turns a huge number into a 400, not a 500.
 MAX_ID = 2**63 - 1
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID), WholeNumber]
 
 
 def _to_utc(value: datetime) -> datetime:
+    # Any offset moves a time in these years by less than a year, so it stays one Python (and
+    # PostgreSQL) can hold; DATETIME_PATTERN says so in the schema.
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"the year must be from {FIRST_YEAR:04} to {LAST_YEAR}")
     # Databases keep UTC; an offset like -19:08 is valid ISO 8601 but PostgreSQL refuses it.
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
@@ -285,23 +380,175 @@ def _iso_only(value: Any) -> Any:
     # mistake to report rather than a date in 1970 to guess.
     if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
         raise ValueError("must be an ISO 8601 date-time such as 2026-11-26T06:00:00Z")
+    if isinstance(value, str) and len(value) > DATETIME_MAX_LENGTH:
+        raise ValueError(f"must be at most {DATETIME_MAX_LENGTH} characters")
     return value
+
+
+class SchemaExtra:
+    """Annotated metadata adding keywords to a type's JSON schema, for a rule a validator enforces.
+
+    In what a request may send only: an answer holds what was stored, which other ways in (the Soda
+    protocol, the CLI) may have stored under rules of their own.
+    """
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: Any, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        if handler.mode == "validation":
+            schema.update(self.keywords)
+        return schema
 
 
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?")
 
-UtcDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_to_utc)]
+# Long enough for any ISO 8601 date-time (with nanoseconds and an offset), short enough for a query string.
+DATETIME_MAX_LENGTH = 64
+FIRST_YEAR, LAST_YEAR = 2, 9998
+DATETIME_PATTERN = "^(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-"
+# An ISO 8601 date-time, converted to UTC (one without an offset is taken as UTC). Lax (Strict(False))
+# inside a strict Body too: JSON carries a date-time as text.
+UtcDatetime = Annotated[
+    datetime,
+    Strict(False),
+    BeforeValidator(_iso_only),
+    AfterValidator(_to_utc),
+    SchemaExtra(pattern=DATETIME_PATTERN, maxLength=DATETIME_MAX_LENGTH),
+]
+MAX_PAGE = 1_000_000
 
 
 class PageParams(Schema):
-    page: int = Field(0, ge=0, le=1_000_000, description="Page number, from 0.")
+    page: int = Field(0, ge=0, le=MAX_PAGE, description="Page number, from 0.")
     size: int = Field(100, ge=1, le=settings.API_MAX_PAGE_SIZE, description="Items per page.")
 
 
 class UserRef(Schema):
-    id: int
-    email: str
-    name: str
+    id: int = Field(description="The user's id.")
+    email: str = Field(description="The user's email address, which they log in with.")
+    name: str = Field(description="The user's name (may be empty).")
+
+
+def text(
+    default: Any = ...,
+    *,
+    description: str,
+    max_length: int | None = None,
+    min_length: int | None = None,
+    pattern: str = ONE_LINE_PATTERN,
+    examples: list[Any] | None = None,
+    alias: str | None = None,
+) -> Any:
+    """A text field: `pattern` (one of quell.lib.text's) goes into the schema only, since the service
+    that takes the text refuses what it excludes itself, with a message naming the character."""
+    return Field(
+        default,
+        description=description,
+        max_length=max_length,
+        min_length=min_length,
+        examples=examples,
+        alias=alias,
+        json_schema_extra={"pattern": pattern},
+    )
+
+
+def request_examples(**examples: tuple[str, Any]) -> dict[str, Any]:
+    """An operation's `openapi_extra` giving its JSON body named examples: name=(summary, value)."""
+    return {
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "examples": {
+                        name: {"summary": summary, "value": value}
+                        for name, (summary, value) in examples.items()
+                    }
+                }
+            }
+        }
+    }
+
+
+# --- The schema's statement of Quell's own rules -----------------------------------------------------
+
+# quell.lib.jsontext refuses NUL anywhere in a body or a query string; this says so for every string.
+NUL_FREE = "^[^\\u0000]*$"
+STORABLE_JSON = "StorableJson"
+_STORABLE_REF = {"$ref": f"#/components/schemas/{STORABLE_JSON}"}
+_STORABLE_JSON_SCHEMA: dict[str, Any] = {
+    "description": (
+        "Any JSON value whose strings and property names hold no NUL (U+0000), nested at most "
+        f"{MAX_DEPTH} levels deep. A number written with a fraction or an exponent must fit a 64-bit "
+        "float (`1e400` is refused); NaN and Infinity are not JSON."
+    ),
+    "anyOf": [
+        {"type": "string", "pattern": NUL_FREE},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": _STORABLE_REF},
+        {"type": "object", "propertyNames": {"pattern": NUL_FREE}, "additionalProperties": _STORABLE_REF},
+    ],
+}
+# Keywords that already bound a string's characters more tightly than NUL_FREE.
+_BOUNDED_STRING = ("pattern", "format", "enum", "const")
+
+
+def tidy_schema(document: dict[str, Any]) -> None:
+    """State in the OpenAPI document what Quell enforces on every request, and drop generated titles.
+
+    pydantic titles each property after its name ("Checkresultids"), which the docs show as if it
+    meant something; the descriptions say what a field is. Every string gets NUL_FREE unless
+    something stricter bounds it, every free-form object NUL-free property names, and a value of
+    any type (a `dict[str, Any]` item) the StorableJson it must be.
+    """
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for component in schemas.values():
+        _tidy(component, titled=True)
+    schemas[STORABLE_JSON] = _STORABLE_JSON_SCHEMA
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                _tidy(parameter["schema"])
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                _tidy(media["schema"])
+            for response in operation.get("responses", {}).values():
+                for media in response.get("content", {}).values():
+                    _tidy(media["schema"])
+
+
+def _tidy(node: Any, *, titled: bool = False) -> None:
+    if not isinstance(node, dict):
+        return
+    if not titled:
+        node.pop("title", None)
+    types = node.get("type")
+    if (types == "string" or (isinstance(types, list) and "string" in types)) and not any(
+        key in node for key in _BOUNDED_STRING
+    ):
+        node["pattern"] = NUL_FREE
+    if node.get("type") == "object":
+        # Names and values a body may carry besides its fields are read (and refused) like any.
+        node.setdefault("propertyNames", {"pattern": NUL_FREE})
+        if node.get("additionalProperties", True) is True:
+            node["additionalProperties"] = dict(_STORABLE_REF)
+    for name, child in list(node.get("properties", {}).items()):
+        if isinstance(child, dict) and _is_any(child):
+            node["properties"][name] = {**child, **_STORABLE_REF}
+        _tidy(node["properties"][name])
+    for key in ("items", "additionalProperties", "propertyNames", "not"):
+        _tidy(node.get(key))
+    for key in ("anyOf", "allOf", "oneOf", "prefixItems"):
+        for child in node.get(key, []):
+            _tidy(child)
+
+
+def _is_any(schema: dict[str, Any]) -> bool:
+    """Whether a property's schema allows any value (`Any` in pydantic): it has no keyword but notes."""
+    return not set(schema) - {"title", "description", "default", "examples"}
 
 
 def user_ref(user: User | None) -> dict[str, Any] | None:

@@ -54,7 +54,7 @@ from quell.catalog.models import (
 from quell.incidents import tallies
 from quell.incidents.models import OPEN_STATUSES
 from quell.integrations import events as integration_events
-from quell.lib.errors import Forbidden, Invalid, NotFound, Taken
+from quell.lib.errors import Forbidden, Invalid, NotFound, Taken, Unprocessable
 from quell.lib.jsontext import UnreadableJSON, parse_json
 from quell.lib.seen import checked_for, mark_checked
 from quell.lib.text import require_plain_text
@@ -166,25 +166,25 @@ def set_responsibilities(
     for position, item in enumerate(items):
         where = f"responsibilities[{position}]"
         if item.role_id not in roles:
-            raise Invalid(
+            raise Unprocessable(
                 f"{where}: there is no dataset role {item.role_id}.", code="unknown_role", field=where
             )
         if item.type == "user":
             if item.principal_id not in users:
-                raise Invalid(
+                raise Unprocessable(
                     f"{where}: there is no active user {item.principal_id}.", code="unknown_user", field=where
                 )
             row = Responsibility(dataset=dataset, user=users[item.principal_id], role=roles[item.role_id])
         elif item.type == "userGroup":
             if item.principal_id not in groups:
-                raise Invalid(
+                raise Unprocessable(
                     f"{where}: there is no user group {item.principal_id}.", code="unknown_group", field=where
                 )
             row = Responsibility(dataset=dataset, group=groups[item.principal_id], role=roles[item.role_id])
         else:
             raise Invalid(f'{where}: type must be "user" or "userGroup".', field=where)
         if (item.type, item.principal_id) in seen:
-            raise Invalid(f"{where}: names the same {item.type} twice.", code="duplicate", field=where)
+            raise Unprocessable(f"{where}: names the same {item.type} twice.", code="duplicate", field=where)
         seen.add((item.type, item.principal_id))
         rows.append(row)
     with transaction.atomic():

@@ -5,27 +5,33 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Status
+from ninja import Field, Path, Query, Router, Status
+from pydantic import ConfigDict
+from pydantic.config import JsonDict
 
 from quell.accounts.models import User
 from quell.api.base import (
     COMMON_ERRORS,
     MAX_ID,
+    UNPROCESSABLE,
     WRITE_ERRORS,
+    Body,
     ErrorOut,
     Id,
     Page,
     PageParams,
-    PathId,
     Schema,
     UserRef,
     UtcDatetime,
+    WholeNumber,
     caller,
+    request_examples,
     rows_response,
+    text,
     user_ref,
 )
 from quell.incidents import services
@@ -33,112 +39,239 @@ from quell.incidents.models import Incident, TimelineEvent
 from quell.integrations.api import ExternalLinkOut
 from quell.integrations.services import link_out, links_for_incidents
 from quell.lib.errors import Conflict, Invalid
+from quell.lib.text import NON_BLANK_ONE_LINE_PATTERN, NON_BLANK_TEXT_PATTERN, TEXT_PATTERN
 
 router = Router(tags=["incidents"])
 
 SeverityName = Literal["minor", "major", "critical"]
 StatusName = Literal["reported", "investigating", "fixing", "resolved"]
+IncidentId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="The incident's id (not its number: see `number`).", example=3)
+]
+Version = Annotated[int, Field(ge=1, le=MAX_ID), WholeNumber]
+ResultIds = Annotated[list[Id], Field(min_length=1, max_length=services.MAX_RESULTS_PER_CALL)]
+# Query lists, bounded so that a query the schema allows fits in the request line a server reads
+# (gunicorn's longest, 8190 bytes: quell.web.gunicorn_conf; tests/test_openapi.py adds them up).
+INCIDENT_IDS_MAX = 100
+PEOPLE_OR_DATASETS_MAX = 15
+SEARCH_MAX = 200
+# A nextCursor is a signed token (django.core.signing): URL-safe base64, dots and colons.
+CURSOR_PATTERN = "^[A-Za-z0-9_.:-]*$"
+CURSOR_MAX = 300
+SEVERITIES = "`minor`, `major` or `critical`"
+STATUSES = "`reported`, `investigating`, `fixing` or `resolved`"
 
 
 class DatasetRef(Schema):
-    id: int
-    name: str
-    dataSource: str
+    id: int = Field(description="The dataset's id.")
+    name: str = Field(description="The dataset's name.")
+    dataSource: str = Field(description="The name of its data source.")
 
 
 class LinkedResultOut(Schema):
-    id: int
-    checkId: int
-    checkName: str
-    datasetId: int
-    datasetName: str
-    outcome: str
-    value: float | None
-    dataTimestamp: UtcDatetime
+    id: int = Field(description="The check result's id.")
+    checkId: int = Field(description="The check it is a result of.")
+    checkName: str = Field(description="That check's name.")
+    datasetId: int = Field(description="The dataset of the check.")
+    datasetName: str = Field(description="That dataset's name.")
+    outcome: str = Field(description="The result's outcome: `warn` or `fail`.")
+    value: float | None = Field(description="The measured value, if any.")
+    dataTimestamp: UtcDatetime = Field(description="The time of the data the check looked at (UTC).")
 
 
 class IncidentOut(Schema):
-    id: int
-    number: int
-    title: str
-    name: str
-    description: str
-    severity: SeverityName
-    status: StatusName
-    lead: UserRef
-    reporter: UserRef
-    created: datetime
-    lastUpdated: datetime
-    resolvedAt: datetime | None
-    resolutionNotes: str
+    id: int = Field(description="The incident's id, which the API's paths take.")
+    number: int = Field(description="The incident's number, shown as #12 and in its page's URL.")
+    title: str = Field(description="The incident's title.")
+    name: str = Field(description="The title again, under Soda Cloud's name for it.")
+    description: str = Field(description="What is wrong, in the reporter's words; may be empty.")
+    severity: SeverityName = Field(description=f"How bad it is: {SEVERITIES}.")
+    status: StatusName = Field(description=f"Where it stands: {STATUSES}.")
+    lead: UserRef = Field(description="Who leads the incident.")
+    reporter: UserRef = Field(description="Who created it.")
+    created: datetime = Field(description="When it was created.")
+    lastUpdated: datetime = Field(description="When it last changed (a comment counts too).")
+    resolvedAt: datetime | None = Field(description="When it was resolved; null while it is open.")
+    resolutionNotes: str = Field(description="What was done about it; required to resolve.")
     checkResults: list[LinkedResultOut] = Field(
-        description="Newest `dataTimestamp` first; results with the same data time in id order."
+        description="Its warn and fail results you can see: newest `dataTimestamp` first; results with "
+        "the same data time in id order."
     )
-    datasets: list[DatasetRef]
-    cloudUrl: str
-    version: int
+    datasets: list[DatasetRef] = Field(description="The datasets of its results that you can see.")
+    cloudUrl: str = Field(description="The incident's page in Quell.")
+    version: int = Field(description="Goes up with every change: send it back to refuse a stale change.")
     links: list[ExternalLinkOut] = Field(default_factory=list, description="Links receivers gave back.")
 
 
 class ConflictOut(ErrorOut):
-    current: IncidentOut
+    current: IncidentOut = Field(description="The incident as it is now: apply your change to this one.")
 
 
-class IncidentCreateIn(Schema):
-    title: str | None = Field(None, description="The incident's title; `name` is accepted too.")
-    name: str | None = None
-    description: str | None = ""
-    severity: SeverityName = "major"
-    checkResultIds: list[Id] | None = Field(
-        None, description="Warn or fail results; alias `monitorResultIds`."
+_RESOLVED_NEEDS_NOTES: JsonDict = {
+    "anyOf": [
+        {"properties": {"status": {"enum": ["reported", "investigating", "fixing"]}}},
+        {
+            "properties": {
+                "status": {"const": "resolved"},
+                "resolutionNotes": {"type": "string", "pattern": NON_BLANK_TEXT_PATTERN},
+            },
+            "required": ["status", "resolutionNotes"],
+        },
+    ]
+}
+
+
+def _one_of_the_two(first: str, second: str, required: JsonDict) -> JsonDict:
+    """Schema words for "exactly one of `first` and `second`, holding `required`" (a `not` both)."""
+    return {
+        "anyOf": [
+            {"properties": {first: required}, "required": [first]},
+            {"properties": {second: required}, "required": [second]},
+        ]
+    }
+
+
+_NOT_BOTH_RESULT_LISTS: JsonDict = {"not": {"required": ["checkResultIds", "monitorResultIds"]}}
+
+
+class IncidentCreateIn(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                _one_of_the_two("title", "name", {"type": "string"}),
+                _one_of_the_two("checkResultIds", "monitorResultIds", {"type": "array"}),
+                _RESOLVED_NEEDS_NOTES,
+                _NOT_BOTH_RESULT_LISTS,
+            ]
+        }
     )
-    monitorResultIds: list[Id] | None = None
+
+    title: str | None = text(
+        None,
+        description="The incident's title: one line, not blank. Give it here or as `name`; `title` wins.",
+        max_length=services.TITLE_MAX,
+        pattern=NON_BLANK_ONE_LINE_PATTERN,
+        examples=["Customers without email after the CRM import"],
+    )
+    name: str | None = text(
+        None,
+        description="The title under Soda Cloud's name for it.",
+        max_length=services.TITLE_MAX,
+        pattern=NON_BLANK_ONE_LINE_PATTERN,
+    )
+    description: str | None = text(
+        "",
+        description="What is wrong; may span lines.",
+        max_length=services.DESCRIPTION_MAX,
+        pattern=TEXT_PATTERN,
+    )
+    severity: SeverityName = Field(
+        "major", description=f"How bad it is: {SEVERITIES} (the default is major)."
+    )
+    checkResultIds: ResultIds | None = Field(
+        None,
+        description="The warn or fail results the incident is about, at least one; each must exist, be "
+        "one you can see, and warn or fail (else 400). Alias `monitorResultIds`; give one of the two.",
+        examples=[[397]],
+    )
+    monitorResultIds: ResultIds | None = Field(None, description="`checkResultIds` under Soda's older name.")
     leadId: Id | None = Field(
         None,
-        description="Defaults to the caller. An active user with Manage incidents on the dataset of "
-        "one of the results, or 400 `lead_cannot_manage`.",
+        description="Who leads it; defaults to you. An active user with Manage incidents on the dataset "
+        "of one of the results, or 400 (`unknown_lead`, `lead_cannot_view`, `lead_cannot_manage`).",
     )
-    status: StatusName = "reported"
-    resolutionNotes: str | None = None
+    status: StatusName = Field(
+        "reported", description=f"Where it starts: {STATUSES} (the default is reported)."
+    )
+    resolutionNotes: str | None = text(
+        None,
+        description="What was done about it: required (not blank) with status `resolved`.",
+        max_length=services.DESCRIPTION_MAX,
+        pattern=TEXT_PATTERN,
+    )
 
 
-class IncidentUpdateIn(Schema):
-    title: str | None = None
-    name: str | None = None
-    description: str | None = None
-    severity: SeverityName | None = None
-    status: StatusName | None = None
-    resolutionNotes: str | None = None
+class IncidentUpdateIn(Body):
+    title: str | None = text(
+        None,
+        description="A new title: one line, not blank. Or give it as `name`; `title` wins.",
+        max_length=services.TITLE_MAX,
+        pattern=NON_BLANK_ONE_LINE_PATTERN,
+    )
+    name: str | None = text(
+        None,
+        description="A new title under Soda Cloud's name for it.",
+        max_length=services.TITLE_MAX,
+        pattern=NON_BLANK_ONE_LINE_PATTERN,
+    )
+    description: str | None = text(
+        None, description="A new description.", max_length=services.DESCRIPTION_MAX, pattern=TEXT_PATTERN
+    )
+    severity: SeverityName | None = Field(None, description=f"A new severity: {SEVERITIES}.")
+    status: StatusName | None = Field(
+        None,
+        description=f"A new status: {STATUSES}. Resolving needs resolution notes, given here or kept "
+        "from before (400 `resolution_notes_required`); leaving resolved reopens the incident.",
+    )
+    resolutionNotes: str | None = text(
+        None,
+        description="New resolution notes (empty clears them, unless the incident is or becomes resolved).",
+        max_length=services.DESCRIPTION_MAX,
+        pattern=TEXT_PATTERN,
+    )
     leadId: Id | None = Field(
         None,
         description="A new lead must be an active user with Manage incidents on one of the incident's "
-        "datasets, or 400 `lead_cannot_manage`; the current lead, sent again, is kept as it is.",
+        "datasets, or 400 (`unknown_lead`, `lead_cannot_view`, `lead_cannot_manage`); the current lead, "
+        "sent again, is kept as it is.",
     )
-    version: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(
+    version: Version | None = Field(
         None, description="The version you read; a stale one gets 409 and changes nothing."
     )
 
 
-class AttachIn(Schema):
-    checkResultIds: list[Id] | None = None
-    monitorResultIds: list[Id] | None = None
-    version: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+class AttachIn(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                _one_of_the_two("checkResultIds", "monitorResultIds", {"type": "array"}),
+                _NOT_BOTH_RESULT_LISTS,
+            ]
+        }
+    )
+
+    checkResultIds: ResultIds | None = Field(
+        None,
+        description="Warn or fail results to add, at least one; each must exist, be one you can see, "
+        "and warn or fail (else 400). Results already linked are left as they are. Alias "
+        "`monitorResultIds`; give one of the two.",
+        examples=[[540]],
+    )
+    monitorResultIds: ResultIds | None = Field(None, description="`checkResultIds` under Soda's older name.")
+    version: Version | None = Field(None, description="The version you read; a stale one gets 409.")
 
 
-class CommentIn(Schema):
-    text: str
+class CommentIn(Body):
+    text: str = text(
+        description="The comment: not blank; may span lines.",
+        max_length=services.COMMENT_MAX,
+        pattern=NON_BLANK_TEXT_PATTERN,
+        examples=["The collector was restarted at 09:10; late sessions are arriving again."],
+    )
 
 
 class TimelineEventOut(Schema):
-    id: int
-    type: str
-    actor: UserRef | None
-    created: datetime
-    field: str | None
-    oldValue: Any
-    newValue: Any
-    text: str | None
-    checkResult: LinkedResultOut | None
+    id: int = Field(description="The event's id.")
+    type: str = Field(
+        description="What happened: `created`, `changed`, `reopened`, `resultAttached` or `comment`."
+    )
+    actor: UserRef | None = Field(description="Who did it; null when no one did (Quell itself).")
+    created: datetime = Field(description="When it happened.")
+    field: str | None = Field(description="For a change: the field that changed (`status`, `lead`, ...).")
+    oldValue: Any = Field(description="For a change: the value before (for `lead`, the user).")
+    newValue: Any = Field(description="For a change: the value after (for `lead`, the user).")
+    text: str | None = Field(description="A comment's text, or the title the incident was created with.")
+    checkResult: LinkedResultOut | None = Field(description="For `resultAttached`: the result.")
 
 
 class IncidentPage(Page[IncidentOut]):
@@ -153,18 +286,44 @@ class IncidentPage(Page[IncidentOut]):
 class IncidentQuery(PageParams):
     cursor: str = Field(
         "",
-        max_length=1000,
-        description="A `nextCursor` from the previous page; `page` is then ignored.",
+        max_length=CURSOR_MAX,
+        pattern=CURSOR_PATTERN,
+        description="A `nextCursor` from the previous page of the same list; `page` is then ignored. "
+        "Any other cursor is a 400 `invalid_cursor`.",
     )
-    status: list[StatusName] = Field(default_factory=list)
-    severity: list[SeverityName] = Field(default_factory=list)
-    datasetId: list[Id] = Field(default_factory=list)
-    leadId: list[Id] = Field(default_factory=list)
-    reporterId: list[Id] = Field(default_factory=list)
-    incidentIds: list[Id] = Field(default_factory=list)
-    search: str = Field("", max_length=200, description="Words that must all appear in the title.")
-    from_: UtcDatetime | None = Field(None, alias="from", description="Created at or after.")
-    to: UtcDatetime | None = Field(None, description="Created before.")
+    status: list[StatusName] = Field(
+        default_factory=list,
+        max_length=len(get_args(StatusName)),
+        description=f"Keeps incidents in these statuses: {STATUSES} (repeat the parameter).",
+    )
+    severity: list[SeverityName] = Field(
+        default_factory=list,
+        max_length=len(get_args(SeverityName)),
+        description=f"Keeps incidents of these severities: {SEVERITIES} (repeat the parameter).",
+    )
+    datasetId: list[Id] = Field(
+        default_factory=list,
+        max_length=PEOPLE_OR_DATASETS_MAX,
+        description="Keeps incidents about any of these datasets.",
+    )
+    leadId: list[Id] = Field(
+        default_factory=list,
+        max_length=PEOPLE_OR_DATASETS_MAX,
+        description="Keeps incidents these users lead.",
+    )
+    reporterId: list[Id] = Field(
+        default_factory=list,
+        max_length=PEOPLE_OR_DATASETS_MAX,
+        description="Keeps incidents these users reported.",
+    )
+    incidentIds: list[Id] = Field(
+        default_factory=list, max_length=INCIDENT_IDS_MAX, description="Keeps the incidents with these ids."
+    )
+    search: str = Field("", max_length=SEARCH_MAX, description="Words that must all appear in the title.")
+    from_: UtcDatetime | None = Field(
+        None, alias="from", description="Keeps incidents created at or after this."
+    )
+    to: UtcDatetime | None = Field(None, description="Keeps incidents created before this.")
 
 
 def linked_result(result: Any) -> dict[str, Any]:
@@ -254,17 +413,27 @@ def _one(incident: Incident) -> dict[str, Any]:
 
 
 def _title(title: str | None, name: str | None) -> str | None:
+    if title is not None and name is not None:
+        # `title` wins, but `name` is read as the schema reads it all the same.
+        services.check_title(name)
     return title if title is not None else name
 
 
 def _result_ids(ids: list[int] | None, alias: list[int] | None) -> list[int]:
-    if ids is not None and alias is not None and ids != alias:
+    if ids is not None and alias is not None:
         raise Invalid("Give checkResultIds or monitorResultIds, not both.", field="checkResultIds")
     return ids if ids is not None else (alias or [])
 
 
 @router.get(
-    "/incidents", response={200: IncidentPage, **COMMON_ERRORS}, summary="List incidents you can view"
+    "/incidents",
+    response={200: IncidentPage, **COMMON_ERRORS, **UNPROCESSABLE},
+    summary="List incidents you can view",
+    description="The incidents on a dataset you hold View dataset on (admins: all), newest first. The "
+    "filters combine (a list parameter matches any of its values). For deep pages follow "
+    "`nextCursor` rather than counting `page` up; a cursor this list did not give out is a 400 "
+    "`invalid_cursor`. Above 10,000 matches (1,000 with `search`) `totalElements` stops counting and "
+    "`totalElementsExact` is false.",
 )
 def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> HttpResponse:
     by = caller(request)
@@ -302,7 +471,32 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> HttpRes
     return rows_response(IncidentPage, page)
 
 
-@router.post("/incidents", response={201: IncidentOut, **WRITE_ERRORS}, summary="Create an incident")
+@router.post(
+    "/incidents",
+    response={201: IncidentOut, **WRITE_ERRORS, **UNPROCESSABLE},
+    summary="Create an incident",
+    description="Opens an incident from warn or fail check results. Needs Manage incidents on the "
+    "dataset of every result (403 otherwise). The results must exist, be visible to you and warn or "
+    "fail (400 `unknown_check_results`, `check_result_not_failing`); the lead, you unless `leadId` "
+    "names another, must be an active user with Manage incidents on one of their datasets (400 "
+    "`unknown_lead`, `lead_cannot_view`, `lead_cannot_manage`). A resolution note is required to "
+    "create it resolved.",
+    openapi_extra=request_examples(
+        emails=(
+            "From the demo's failing missing_count(email) on snowflake_prod/customers",
+            {
+                "title": "Customers without email after the CRM import",
+                "description": "Three customers arrived without an email address.",
+                "severity": "major",
+                "checkResultIds": [397],
+            },
+        ),
+        soda=(
+            "Soda Cloud's spelling: name and monitorResultIds, with a lead",
+            {"name": "Users with invalid country codes", "monitorResultIds": [194], "leadId": 2},
+        ),
+    ),
+)
 def create_incident(request: HttpRequest, payload: IncidentCreateIn) -> Status[dict[str, Any]]:
     incident = services.create_incident(
         by=caller(request),
@@ -321,14 +515,16 @@ def create_incident(request: HttpRequest, payload: IncidentCreateIn) -> Status[d
     "/incidents/{incident_id}",
     response={200: IncidentOut, **COMMON_ERRORS, 404: ErrorOut},
     summary="One incident",
+    description="Needs View dataset on one of its datasets (404 otherwise); its results and datasets "
+    "list only those you can view.",
 )
-def get_incident(request: HttpRequest, incident_id: PathId) -> HttpResponse:
+def get_incident(request: HttpRequest, incident_id: IncidentId) -> HttpResponse:
     by = caller(request)
     incident = services.incident_alone(incident_id, by=by)
     return rows_response(IncidentOut, incident_out([incident], services.details_of([incident], by=by))[0])
 
 
-def _update(request: HttpRequest, incident_id: PathId, payload: IncidentUpdateIn) -> Any:
+def _update(request: HttpRequest, incident_id: int, payload: IncidentUpdateIn) -> Any:
     by = caller(request)
     try:
         incident = services.update_incident(
@@ -347,23 +543,67 @@ def _update(request: HttpRequest, incident_id: PathId, payload: IncidentUpdateIn
     return Status(200, _one(incident))
 
 
-UPDATE_RESPONSES: dict[int, Any] = {200: IncidentOut, **WRITE_ERRORS, 409: ConflictOut}
+UPDATE_RESPONSES: dict[int, Any] = {200: IncidentOut, **WRITE_ERRORS, 409: ConflictOut, **UNPROCESSABLE}
+UPDATE_DESCRIPTION = (
+    "Changes the fields given; fields left out or null stay as they are, and values equal to the "
+    "current ones change nothing. Needs Manage incidents on one of the incident's datasets (403 "
+    "otherwise; 404 if you cannot view it). Send the `version` you read to refuse a stale change "
+    "(409 with the incident as it is now). Resolving needs resolution notes, given or kept (400 "
+    "`resolution_notes_required`); a new lead must be an active user with Manage incidents on one of "
+    "the incident's datasets (400 `unknown_lead`, `lead_cannot_view`, `lead_cannot_manage`)."
+)
+UPDATE_EXAMPLES = request_examples(
+    fixing=("Move the demo's incident 3 to fixing", {"status": "fixing"}),
+    resolve=(
+        "Resolve it, with the note that is required",
+        {
+            "status": "resolved",
+            "resolutionNotes": "The collector was restarted; sessions arrive on time again.",
+        },
+    ),
+    lead=("Hand it to Marco Rossi, who manages every dataset", {"leadId": 2, "severity": "critical"}),
+)
 
 
-@router.post("/incidents/{incident_id}", response=UPDATE_RESPONSES, summary="Update an incident (Soda style)")
-def update_incident_post(request: HttpRequest, incident_id: PathId, payload: IncidentUpdateIn) -> Any:
+@router.post(
+    "/incidents/{incident_id}",
+    response=UPDATE_RESPONSES,
+    summary="Update an incident (Soda style)",
+    description=f"The same as PATCH, for Soda Cloud's clients. {UPDATE_DESCRIPTION}",
+    openapi_extra=UPDATE_EXAMPLES,
+)
+def update_incident_post(request: HttpRequest, incident_id: IncidentId, payload: IncidentUpdateIn) -> Any:
     return _update(request, incident_id, payload)
 
 
-@router.patch("/incidents/{incident_id}", response=UPDATE_RESPONSES, summary="Update an incident")
-def update_incident_patch(request: HttpRequest, incident_id: PathId, payload: IncidentUpdateIn) -> Any:
+@router.patch(
+    "/incidents/{incident_id}",
+    response=UPDATE_RESPONSES,
+    summary="Update an incident",
+    description=UPDATE_DESCRIPTION,
+    openapi_extra=UPDATE_EXAMPLES,
+)
+def update_incident_patch(request: HttpRequest, incident_id: IncidentId, payload: IncidentUpdateIn) -> Any:
     return _update(request, incident_id, payload)
 
 
 @router.post(
-    "/incidents/{incident_id}/checkResults", response=UPDATE_RESPONSES, summary="Attach more check results"
+    "/incidents/{incident_id}/checkResults",
+    response=UPDATE_RESPONSES,
+    summary="Attach more check results",
+    description="Links more warn or fail results; results already linked are left as they are. Needs "
+    "Manage incidents on one of the incident's datasets and on the dataset of every result (403 "
+    "otherwise; 404 if you cannot view the incident). The results must exist, be visible to you and "
+    "warn or fail (400 `unknown_check_results`, `check_result_not_failing`). Send the `version` you "
+    "read to refuse a stale change (409).",
+    openapi_extra=request_examples(
+        warning=(
+            "Add the demo's missing_percent(user_id) warning on postgres_app/sessions to incident 3",
+            {"checkResultIds": [540]},
+        )
+    ),
 )
-def attach_check_results(request: HttpRequest, incident_id: PathId, payload: AttachIn) -> Any:
+def attach_check_results(request: HttpRequest, incident_id: IncidentId, payload: AttachIn) -> Any:
     by = caller(request)
     try:
         incident = services.attach_check_results(
@@ -381,8 +621,9 @@ def attach_check_results(request: HttpRequest, incident_id: PathId, payload: Att
     "/incidents/{incident_id}/timeline",
     response={200: list[TimelineEventOut], **COMMON_ERRORS, 404: ErrorOut},
     summary="Every change, attached result and comment, oldest first",
+    description="Needs View dataset on one of the incident's datasets (404 otherwise).",
 )
-def get_timeline(request: HttpRequest, incident_id: PathId) -> list[dict[str, Any]]:
+def get_timeline(request: HttpRequest, incident_id: IncidentId) -> list[dict[str, Any]]:
     return timeline_out(services.timeline(incident_id, by=caller(request)))
 
 
@@ -390,7 +631,15 @@ def get_timeline(request: HttpRequest, incident_id: PathId) -> list[dict[str, An
     "/incidents/{incident_id}/comments",
     response={201: TimelineEventOut, **WRITE_ERRORS},
     summary="Comment on an incident",
+    description="Adds a comment to the timeline; it moves `lastUpdated` but not `version`. Needs Manage "
+    "incidents on one of the incident's datasets (403 otherwise; 404 if you cannot view it).",
+    openapi_extra=request_examples(
+        note=(
+            "A note on the demo's incident 3",
+            {"text": "The collector was restarted at 09:10; late sessions are arriving again."},
+        )
+    ),
 )
-def add_comment(request: HttpRequest, incident_id: PathId, payload: CommentIn) -> Status[dict[str, Any]]:
+def add_comment(request: HttpRequest, incident_id: IncidentId, payload: CommentIn) -> Status[dict[str, Any]]:
     event = services.add_comment(incident_id, payload.text, by=caller(request))
     return Status(201, timeline_out([event])[0])

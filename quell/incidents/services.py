@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from quell.accounts.models import User, UserGroup
 from quell.catalog import access
-from quell.catalog.models import FAILING_OUTCOMES, CheckResult, Dataset, Responsibility
+from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset, Responsibility
 from quell.incidents import tallies
 from quell.incidents.models import (
     OPEN_STATUSES,
@@ -51,7 +51,7 @@ from quell.incidents.models import (
     TimelineEvent,
 )
 from quell.integrations import events as integration_events
-from quell.lib.errors import Conflict, Forbidden, Invalid, NotFound
+from quell.lib.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from quell.lib.seen import checked_for, mark_checked
 from quell.lib.text import require_plain_text
 
@@ -83,13 +83,19 @@ def visible_incidents(by: User) -> QuerySet[Incident]:
         return Incident.objects.none()
     if by.is_admin:
         return Incident.objects.all()
-    return Incident.objects.filter(
-        Exists(
-            IncidentDataset.objects.filter(incident=OuterRef("pk")).filter(
-                access.holds_on(by, OuterRef("dataset_id"), access.VIEW)
-            )
-        )
+    return Incident.objects.filter(_on_a_dataset_with(by, access.VIEW))
+
+
+def _on_a_dataset_with(by: User, permission: str, incident: str = "pk") -> Exists:
+    """A per-row condition for an active member: the incident (`incident` names its id column) is
+    linked to a dataset on which they hold `permission`, which, as in access.permissions_on, counts
+    only with View dataset on that dataset too."""
+    pairs = IncidentDataset.objects.filter(incident=OuterRef(incident)).filter(
+        access.holds_on(by, OuterRef("dataset_id"), access.VIEW)
     )
+    if permission != access.VIEW:
+        pairs = pairs.filter(access.holds_on(by, OuterRef("dataset_id"), permission))
+    return Exists(pairs)
 
 
 def with_details(incidents: QuerySet[Incident], by: User) -> QuerySet[Incident]:
@@ -607,13 +613,13 @@ class Cursor:
                 raise ValueError(cursor)
             _after_values(cursor)
         except (signing.BadSignature, ValueError, TypeError):
-            raise Invalid(
+            raise Unprocessable(
                 "The cursor is not one this list gave out; start again from the first page.",
                 code="invalid_cursor",
                 field="cursor",
             ) from None
         if cursor.sort != sort:
-            raise Invalid(
+            raise Unprocessable(
                 f"The cursor belongs to a list sorted by {cursor.sort}, not {sort}.",
                 code="invalid_cursor",
                 field="cursor",
@@ -976,6 +982,75 @@ def linked_incidents(result_ids: list[int], *, by: User) -> dict[int, list[Incid
     return found
 
 
+# What a mention of an open incident beside a result shows (a link: number and title).
+OPEN_INCIDENT_SHOWN = ("number", "title", "status", "created_at")
+# How many of a check's open incidents the Create Incident dialog offers to add results to.
+OPEN_INCIDENTS_OFFERED = 3
+
+
+def open_incidents_of_results(result_ids: Iterable[int], *, by: User) -> dict[int, list[Incident]]:
+    """For each of these check results, the open (not resolved) incidents it is in, newest first:
+    one query for them all. Results in none are left out.
+
+    Only incidents the caller can view (visible_incidents' rule, however many datasets they span)
+    and only results the caller can view, so neither a hidden incident's number and title nor a
+    hidden result's place in an incident shows. An incident is one instance however many results
+    it holds, with OPEN_INCIDENT_SHOWN loaded.
+    """
+    ids = list(result_ids)
+    if not ids or not by.is_active:
+        return {}
+    links = IncidentCheckResult.objects.filter(check_result_id__in=ids, incident__status__in=OPEN_STATUSES)
+    links = access.only_viewable(links, by, "check_result__dataset_id")
+    if not by.is_admin:
+        links = links.filter(_on_a_dataset_with(by, access.VIEW, "incident_id"))
+    shown = ("check_result_id", "incident", *(f"incident__{name}" for name in OPEN_INCIDENT_SHOWN))
+    found: dict[int, list[Incident]] = {}
+    shared: dict[int, Incident] = {}
+    for link in (
+        links.select_related("incident").only(*shown).order_by("-incident__created_at", "-incident_id")
+    ):
+        incident = shared.setdefault(link.incident_id, link.incident)
+        found.setdefault(link.check_result_id, []).append(incident)
+    return found
+
+
+def open_incidents_of_check(check: Check, *, by: User, limit: int = OPEN_INCIDENTS_OFFERED) -> list[Incident]:
+    """The open incidents the caller can view that hold any result of this check, newest first, at
+    most `limit`, in one query. Each has `can_change`: whether the caller may change it (Manage
+    incidents on one of its datasets, as can_manage and so attach_check_results ask).
+
+    `check` is one catalog.services.get_check fetched for `by` (quell.lib.seen), or one on a
+    dataset they can view; otherwise NotFound.
+    """
+    if not checked_for(check, by) and access.VIEW not in access.permissions_on(by, check.dataset_id):
+        raise NotFound(f"Check {check.pk} not found.")
+    # An incident holding a result of the check is on the check's dataset (an incident's datasets
+    # include its results'), which the caller can view: so it is visible to them (visible_incidents),
+    # and the few incidents of that dataset, read through incident_dataset_by_dataset, are all that
+    # need probing, not the check's whole history of results.
+    holding = IncidentCheckResult.objects.filter(
+        incident=OuterRef("incident_id"), check_result__check_ref_id=check.pk
+    )
+    pairs = IncidentDataset.objects.filter(
+        Exists(holding), dataset_id=check.dataset_id, incident__status__in=OPEN_STATUSES
+    )
+    can_change: Exists | Value = (
+        Value(True) if by.is_admin else _on_a_dataset_with(by, access.MANAGE_INCIDENTS, "incident_id")
+    )
+    rows = (
+        pairs.annotate(can_change=can_change)
+        .select_related("incident")
+        .only("incident", *(f"incident__{name}" for name in OPEN_INCIDENT_SHOWN))
+        .order_by("-incident__created_at", "-incident_id")[:limit]
+    )
+    found = []
+    for pair in rows:
+        pair.incident.can_change = pair.can_change  # type: ignore[attr-defined]
+        found.append(pair.incident)
+    return found
+
+
 def datasets_needing_attention(*, by: User) -> QuerySet[Dataset]:
     """Datasets the caller can view whose checks warn or fail now and that have no open incident,
     most failing checks first.
@@ -1115,7 +1190,7 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
         final_status = new.get("status", incident.status)
         final_notes = new.get("resolution_notes", incident.resolution_notes)
         if final_status == Status.RESOLVED and not final_notes:
-            raise _notes_required()
+            raise _notes_required(kept=True)
         if not new:
             return _as_written(incident, by)
 
@@ -1327,14 +1402,14 @@ def _failing_results(check_result_ids: list[int], by: User) -> list[CheckResult]
     }
     missing = [str(result_id) for result_id in ids if result_id not in found]
     if missing:
-        raise Invalid(
+        raise Unprocessable(
             f"Unknown check result ids: {', '.join(missing)}.",
             code="unknown_check_results",
             field="checkResultIds",
         )
     passing = [str(r.pk) for r in found.values() if r.outcome not in FAILING_OUTCOMES]
     if passing:
-        raise Invalid(
+        raise Unprocessable(
             f"Only warn or fail results can be part of an incident; these are not: {', '.join(passing)}.",
             code="check_result_not_failing",
             field="checkResultIds",
@@ -1351,25 +1426,30 @@ def _lead(user_id: int, dataset_ids: set[int]) -> User:
     """
     lead = User.objects.filter(pk=user_id, is_active=True).first()
     if lead is None:
-        raise Invalid(
+        raise Unprocessable(
             f"There is no active user {user_id} to lead this incident.", code="unknown_lead", field="leadId"
         )
     perms = access.permissions_on_many(lead, dataset_ids)
     if not any(access.VIEW in p for p in perms.values()):
         # The older refusal keeps its code: clients written before the Manage rule match on it.
-        raise Invalid(
+        raise Unprocessable(
             f"{lead.display_name} cannot view any of this incident's datasets, so cannot lead it.",
             code="lead_cannot_view",
             field="leadId",
         )
     if not any(access.MANAGE_INCIDENTS in p for p in perms.values()):
-        raise Invalid(
+        raise Unprocessable(
             f"{lead.display_name} cannot lead this incident: a lead needs the Manage incidents "
             "permission on one of its datasets, to be able to change it.",
             code="lead_cannot_manage",
             field="leadId",
         )
     return lead
+
+
+def check_title(title: str | None) -> str:
+    """The title, stripped, or Invalid as create_incident and update_incident refuse it."""
+    return _clean_title(title)
 
 
 def _clean_title(title: str | None) -> str:
@@ -1400,8 +1480,10 @@ def _check_choices(name: str, values: list[str], allowed: list[str]) -> None:
             )
 
 
-def _notes_required() -> Invalid:
-    return Invalid(
+def _notes_required(*, kept: bool = False) -> Invalid:
+    """`kept`: for a change, which may rely on notes the incident keeps (a request alone cannot show
+    the rule is met, so the API answers it as an Unprocessable, not as a schema violation)."""
+    return (Unprocessable if kept else Invalid)(
         "A resolution note is required to resolve an incident: say what was done.",
         code="resolution_notes_required",
         field="resolutionNotes",

@@ -22,13 +22,13 @@ from quell.accounts.models import User
 from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult, Outcome, Scan
 from quell.ingest import soda
-from quell.lib.errors import Invalid
+from quell.lib.errors import Invalid, Unprocessable
 from quell.lib.jsontext import UnreadableJSON, parse_json
 
 FORMATS = ("dbt", "gx", "soda")
 
 
-class MalformedFile(Invalid):
+class MalformedFile(Unprocessable):
     code = "malformed_file"
 
     def __init__(self, name: str, problem: str) -> None:

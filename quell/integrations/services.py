@@ -36,7 +36,7 @@ from quell.integrations.models import (
 )
 from quell.integrations.netguard import url_refusal
 from quell.integrations.transport import header_problem
-from quell.lib.errors import Invalid, NotFound
+from quell.lib.errors import Invalid, NotFound, Unprocessable
 from quell.lib.text import require_plain_text
 
 ACTION = "manage integrations"
@@ -134,12 +134,16 @@ def _clean_url(url: str | None) -> str:
         raise Invalid(
             f"The URL must be at most {URL_MAX} characters, without spaces.", code="invalid_url", field="url"
         )
+    if not url.lower().startswith(("http://", "https://")):
+        raise Invalid("The URL must start with https:// (or http://).", code="invalid_url", field="url")
+    # What follows is more than the API's schema states of a URL (its shape, length and no spaces):
+    # the host's forms and the installation's network policy. So it is an Unprocessable (a 400 with a rule's code).
     refusal = url_refusal(url)
     if refusal:
-        raise Invalid(refusal.message, code=refusal.code, field="url")
+        raise Unprocessable(refusal.message, code=refusal.code, field="url")
     parts = urlsplit(url)
     if parts.username or parts.password:
-        raise Invalid("Put credentials in a header, not in the URL.", code="invalid_url", field="url")
+        raise Unprocessable("Put credentials in a header, not in the URL.", code="invalid_url", field="url")
     return url
 
 
@@ -156,10 +160,13 @@ def _clean_events(chosen: list[str] | None) -> list[str]:
     return [name for name in SUBSCRIBABLE_EVENTS if name in chosen]
 
 
-def _clean_headers(kind: str, headers: dict[str, Any] | None) -> dict[str, str]:
+def _clean_headers(kind: str, headers: dict[str, Any] | None, *, stored_kind: bool = False) -> dict[str, str]:
+    """`stored_kind`: `kind` is the integration's, not the request's (a change), so a request alone
+    cannot show that it gives headers to a webhook: that refusal is then an Unprocessable."""
     headers = headers or {}
     if headers and kind != Kind.WEBHOOK:
-        raise Invalid("Only webhooks send custom headers.", code="invalid_headers", field="headers")
+        refusal = Unprocessable if stored_kind else Invalid
+        raise refusal("Only webhooks send custom headers.", code="invalid_headers", field="headers")
     if len(headers) > MAX_HEADERS:
         raise Invalid(f"At most {MAX_HEADERS} headers.", code="invalid_headers", field="headers")
     cleaned: dict[str, str] = {}
@@ -184,7 +191,8 @@ def _clean_headers(kind: str, headers: dict[str, Any] | None) -> dict[str, str]:
         if lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):
             raise Invalid(f"Quell sets {name} itself.", code="invalid_headers", field="headers")
         if lowered in {existing.lower() for existing in cleaned}:
-            raise Invalid(f"The header {name} is given twice.", code="invalid_headers", field="headers")
+            # Names that differ only in case: JSON Schema cannot compare an object's names that way.
+            raise Unprocessable(f"The header {name} is given twice.", code="invalid_headers", field="headers")
         cleaned[name] = value
     return cleaned
 
@@ -194,7 +202,7 @@ def _clean_datasets(dataset_ids: list[int] | None) -> list[Dataset]:
     found = Dataset.objects.in_bulk(ids)
     missing = [str(dataset_id) for dataset_id in ids if dataset_id not in found]
     if missing:
-        raise Invalid(
+        raise Unprocessable(
             f"Unknown dataset ids: {', '.join(missing)}.", code="unknown_datasets", field="datasetIds"
         )
     return [found[dataset_id] for dataset_id in ids]
@@ -280,7 +288,7 @@ def update_integration(
         if events is not None:
             integration.events = _clean_events(events)
         if headers is not None:
-            integration.headers = _clean_headers(integration.kind, headers)
+            integration.headers = _clean_headers(integration.kind, headers, stored_kind=True)
         if min_severity is not None:
             integration.min_severity = _clean_min_severity(min_severity)
         if min_outcome is not None:
@@ -324,7 +332,7 @@ def rotate_secret(integration_id: int, *, by: User) -> tuple[Integration, str]:
         if integration is None:
             raise NotFound(f"Integration {integration_id} not found.")
         if integration.kind != Kind.WEBHOOK:
-            raise Invalid(
+            raise Unprocessable(
                 "Only webhooks are signed; Slack and Teams URLs are their own secret.", code="not_signed"
             )
         secret = new_signing_secret()
@@ -341,7 +349,9 @@ def send_test(integration_id: int, *, by: User) -> Delivery:
     """Queue a `validate` event for this integration alone."""
     integration = get_integration(integration_id, by=by)
     if not integration.enabled:
-        raise Invalid("The integration is turned off; turn it on to send a test.", code="integration_off")
+        raise Unprocessable(
+            "The integration is turned off; turn it on to send a test.", code="integration_off"
+        )
     return events.record_validate(integration, by=by)
 
 
@@ -349,9 +359,9 @@ def redeliver(integration_id: int, delivery_id: int, *, by: User) -> Delivery:
     """Send a finished delivery's event again, with the same webhook-id, as a new delivery."""
     original = get_delivery(integration_id, delivery_id, by=by)
     if not original.is_finished:
-        raise Invalid("This delivery is still on its way.", code="delivery_unfinished")
+        raise Unprocessable("This delivery is still on its way.", code="delivery_unfinished")
     if not original.integration.enabled:
-        raise Invalid("The integration is turned off; turn it on to redeliver.", code="integration_off")
+        raise Unprocessable("The integration is turned off; turn it on to redeliver.", code="integration_off")
     now = timezone.now()
     with transaction.atomic():
         copy = Delivery.objects.create(

@@ -70,3 +70,22 @@ class Taken(Invalid):
 
     status = 409
     code = "taken"
+
+
+class Unprocessable(Invalid):
+    """The request fits the API's schema but breaks a rule the schema cannot state; nothing was written.
+
+    Rules that depend on what is stored (an id that names nothing the caller can see, a result that
+    passed, a lead who may not manage the dataset, a wrong current password), on the installation
+    (an address its network policy refuses), on a document's own format (a dbt file that is not
+    one), or that relate items of a list to each other (the same user named twice).
+
+    A 400, as every refusal of a request has been since Quell's first API (Soda Cloud's API answers
+    400 too, and clients test for it), but one whose `code` the operation's description names: a
+    400 with any other code means the request breaks the schema, which states every limit it can
+    (tests/schemathesis_hooks.py holds Schemathesis to that). It is an Invalid, so a form shows it
+    next to its field like any other refusal.
+    """
+
+    status = 400
+    code = "unprocessable"

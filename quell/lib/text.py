@@ -15,14 +15,42 @@ import unicodedata
 
 from quell.lib.errors import Invalid
 
-# C0 and C1 controls and DEL; line and paragraph separators; bidi embeddings, overrides and isolates;
-# surrogates (a lone one cannot be stored as UTF-8).
-_REFUSED_IN_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# Character classes (the inside of [...]). C0 and C1 controls and DEL; line and paragraph separators;
+# bidi embeddings, overrides and isolates. Surrogates are refused too (a lone one cannot be stored as
+# UTF-8), by the regexes below only: JSON Schema's patterns cannot name them, and no JSON text that
+# reaches a service holds one (quell.lib.jsontext refuses them first).
+_ONE_LINE_REFUSED = "\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 # The same, less the tab, line feed and carriage return a multi-line text is made of (a browser sends
 # a textarea's lines with CR LF).
-_REFUSED_IN_TEXT = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+_TEXT_REFUSED = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_SURROGATES = "\ud800-\udfff"
+_REFUSED_IN_ONE_LINE = re.compile(f"[{_ONE_LINE_REFUSED}{_SURROGATES}]")
+_REFUSED_IN_TEXT = re.compile(f"[{_TEXT_REFUSED}{_SURROGATES}]")
+# What str.strip() removes (str.isspace()), so that "not blank once stripped" can be written as a pattern.
+WHITESPACE = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def escaped(character_class: str) -> str:
+    """A character class written with \\uXXXX escapes, which Python's, JavaScript's and Rust's regular
+    expressions (the API's clients and its fuzzer) all read alike; "-" stays a range."""
+    return "".join(ch if ch == "-" else f"\\u{ord(ch):04x}" for ch in character_class)
+
+
+# The rules above as JSON Schema patterns, for the API's schema (quell.api.base): a one-line name,
+# a multi-line text, and each of them with at least one character that is not whitespace.
+ONE_LINE_PATTERN = f"^[^{escaped(_ONE_LINE_REFUSED)}]*$"
+TEXT_PATTERN = f"^[^{escaped(_TEXT_REFUSED)}]*$"
+NON_BLANK_ONE_LINE_PATTERN = (
+    f"^[^{escaped(_ONE_LINE_REFUSED)}]*"
+    f"[^{escaped(_ONE_LINE_REFUSED)}{escaped(WHITESPACE)}]"
+    f"[^{escaped(_ONE_LINE_REFUSED)}]*$"
 )
+# One line, not blank, and no whitespace at either end: a value that str.strip() leaves as it is.
+TRIMMED_ONE_LINE_PATTERN = (
+    f"^[^{escaped(_ONE_LINE_REFUSED)}{escaped(WHITESPACE)}]"
+    f"(?:[^{escaped(_ONE_LINE_REFUSED)}]*[^{escaped(_ONE_LINE_REFUSED)}{escaped(WHITESPACE)}])?$"
+)
+NON_BLANK_TEXT_PATTERN = f"^[^{escaped(_TEXT_REFUSED)}]*[^{escaped(_TEXT_REFUSED)}{escaped(WHITESPACE)}][^{escaped(_TEXT_REFUSED)}]*$"
 
 
 def refused_character(value: str, *, multiline: bool = False) -> str | None:

@@ -21,6 +21,11 @@ from gunicorn.workers.base import Worker  # type: ignore[import-untyped]
 from quell.ops.metrics import mark_process_dead
 from quell.ops.multiproc import remove_files_of_dead_processes
 
+# The longest request line (method, path and query string) gunicorn reads, its own maximum; longer
+# ones get 414. The API's schema bounds every query string so that a valid one fits
+# (tests/test_openapi.py adds up the longest), as do common proxies' defaults (nginx's 8 KiB).
+LIMIT_REQUEST_LINE = 8190
+
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -75,6 +80,7 @@ def gunicorn_settings(options: ServeOptions) -> dict[str, Any]:
         "timeout": options.timeout,
         "graceful_timeout": options.graceful_timeout,
         "keepalive": 5,
+        "limit_request_line": LIMIT_REQUEST_LINE,
         # The app loads once in the master and the children share its memory; nothing in it holds a
         # connection or a thread at import time.
         "preload_app": True,

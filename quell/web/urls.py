@@ -42,6 +42,7 @@ urlpatterns = [
     path("incidents/<int:number>/results/picker", incidents.results_picker, name="results_picker"),
     path("incidents/<int:number>/comments", incidents.comment, name="comment"),
     path("profile/", profile.profile, name="profile"),
+    path("profile/time-zone", profile.set_time_zone, name="set_time_zone"),
     path("profile/password", profile.change_password, name="change_password"),
     path("profile/api-keys", profile.create_api_key, name="create_api_key"),
     path("profile/api-keys/<int:key_pk>/revoke", profile.revoke_api_key, name="revoke_api_key"),

@@ -22,7 +22,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from quell.catalog.models import Check, CheckResult, Dataset, DataSource, Scan
-from tests.conftest import ClientFor, World
+from tests.conftest import OWN_SQLITE_DATA_DIR, ClientFor, World
 from tests.ingest.conftest import FIXTURES, captured_upload
 
 DBT = FIXTURES / "dbt"
@@ -201,6 +201,7 @@ def test_an_import_as_a_user_without_manage_checks_is_refused(world: World, tmp_
     assert counts() == before
 
 
+@pytest.mark.one_database(reason=OWN_SQLITE_DATA_DIR)
 def test_an_import_shows_a_progress_bar_on_a_terminal(world: World, tmp_path: Path) -> None:
     # A separate installation on SQLite in tmp_path, whichever database the suite runs on.
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUELL_DATABASE")}
@@ -290,7 +291,7 @@ def test_a_gx_result_can_be_posted_to_the_api(client_for: ClientFor) -> None:
     ]
 
 
-def test_a_malformed_document_posted_to_the_api_is_a_400_naming_it(client_for: ClientFor) -> None:
+def test_a_malformed_document_posted_to_the_api_is_a_422_naming_it(client_for: ClientFor) -> None:
     before = counts()
 
     response = client_for("editor").post("/imports/greatExpectations", json={"result": {"statistics": {}}})

@@ -23,6 +23,9 @@ import httpx
 import pytest
 
 from quell.ops.backup import BackupError, create_backup, restore_backup
+from tests.conftest import OWN_SQLITE_DATA_DIR
+
+pytestmark = pytest.mark.one_database(reason=OWN_SQLITE_DATA_DIR)
 
 WRITER = """
 import datetime as dt, json, os, sys

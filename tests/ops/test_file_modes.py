@@ -22,6 +22,10 @@ import pytest
 from django.conf import LazySettings
 from django.core.management import call_command
 
+from tests.conftest import OWN_SQLITE_DATA_DIR
+
+pytestmark = pytest.mark.one_database(reason=OWN_SQLITE_DATA_DIR)
+
 REPO = Path(__file__).resolve().parents[2]
 
 # A Quell process that writes and, while its connection is still open (SQLite removes the -wal and -shm

@@ -9,11 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import World
-from tests.web.test_browser_journey import CHROMIUM, chromium, log_in, new_page
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Chromium not installed: apt-get install chromium"
-)
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 def test_the_account_menu_leads_to_ones_api_keys_and_logs_out(live_server: object, world: World) -> None:

@@ -40,9 +40,10 @@ SCREENSHOTS = (
 )
 PASSWORD = "pw-for-tests"
 
-pytestmark = pytest.mark.skipif(
+NEEDS_CHROMIUM = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Chromium not installed: apt-get install chromium"
 )
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 @contextmanager

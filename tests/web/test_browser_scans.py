@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
 from quell.catalog.models import Dataset
 from tests.conftest import World
 from tests.web.conftest import missing_customers, push_soda_3, push_soda_4
-from tests.web.test_browser_journey import chromium, log_in, new_page, pytestmark, screenshot
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page, screenshot
 
-__all__ = ["pytestmark"]  # skipped, like the journey, where Chromium is missing
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 def test_a_viewer_follows_a_soda_scan_to_the_rows_that_failed(live_server: object, world: World) -> None:

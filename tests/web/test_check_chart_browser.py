@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
 from quell.catalog import services as catalog
@@ -11,7 +12,9 @@ from quell.catalog.models import CheckResult
 from quell.incidents import services as incidents
 from tests.conftest import World
 from tests.web.conftest import day
-from tests.web.test_browser_journey import chromium, log_in, new_page, pytestmark  # noqa: F401
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page
+
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 THRESHOLDS = {"fail": {"greaterThan": 1000.0}, "warn": {"greaterThan": 500.0}}
 

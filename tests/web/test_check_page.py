@@ -108,7 +108,8 @@ def test_a_result_row_shows_its_time_outcome_value_diagnostics_scan_and_incident
     body = client_as("viewer").get(check_url(world)).content.decode()
 
     row = result_row(body, result.pk)
-    assert '<time datetime="2026-11-03T06:00:00+00:00">2026-11-03 06:00</time>' in row
+    # Relative to now ("2 d ago", or the day itself from a week on); exact on hover.
+    assert '<time datetime="2026-11-03T06:00:00+00:00" title="2026-11-03 06:00:00 UTC" data-ago>' in row
     assert '<span class="badge outcome-warn"><span aria-hidden="true">!</span> Warn</span>' in row
     assert '<td class="num">12,345.7</td>' in row
     # Diagnostics as the template's {{ value }} writes them: escaped, numbers unlocalised and in full.

@@ -12,8 +12,10 @@ from playwright.sync_api import Page, expect
 from quell.incidents.models import Incident
 from tests.conftest import World
 from tests.web.conftest import day, push_at
-from tests.web.test_browser_journey import chromium, log_in, new_page, pytestmark  # noqa: F401
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page
 from tests.web.test_csp_browser import watch_for_violations
+
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 def open_create_incident(page: Page) -> None:

@@ -7,8 +7,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import World
-from tests.web.test_browser_journey import chromium, log_in, new_page, pytestmark  # noqa: F401
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page
 from tests.web.test_csp_browser import watch_for_violations
+
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 def open_by_keyboard(page: Page) -> None:

@@ -3,17 +3,18 @@ saving adds the ticked ones, including one ticked before the search."""
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import World
-from tests.web.test_browser_journey import chromium, log_in, new_page, pytestmark, screenshot
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page, screenshot
 from tests.web.test_group_members_at_scale import (
     Crowd,
     crowd,  # noqa: F401  (a fixture: more people than a plain list shows, and an empty group)
     members_of,
 )
 
-__all__ = ["pytestmark"]  # skipped, like the journey, where Chromium is missing
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 def test_an_admin_finds_people_by_typing_ticks_them_and_saves_them_as_members(

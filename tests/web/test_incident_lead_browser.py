@@ -4,12 +4,15 @@ and a page that is read-only for its reader says why and whom to ask."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from quell.incidents import services as incidents
 from tests.conftest import World
-from tests.web.test_browser_journey import chromium, log_in, new_page, pytestmark  # noqa: F401
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page
 from tests.web.test_create_dialog_browser import open_create_incident
+
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 def test_the_lead_pickers_offer_only_those_who_can_act_and_a_viewer_is_told_why_they_cannot(

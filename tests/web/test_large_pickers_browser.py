@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import World
 from tests.web.test_browser_journey import (
+    NEEDS_CHROMIUM,
     choose,
     chromium,
     listed_titles,
     log_in,
     new_page,
-    pytestmark,
     screenshot,
 )
 from tests.web.test_large_pickers import (
@@ -22,7 +23,7 @@ from tests.web.test_large_pickers import (
     crowd,  # noqa: F401  (a fixture: more people and datasets than a plain select lists)
 )
 
-__all__ = ["pytestmark"]  # skipped, like the journey, where Chromium is missing
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 def test_typing_in_the_lead_search_swaps_the_options_and_choosing_one_filters_the_list(

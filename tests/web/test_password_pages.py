@@ -77,6 +77,7 @@ def test_a_wrong_current_password_is_refused_at_its_field_and_counted(
 
     response = change(client_as("viewer"), current="a guess")
 
+    # The page answers with the refusal's status, as the API does: 400 for a rule about the account.
     assert response.status_code == 400
     page = response.content.decode()
     assert 'id="id_current_password_error"' in page

@@ -12,11 +12,9 @@ from playwright.sync_api import Page, ViewportSize
 
 from quell.incidents.models import Incident
 from tests.conftest import World
-from tests.web.test_browser_journey import CHROMIUM, chromium, log_in
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Chromium not installed: apt-get install chromium"
-)
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 PHONE = ViewportSize(width=390, height=844)
 # Screenshots for a person to look at, named QUELL_PHONE_SCREENSHOTS + page + ".png"; none by default.

@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from quell.incidents import services as incidents
 from tests.conftest import World
-from tests.web.test_browser_journey import chromium, log_in, new_page, pytestmark  # noqa: F401
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page
+
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 def test_reloading_after_resolving_without_a_note_is_refused_shows_the_incident(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
 from quell.catalog.models import Responsibility
 from tests.conftest import World
-from tests.web.test_browser_journey import chromium, log_in, new_page, pytestmark, screenshot
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page, screenshot
 from tests.web.test_responsibilities_picker import (
     PEOPLE,
     Crowd,
@@ -14,7 +15,7 @@ from tests.web.test_responsibilities_picker import (
     person,
 )
 
-__all__ = ["pytestmark"]  # skipped, like the journey, where Chromium is missing
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 def test_a_manager_finds_a_person_by_typing_and_gives_them_a_role(

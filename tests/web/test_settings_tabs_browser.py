@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import World
 from tests.integrations.conftest import add_webhook
-from tests.web.test_browser_journey import chromium, log_in, new_page, pytestmark  # noqa: F401
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page
+
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 def tabs(page: Page) -> list[str]:

@@ -4,11 +4,14 @@ it, not a numbered list."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from quell.incidents import services as incidents
 from tests.conftest import World
-from tests.web.test_browser_journey import chromium, log_in, new_page, pytestmark  # noqa: F401
+from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page
+
+pytestmark = [NEEDS_CHROMIUM, pytest.mark.one_database]
 
 
 def test_the_timeline_is_a_line_of_marked_events_without_numbers(live_server: object, world: World) -> None:

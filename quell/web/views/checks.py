@@ -7,14 +7,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template import Context
 from django.template.base import render_value_in_context
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.timezone import localtime
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -28,7 +29,7 @@ from quell.web.charts import result_chart
 from quell.web.diagnostics import describe
 from quell.web.forms import INCIDENT_FIELDS, IncidentCreateForm, as_id
 from quell.web.pickers import pick, search_term
-from quell.web.templatetags.quell_tags import OUTCOMES, num, outcome_badge
+from quell.web.templatetags.quell_tags import AGO, OUTCOMES, moment_html, now_here, num, outcome_badge
 from quell.web.views.base import apply_error, page, paginate, signed_in
 from quell.web.views.incidents import DATASET_SHOWN
 
@@ -108,9 +109,9 @@ def result_rows(results: Iterable[Any], linked: dict[int, list[Incident]]) -> li
     scan_url = _url_of("web:scan")
     incident_url = _url_of("web:incident")
     badges = {outcome: outcome_badge(outcome) for outcome in OUTCOMES}
+    now = now_here()
     rows = []
     for r in results:
-        at = localtime(r.data_timestamp)
         diagnostics = format_html_join(
             " · ",
             "<span><b>{}</b> {}</span>",
@@ -127,12 +128,10 @@ def result_rows(results: Iterable[Any], linked: dict[int, list[Incident]]) -> li
         )
         rows.append(
             format_html(
-                '<tr><td><a href="{}"><time datetime="{}">{}</time></a></td><td>{}</td>'
+                '<tr><td><a href="{}">{}</a></td><td>{}</td>'
                 '<td class="num">{}</td><td class="diagnostics">{}</td><td>{}</td><td>{}</td></tr>',
                 result_url(r.id),
-                at.isoformat(),
-                # The template's date:"Y-m-d H:i" (which pads a year to four digits, as %Y does not).
-                f"{at.year:04}-{at.month:02}-{at.day:02} {at.hour:02}:{at.minute:02}",
+                moment_html(r.data_timestamp, AGO, now),
                 badges.get(r.outcome) or outcome_badge(r.outcome),
                 num(r.value),
                 diagnostics,
@@ -220,7 +219,11 @@ def check_result(request: HttpRequest, result_id: int) -> HttpResponse:
 @page
 @require_http_methods(["GET", "POST"])
 def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
-    """The Create Incident form: in the check page's dialog, or as a page of its own without scripts."""
+    """The Create Incident form: in the check page's dialog, or as a page of its own without scripts.
+
+    When the check is already in open incidents, each result names those it is in, and the form
+    offers "Add to #N" (a submit button named `add_to`) beside creating a new one.
+    """
     by = signed_in(request)
     check = catalog.get_check(check_id, by=by)
     incidents.require_manage_incidents_on(check.dataset, by=by)
@@ -234,8 +237,15 @@ def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
         search=search_term(request, "lead_q"),
         chosen=request.GET.get("lead", "")[:20],
     )
+    open_incidents = incidents.open_incidents_of_check(check, by=by)
+    in_open = incidents.open_incidents_of_results([r.pk for r in form.failing_results], by=by)  # type: ignore[attr-defined]
     status = 200
-    if request.method == "POST":
+    if request.method == "POST" and "add_to" in request.POST:
+        status = 400
+        target = _add_to_open_incident(request, by, form, open_incidents, in_open)
+        if target is not None:
+            return _land_on(request, target, "#results")
+    elif request.method == "POST":
         status = 400
         if form.is_valid():
             data = form.cleaned_data
@@ -251,11 +261,55 @@ def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
             except Invalid as error:
                 apply_error(form, error, INCIDENT_FIELDS)
             else:
-                if request.htmx:  # type: ignore[attr-defined]
-                    return HttpResponseClientRedirect(reverse("web:incident", args=[incident.number]))
-                return redirect("web:incident", number=incident.number)
+                return _land_on(request, incident)
     template = "web/_create_incident_form.html" if request.htmx else "web/create_incident.html"  # type: ignore[attr-defined]
-    return render(request, template, {"check": check, "dataset": check.dataset, "form": form}, status=status)
+    context = {
+        "check": check,
+        "dataset": check.dataset,
+        "form": form,
+        "result_choices": [(r, in_open.get(r.pk, [])) for r in form.failing_results],  # type: ignore[attr-defined]
+        "open_incidents": open_incidents,
+    }
+    return render(request, template, context, status=status)
+
+
+def _add_to_open_incident(
+    request: HttpRequest,
+    by: User,
+    form: IncidentCreateForm,
+    offered: list[Incident],
+    in_open: dict[int, list[Incident]],
+) -> Incident | None:
+    """The form's "Add to #N": the chosen results into one of the check's open incidents it offered,
+    through attach_check_results (which refuses, 403, a caller who may not change it). The incident,
+    or None with the reason on the form when nothing was added."""
+    chosen = form.clean_results_only()
+    target = next((i for i in offered if str(i.pk) == request.POST.get("add_to")), None)
+    if target is None:
+        # Resolved, or no longer among the newest few, since the form was shown.
+        form.add_error(None, "That incident is no longer one of this check's open incidents. Choose again.")
+        return None
+    if chosen is None:
+        return None
+    try:
+        incidents.attach_check_results(target.pk, chosen, by=by)
+    except Invalid as error:
+        apply_error(form, error, INCIDENT_FIELDS)
+        return None
+    added = sum(1 for pk in chosen if target not in in_open.get(pk, []))
+    if added:
+        messages.success(request, f"Added {added} check result{pluralize(added)} to #{target.number}.")
+    else:
+        messages.info(request, f"The chosen check results were already in #{target.number}.")
+    return target
+
+
+def _land_on(request: HttpRequest, incident: Incident, anchor: str = "") -> HttpResponse:
+    """The incident's page after a write: an htmx redirect for the dialog, a plain one without scripts."""
+    url = reverse("web:incident", args=[incident.number]) + anchor
+    if request.htmx:  # type: ignore[attr-defined]
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 # --- All checks -----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET
 from quell.accounts import services as accounts
 from quell.accounts.models import User
 from quell.catalog import services as catalog
-from quell.catalog.models import Check, Dataset
+from quell.catalog.models import Check, CheckResult, Dataset
 from quell.incidents import services as incidents
 from quell.incidents.models import OPEN_STATUSES, Incident, Status
 from quell.integrations import services as integrations
@@ -309,7 +309,7 @@ def _render_incident(
         context["attach_form"] = attach_form or AttachResultsForm()
         search = request.GET.get("results_q", "")[:200]
         context["picker_search"] = search
-        context["picker"] = incidents.attachable_results(incident, by=by, search=search, limit=PICKER_SIZE)
+        context["picker"] = results_to_include(incident, by, search)
         context["picker_size"] = PICKER_SIZE
     else:
         # Who can change it, so a page that is read-only says whom to ask (an editor's Lead picker
@@ -386,6 +386,14 @@ def attach_results(request: HttpRequest, number: int) -> HttpResponse:
     return _render_incident(request, incident, attach_form=form, status=400)
 
 
+def results_to_include(incident: Incident, by: User, search: str) -> list[tuple[CheckResult, list[Incident]]]:
+    """The "Include more check results" picker's rows: each result the caller could include (none
+    this incident holds already), with the other open incidents it is in, in one more query."""
+    results = incidents.attachable_results(incident, by=by, search=search, limit=PICKER_SIZE)
+    in_open = incidents.open_incidents_of_results([r.pk for r in results], by=by)
+    return [(r, in_open.get(r.pk, [])) for r in results]
+
+
 @page
 @require_GET
 def results_picker(request: HttpRequest, number: int) -> HttpResponse:
@@ -393,7 +401,7 @@ def results_picker(request: HttpRequest, number: int) -> HttpResponse:
     by = signed_in(request)
     incident = incidents.get_incident_by_number(number, by=by)
     search = request.GET.get("results_q", "")[:200]
-    picker = incidents.attachable_results(incident, by=by, search=search, limit=PICKER_SIZE)
+    picker = results_to_include(incident, by, search)
     return render(
         request,
         "web/_results_picker.html",

@@ -1,5 +1,5 @@
-"""Every user's profile: who they are, their password (change it) and their API keys (create, name,
-revoke; the secret shown once)."""
+"""Every user's profile: who they are, the time zone they read times in, their password (change it) and
+their API keys (create, name, revoke; the secret shown once)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from quell.accounts import services as accounts
 from quell.accounts.models import User
 from quell.lib.errors import Invalid
 from quell.lib.network import client_address
-from quell.web.forms import ApiKeyForm, ChangePasswordForm
+from quell.web.forms import ApiKeyForm, ChangePasswordForm, TimeZoneForm
+from quell.web.middleware import browser_zone
 from quell.web.views.base import apply_error, form_post, page, signed_in
 
 PASSWORD_FIELDS = {"currentPassword": "current_password", "newPassword": "new_password"}
@@ -25,7 +26,12 @@ PASSWORD_FIELDS = {"currentPassword": "current_password", "newPassword": "new_pa
 
 def _render(request: HttpRequest, by: User, status: int = 200, **context: Any) -> HttpResponse:
     """The profile page, with fresh forms where the context brings none."""
-    context = {"form": ApiKeyForm(), "password_form": ChangePasswordForm(), **context}
+    context = {
+        "form": ApiKeyForm(),
+        "password_form": ChangePasswordForm(),
+        "zone_form": TimeZoneForm(initial={"time_zone": by.time_zone}, browser_zone=browser_zone(request)),
+        **context,
+    }
     return render(
         request, "web/profile.html", {"keys": accounts.list_api_keys(by=by), **context}, status=status
     )
@@ -35,6 +41,24 @@ def _render(request: HttpRequest, by: User, status: int = 200, **context: Any) -
 @require_GET
 def profile(request: HttpRequest) -> HttpResponse:
     return _render(request, signed_in(request))
+
+
+@page
+@form_post("web:profile", anchor="#time-zone-heading")
+def set_time_zone(request: HttpRequest) -> HttpResponse:
+    by = signed_in(request)
+    form = TimeZoneForm(request.POST, browser_zone=browser_zone(request))
+    if form.is_valid():
+        try:
+            accounts.set_own_time_zone(by, form.cleaned_data["time_zone"])
+        except Invalid as error:
+            apply_error(form, error, {"timeZone": "time_zone"})
+        else:
+            browser = browser_zone(request)
+            chosen = by.time_zone or (f"your browser's zone, {browser}" if browser else "your browser's zone")
+            messages.success(request, f"Times are now shown in {chosen}.")
+            return redirect("web:profile")
+    return _render(request, by, 400, zone_form=form)
 
 
 @page

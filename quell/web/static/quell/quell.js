@@ -112,3 +112,87 @@ document.addEventListener("keydown", (event) => {
     menu.querySelector("summary").focus();
   }
 });
+
+// Times are shown in the zone the person chose on their profile, else in their browser's: the server
+// learns that from this cookie (quell.web.middleware), so every page after the first is in it.
+(() => {
+  let zone;
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  } catch {
+    return;
+  }
+  if (!zone || !/^[A-Za-z0-9_+/-]+$/.test(zone)) return;
+  if (document.cookie.split("; ").includes(`quell_tz=${zone}`)) return;
+  const secure = location.protocol === "https:" ? "; Secure" : "";
+  document.cookie = `quell_tz=${zone}; Path=/; Max-Age=31536000; SameSite=Lax${secure}`;
+})();
+
+// "3 h ago" and "open 2 d 4 h" stay true while a page stays open: recounted each minute by the rules
+// of quell_tags.ago and quell_tags.span (change them together), by the calendar of the page's zone and
+// on the server's clock (data-now), so a browser whose clock is off does not skew them.
+function agoText(iso, now, today) {
+  const seconds = (now - Date.parse(iso)) / 1000;
+  if (seconds > -60 && seconds < 60) return "just now";
+  if (seconds < 0) {
+    const ahead = -seconds;
+    if (ahead < 3600) return `in ${Math.floor(ahead / 60)} min`;
+    return ahead < 86400 ? `in ${Math.floor(ahead / 3600)} h` : null;
+  }
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  // datetime= is in the page's zone, so its first ten characters are the reader's day.
+  const days = Math.round((Date.parse(today) - Date.parse(iso.slice(0, 10))) / 86400000);
+  if (seconds < 86400 || days < 1) return `${Math.floor(seconds / 3600)} h ago`;
+  if (days === 1) return "yesterday";
+  return days < 7 ? `${days} d ago` : null;
+}
+
+function spanText(seconds) {
+  const units = [
+    ["d", 86400],
+    ["h", 3600],
+    ["min", 60],
+  ];
+  const whole = Math.max(Math.floor(seconds), 0);
+  for (let i = 0; i < units.length; i++) {
+    const [name, size] = units[i];
+    if (whole < size) continue;
+    const next = units[i + 1];
+    const rest = whole % size;
+    const first = `${Math.floor(whole / size)} ${name}`;
+    return next && rest >= next[1] ? `${first} ${Math.floor(rest / next[1])} ${next[0]}` : first;
+  }
+  return "< 1 min";
+}
+
+const readerZone = document.querySelector("[data-time-zone]");
+if (readerZone) {
+  const skew = Date.parse(readerZone.dataset.now) - Date.now();
+  let days = null;
+  try {
+    days = new Intl.DateTimeFormat("en-CA", {
+      timeZone: readerZone.dataset.timeZone,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+    });
+  } catch {
+    // A zone this browser does not know: the server's words stay as they were.
+  }
+  const recount = () => {
+    const now = Date.now() + skew;
+    const parts = Object.fromEntries(days.formatToParts(new Date(now)).map((part) => [part.type, part.value]));
+    const today = `${parts.year}-${parts.month}-${parts.day}`;
+    document.querySelectorAll("time[data-ago]").forEach((time) => {
+      const iso = time.getAttribute("datetime");
+      if (!iso) return;
+      const text = agoText(iso, now, today) || `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
+      if (time.textContent !== text) time.textContent = text;
+    });
+    document.querySelectorAll("[data-open-since]").forEach((age) => {
+      const text = `open ${spanText((now - Date.parse(age.dataset.openSince)) / 1000)}`;
+      if (age.textContent !== text) age.textContent = text;
+    });
+  };
+  if (days) setInterval(recount, 60_000);
+}

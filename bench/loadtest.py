@@ -3,7 +3,7 @@
 `run(config)` prepares the database (migrations, `quell loadgen` data if it holds no incidents, API
 keys and passwords for a few people, a webhook integration pointing at a receiver in this process),
 starts the web server with N processes and M `quell worker` processes, runs locust headless for a
-bounded time (quell/bench/load_locustfile.py, in its own process), waits for the outbox to drain, and
+bounded time (bench/load_locustfile.py, in its own process), waits for the outbox to drain, and
 checks:
 
 - every request answered as expected (locust's failures; 409 version conflicts are expected);
@@ -50,13 +50,13 @@ from django.db.models import Count, Max
 
 from quell.accounts import services as accounts
 from quell.accounts.models import User
-from quell.bench import loadgen
 from quell.catalog import access
 from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident
 from quell.integrations import services as integrations
 from quell.integrations.models import UNFINISHED, Delivery, DeliveryStatus, Event, EventType, Integration
+from quell.ops import loadgen
 
 LOCUSTFILE = Path(__file__).with_name("load_locustfile.py")
 INTEGRATION_NAME = "Load test receiver"

@@ -2,10 +2,9 @@
 
 - End to end: a real server process (`quell serve`, or `quell runserver`), called over HTTP as a
   client would: with an API key, a signed-in session for web pages, or Soda Core's login token.
-- Floor: the same server answering the same page from quell.bench.queries (the hand-written SQL),
+- Floor: the same server answering the same page from bench.queries (the hand-written SQL),
   serialised straight to JSON, with the same authentication; for writes, the least SQL with the same
-  effect in one transaction. Mounted only because the harness starts the server with
-  QUELL_BENCH_FLOOR=1.
+  effect in one transaction. Mounted only because the harness starts the server with bench.settings.
 - Database part: the statements Quell issues for the request, captured in this process with
   CaptureQueriesContext and re-executed raw, against the hand-written queries on the same database.
   Authentication's own statements (API key, session, Soda token) are left out. Writes are captured
@@ -39,14 +38,16 @@ from django.db.models import Count
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from bench import queries
 from quell.accounts.models import ApiKey, User
-from quell.bench import queries
-from quell.bench.loadgen import COMMON_SEARCH, RARE_SEARCH
 from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult
 from quell.incidents import services as incident_services
 from quell.incidents.models import OPEN_STATUSES, Incident, IncidentDataset, Severity
+from quell.ops.loadgen import COMMON_SEARCH, RARE_SEARCH
 
 Params = list[tuple[str, str | int | float | bool | None]]
+# The checkout that holds the bench package.
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -495,7 +496,14 @@ def server(log: Path | None = None, kind: str = "serve") -> Iterator[str]:
             env["QUELL_DATABASE_URL"] = env["QUELL_DATABASE_URL"].replace(
                 f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@"
             )
-    env.update(QUELL_BENCH_FLOOR="1", QUELL_BASE_URL=base, QUELL_DEBUG="0", QUELL_LOG_LEVEL="WARNING")
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        # The server imports the bench package, which is not installed: it is found in the checkout.
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        QUELL_BASE_URL=base,
+        QUELL_DEBUG="0",
+        QUELL_LOG_LEVEL="WARNING",
+    )
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     # The command is this interpreter running Quell, with no outside input in it.
     if kind == "serve":

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from quell.bench import loadgen
+from quell.ops import loadgen
 
 
 class Command(BaseCommand):

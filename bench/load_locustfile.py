@@ -1,6 +1,6 @@
 """Locust users for Quell's production load test: a realistic mix over the REST API and the web pages.
 
-Run by quell/bench/load.py as `locust -f <this file> --headless ...` in its own process: locust patches
+Run by bench/loadtest.py as `locust -f <this file> --headless ...` in its own process: locust patches
 the standard library with gevent when it starts, so this module is never imported by Quell or pytest.
 It needs no Django: everything it knows about the installation (people, keys, ids to ask about) comes
 from the plan file the runner writes, named by QUELL_LOAD_PLAN.

@@ -1,6 +1,6 @@
 """A bar chart of end to end against the floor per operation, as SVG, from bench/run.py's JSON files.
 
-    .venv/bin/python -m quell.bench.plot --title "SQLite" docs/performance/sqlite-10k.json \
+    .venv/bin/python -m bench.plot --title "SQLite" docs/performance/sqlite-10k.json \
         docs/performance/sqlite-1m.json --out docs/performance/sqlite.svg
 
 Hand-written SVG, so the plot needs nothing beyond the standard library. One row per operation,

@@ -1,8 +1,9 @@
-"""The floor endpoint: the hand-written SQL of quell.bench.queries served as JSON, for benchmarks only.
+"""The floor endpoint: the hand-written SQL of bench.queries served as JSON, for benchmarks only.
 
-Mounted at /bench/floor/ only when QUELL_BENCH_FLOOR=1 (see quell/urls.py); a normal Quell never
-serves it. It authenticates exactly as the API does (an API key over HTTP Basic), so the benchmark
-compares like with like, and answers the same pages as GET /api/v1/incidents and friends.
+Mounted at /bench/floor/ only by bench/urls.py (the harness's server runs with bench.settings); the
+installed package has no route to it. It authenticates exactly as the API does (an API key over HTTP
+Basic), so the benchmark compares like with like, and answers the same pages as GET /api/v1/incidents
+and friends.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from bench import queries
 from quell.accounts.auth import user_for_api_key
-from quell.bench import queries
 from quell.lib.errors import QuellError
 
 
