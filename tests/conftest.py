@@ -236,6 +236,8 @@ COMMAND_LINE_ONLY = (
 _LEFT_OUT = pytest.StashKey[dict[str, int]]()
 
 
+# Last, so the count is of the tests -k and -m left.
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Away from SQLite, deselect the tests marked `one_database`: what they check does not depend on the
     database (a page's layout or focus in a browser, a command's help, `quell` processes on a SQLite
@@ -261,6 +263,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.stash[_LEFT_OUT] = reasons
 
 
+# Last, so the lines stand next to the run's summary rather than above the slowest durations.
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     for reason, count in sorted(config.stash.get(_LEFT_OUT, {}).items()):
         tests = "test" if count == 1 else "tests"

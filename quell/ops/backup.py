@@ -107,6 +107,11 @@ def _check_integrity(conn: sqlite3.Connection, what: str) -> None:
         rows = conn.execute("PRAGMA integrity_check").fetchall()
     except sqlite3.DatabaseError as error:
         raise BackupError(f"{what} is not a readable SQLite database ({error}).") from None
+    except UnicodeDecodeError:
+        # The report quotes what it found, and what it found here is damaged bytes: no "ok" among them.
+        raise BackupError(
+            f"{what} failed SQLite's integrity check: its report quotes damaged bytes."
+        ) from None
     if rows != [("ok",)]:
         problems = "; ".join(str(row[0]) for row in rows[:5])
         raise BackupError(f"{what} failed SQLite's integrity check: {problems}")
@@ -117,6 +122,12 @@ def _applied_migrations(conn: sqlite3.Connection, what: str) -> Migrations:
         rows = conn.execute("SELECT app, name FROM django_migrations ORDER BY app, name").fetchall()
     except sqlite3.DatabaseError:
         raise BackupError(f"{what} holds no Quell database (it has no migrations table).") from None
+    except UnicodeDecodeError:
+        # PRAGMA integrity_check checks the file's structure, not what its rows hold: a damaged page
+        # of django_migrations passes it and then reads as bytes that are no text.
+        raise BackupError(
+            f"{what} is not a readable Quell database: its migrations table is damaged."
+        ) from None
     applied: Migrations = {}
     for app, name in rows:
         applied.setdefault(app, []).append(name)
