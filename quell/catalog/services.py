@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from quell.accounts.models import DatasetRole, Organization, User, UserGroup
 from quell.catalog import access, counters
+from quell.catalog.events import ResponsibilitiesChanged, ResultsIngested
 from quell.catalog.models import (
     FAILING_OUTCOMES,
     AttributeType,
@@ -51,9 +52,8 @@ from quell.catalog.models import (
     Scan,
     ScanState,
 )
-from quell.incidents import tallies
 from quell.incidents.models import OPEN_STATUSES
-from quell.integrations import events as integration_events
+from quell.lib import events
 from quell.lib.errors import Forbidden, Invalid, NotFound, Taken, Unprocessable
 from quell.lib.jsontext import UnreadableJSON, parse_json
 from quell.lib.seen import checked_for, mark_checked
@@ -190,8 +190,7 @@ def set_responsibilities(
     with transaction.atomic():
         dataset.responsibilities.all().delete()
         Responsibility.objects.bulk_create(rows)
-        # Whether Everyone can view the dataset may have changed, and with it who counts its incidents.
-        tallies.visibility_changed([dataset.pk])
+        events.record(ResponsibilitiesChanged(dataset_id=dataset.pk, by=by))
     # Read back rather than re-check: the caller may just have removed their own access.
     return list(dataset.responsibilities.select_related("user", "group", "role").order_by("id"))
 
@@ -652,7 +651,7 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
 
     _attach_samples(scan_input, results, by)
     _apply_contracts(scan_input, datasets, by)
-    integration_events.record_check_evaluation(scan, results, by=by)
+    events.record(ResultsIngested(scan=scan, results=results, by=by))
     return scan, results
 
 

@@ -12,6 +12,7 @@ class IncidentsConfig(AppConfig):
     def ready(self) -> None:
         from django.db import connection
 
+        from quell.incidents import reactions  # noqa: F401  (subscribes the tallies to the domain events)
         from quell.lib.dbstats import refresh_planner_statistics
         from quell.ops import periodic
 

@@ -37,6 +37,7 @@ from quell.accounts.models import User, UserGroup
 from quell.catalog import access
 from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset, Responsibility
 from quell.incidents import tallies
+from quell.incidents.events import IncidentChanged, IncidentCreated
 from quell.incidents.models import (
     OPEN_STATUSES,
     EventKind,
@@ -50,7 +51,7 @@ from quell.incidents.models import (
     Status,
     TimelineEvent,
 )
-from quell.integrations import events as integration_events
+from quell.lib import events as domain_events
 from quell.lib.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from quell.lib.seen import checked_for, mark_checked
 from quell.lib.text import require_plain_text
@@ -1121,7 +1122,6 @@ def create_incident(
         IncidentDataset.objects.bulk_create(
             IncidentDataset(incident=incident, dataset_id=ds) for ds in datasets
         )
-        tallies.incident_created(datasets, (status, severity))
         links = IncidentCheckResult.objects.bulk_create(
             IncidentCheckResult(incident=incident, check_result=result, added_by=by, added_at=now)
             for result in results
@@ -1140,7 +1140,9 @@ def create_incident(
             for result in results
         ]
         TimelineEvent.objects.bulk_create(events)
-        integration_events.record_incident_event(incident, "incidentCreated", by=by, dataset_ids=datasets)
+        domain_events.record(
+            IncidentCreated(incident=incident, dataset_ids=frozenset(datasets), results=results, by=by)
+        )
     return _as_created(incident, by, datasets, links)
 
 
@@ -1217,18 +1219,20 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
             incident.lead = new_lead  # so the answer does not read it again
         if "status" in new:
             incident.resolved_at = now if final_status == Status.RESOLVED else None
-        if "status" in new or "severity" in new:
-            tallies.bucket_changed(
-                dataset_ids,
-                (changes_from.get("status", final_status), changes_from.get("severity", incident.severity)),
-                (final_status, new.get("severity", incident.severity)),
-            )
         incident.updated_at = now
         incident.version += 1
         incident.save()
         TimelineEvent.objects.bulk_create(events)
-        integration_events.record_incident_event(
-            incident, "incidentUpdated", by=by, changes=events, dataset_ids=dataset_ids
+        domain_events.record(
+            IncidentChanged(
+                incident=incident,
+                by=by,
+                status_before=changes_from.get("status", incident.status),
+                severity_before=changes_from.get("severity", incident.severity),
+                dataset_ids_before=frozenset(dataset_ids),
+                dataset_ids=frozenset(dataset_ids),
+                changes=events,
+            )
         )
     return _as_written(incident, by)
 
@@ -1259,10 +1263,6 @@ def attach_check_results(
         IncidentDataset.objects.bulk_create(
             IncidentDataset(incident=incident, dataset_id=ds) for ds in sorted(added_datasets)
         )
-        if added_datasets:
-            tallies.datasets_changed(
-                known_datasets, known_datasets | added_datasets, (incident.status, incident.severity)
-            )
         IncidentCheckResult.objects.bulk_create(
             IncidentCheckResult(incident=incident, check_result=result, added_by=by, added_at=now)
             for result in new_results
@@ -1280,12 +1280,16 @@ def attach_check_results(
         incident.updated_at = now
         incident.version += 1
         incident.save(update_fields=["updated_at", "version"])
-        integration_events.record_incident_event(
-            incident,
-            "incidentUpdated",
-            by=by,
-            results=new_results,
-            dataset_ids=known_datasets | added_datasets,
+        domain_events.record(
+            IncidentChanged(
+                incident=incident,
+                by=by,
+                status_before=incident.status,
+                severity_before=incident.severity,
+                dataset_ids_before=frozenset(known_datasets),
+                dataset_ids=frozenset(known_datasets | added_datasets),
+                added_results=new_results,
+            )
         )
     return _as_written(incident, by)
 

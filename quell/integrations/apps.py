@@ -9,6 +9,7 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from quell.integrations import reactions  # noqa: F401  (subscribes the outbox to the domain events)
         from quell.integrations.delivery import sweep
         from quell.ops import periodic
 

@@ -14,14 +14,16 @@ here must be part of the change, not follow it. This module is the whole mechani
 a registry filled at start-up by each consumer app's AppConfig.ready, and a check that an event is
 recorded inside a transaction.
 
-Events name ids and the facts a consumer needs, not querysets: a handler may read more, but in the
-recording transaction, so it sees the change itself.
+Events carry the rows the service already holds (the incident, the results just stored) and the
+facts a consumer could no longer read afterwards (the status before a change), so a handler need not
+read them again; one that reads more does so in the recording transaction and sees the change itself.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -58,6 +60,16 @@ def handles(event_type: type[E]) -> Callable[[Callable[[E], None]], Callable[[E]
         return handler
 
     return register
+
+
+@contextmanager
+def subscribed(event_type: type[E], handler: Callable[[E], None]) -> Iterator[None]:
+    """Run `handler` for `event_type` inside the block only (a test's spy, a one-off reaction)."""
+    subscribe(event_type, handler)
+    try:
+        yield
+    finally:
+        _handlers[event_type].remove(handler)  # type: ignore[arg-type]
 
 
 def handlers_of(event_type: type[DomainEvent]) -> list[Callable[[DomainEvent], None]]:

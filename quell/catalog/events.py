@@ -1,0 +1,28 @@
+"""What the catalog records when it changes (quell.lib.events): consumers subscribe, the catalog imports none of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from quell.accounts.models import User
+from quell.catalog.models import CheckResult, Scan
+from quell.lib.events import DomainEvent
+
+
+@dataclass(frozen=True)
+class ResultsIngested(DomainEvent):
+    """A scan's results were stored (every ingest path: Soda Core, the REST push, dbt, GX, imports)."""
+
+    scan: Scan
+    results: Sequence[CheckResult]
+    by: User | None
+
+
+@dataclass(frozen=True)
+class ResponsibilitiesChanged(DomainEvent):
+    """A dataset's responsibilities were replaced: who may view or change it may have changed, and with
+    it whether Everyone can see its incidents."""
+
+    dataset_id: int
+    by: User
