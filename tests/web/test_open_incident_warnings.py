@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.db import connection
 from django.template.loader import render_to_string
 from django.test import Client
@@ -283,3 +284,35 @@ def test_the_pickers_search_names_them_too(client_as: ClientAs, world: World) ->
     response = client_as("editor").get(f"/incidents/{this.number}/results/picker", {"results_q": "missing"})
 
     assert f"in {link_to(other)}" in label_of(response.content.decode(), world.orders_warn, "attach")
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("admin", 302),
+        ("manager", 302),
+        ("editor", 302),
+        ("viewer", 403),
+        # The orders dataset is private: to an outsider its check does not exist.
+        ("outsider", 404),
+        # Not signed in: to the log-in page, nothing added.
+        ("anonymous", 302),
+    ],
+)
+def test_adding_to_an_open_incident_is_for_those_who_manage_incidents(
+    name: str, status: int, client_as: ClientAs, world: World
+) -> None:
+    (later,) = push_at(world.admin, "orders", day(1), ("row_count > 0", "fail", 0))
+    incident = open_incident(world, "Orders table is empty", world.orders_fail)
+    before = stored(incident)
+
+    response = add_to(client_as(name), world, incident, later)
+
+    assert response.status_code == status
+    if name in ("admin", "manager", "editor"):
+        assert response["Location"] == f"/incidents/{incident.number}#results"
+        assert stored(incident)["results"] == sorted([world.orders_fail.pk, later.pk])
+    else:
+        assert stored(incident) == before
+    if name == "anonymous":
+        assert response["Location"].startswith("/login/")

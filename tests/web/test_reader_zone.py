@@ -164,3 +164,23 @@ def test_reading_the_zone_costs_no_query(
 
     assert "Times in Asia/Kolkata" in body
     assert len(with_zone) == len(without_zone)
+
+
+@pytest.mark.parametrize("name", ["admin", "manager", "editor", "viewer", "outsider"])
+def test_everyone_signed_in_chooses_their_own_zone_and_only_their_own(
+    name: str, client_as: ClientAs, world: World
+) -> None:
+    response = client_as(name).post("/profile/time-zone", {"time_zone": "Asia/Kolkata"})
+
+    assert response.status_code == 302
+    chosen = dict(User.objects.values_list("email", "time_zone"))
+    assert chosen.pop(world.user(name).email) == "Asia/Kolkata"
+    assert set(chosen.values()) == {""}
+
+
+def test_no_one_chooses_a_zone_without_signing_in(client_as: ClientAs, world: World) -> None:
+    response = client_as("anonymous").post("/profile/time-zone", {"time_zone": "Asia/Kolkata"})
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+    assert set(User.objects.values_list("time_zone", flat=True)) == {""}
