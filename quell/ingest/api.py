@@ -38,7 +38,6 @@ from quell.catalog.api import CheckResultOut, DatasetId, result_out
 from quell.catalog.models import AttributeType, CheckAttributeDefinition, Scan
 from quell.ingest.examples import DBT_MANIFEST, DBT_RUN_RESULTS, GX_VALIDATION_RESULT, SODA_SCAN_RESULTS
 from quell.ingest.importers import dbt_scan, gx_scan, soda_file_scan
-from quell.lib.errors import Invalid, Unprocessable
 from quell.lib.text import NON_BLANK_ONE_LINE_PATTERN, TEXT_PATTERN, TRIMMED_ONE_LINE_PATTERN
 
 router = Router(tags=["scans and imports"])
@@ -481,16 +480,9 @@ def update_failed_rows_settings(request: HttpRequest, payload: FailedRowsSetting
 
 
 def _imported(scan_input: catalog.ScanInput, request: HttpRequest) -> Status[dict[str, Any]]:
-    try:
-        scan, results = catalog.ingest_scan(scan_input, by=caller(request))
-    except Unprocessable:
-        raise
-    except Invalid as refused:
-        if refused.status != 400:
-            raise
-        # What the document holds (a blank or over-long name) is the document's format, which the
-        # schema leaves to its tool: a 400, like a document that is not one.
-        raise Unprocessable(refused.message, code=refused.code, field=refused.field) from None
+    # What the document holds (a blank or over-long name) breaks rules the schema leaves to the
+    # document's tool; ingest_scan refuses them with a 400 naming the code, as IMPORT_DESCRIPTION lists.
+    scan, results = catalog.ingest_scan(scan_input, by=caller(request))
     return Status(
         201,
         {
