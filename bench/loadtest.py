@@ -66,7 +66,7 @@ LOCKED = "database is locked"
 SERVER_ERROR_PHRASES = [status.phrase for status in http.HTTPStatus if status >= 500]
 # Django's django.request logger writes "<reason phrase>: <path>" for every 5xx it answers.
 SERVER_ERROR_LINE = re.compile(rf"({'|'.join(map(re.escape, SERVER_ERROR_PHRASES))}): /")
-# Quell's JSON request log (quell.ops.logging) gives each request's status as a field.
+# Quell's JSON request log (quell.lib.logs) gives each request's status as a field.
 SERVER_ERROR_STATUS = re.compile(r'"status": 5\d\d\b')
 START_SECONDS = 60.0
 STOP_SECONDS = 30.0

@@ -21,9 +21,9 @@ from quell.lib.env import (
     envstr,
     persistent_secret_key,
 )
+from quell.lib.logs import log_format, logging_config
+from quell.lib.multiproc import configure as configure_metrics_dir
 from quell.ops.datadir import make_private, private_umask, sqlite_files
-from quell.ops.logging import log_format, logging_config
-from quell.ops.multiproc import configure as configure_metrics_dir
 
 # The data directory holds the database, the secret key and backups: whatever this process creates
 # (SQLite's -wal and -shm files included, whenever it makes them) is for Quell's user alone.

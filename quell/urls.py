@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from quell.api.base import build_api
+from quell.api.root import build_api
 
 api = build_api()
 
@@ -11,6 +11,6 @@ urlpatterns = [
     path("", include("quell.ops.urls")),
     path("api/v1/", api.urls),
     path("", include("quell.ingest.urls")),
-    path("settings/integrations/", include("quell.integrations.urls")),
+    path("settings/integrations/", include("quell.web.integrations_urls")),
     path("", include("quell.web.urls")),
 ]

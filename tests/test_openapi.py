@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 
-from quell.accounts.api import EMAIL_MAX, EMAIL_PATTERN
 from quell.accounts.models import ApiKey, DatasetRole, User, UserGroup
+from quell.api.accounts import EMAIL_MAX, EMAIL_PATTERN
 from quell.catalog.models import CheckResult, Dataset, Scan
 from quell.demo import load_demo
 from quell.incidents.models import Incident

@@ -9,10 +9,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from quell.api.catalog import _with_counts, check_out, dataset_out, result_out
+from quell.api.incidents import incident_out, timeline_out
 from quell.catalog import services as catalog
-from quell.catalog.api import _with_counts, check_out, dataset_out, result_out
 from quell.incidents import services as incidents
-from quell.incidents.api import incident_out, timeline_out
 from tests.conftest import World, push
 
 

@@ -53,12 +53,11 @@ from quell.catalog.models import (
     ScanState,
 )
 from quell.incidents.models import OPEN_STATUSES
-from quell.lib import events
+from quell.lib import events, metrics
 from quell.lib.errors import Forbidden, Invalid, NotFound, Taken, Unprocessable
 from quell.lib.jsontext import UnreadableJSON, parse_json
 from quell.lib.seen import checked_for, mark_checked
 from quell.lib.text import require_plain_text
-from quell.ops import metrics
 
 MANAGER_ROLE = "Manager"
 

@@ -13,8 +13,8 @@ class IncidentsConfig(AppConfig):
         from django.db import connection
 
         from quell.incidents import reactions  # noqa: F401  (subscribes the tallies to the domain events)
+        from quell.lib import periodic
         from quell.lib.dbstats import refresh_planner_statistics
-        from quell.ops import periodic
 
         if connection.vendor == "sqlite":
             # Exclusive: one worker of the installation analyses; it runs first when a worker starts.

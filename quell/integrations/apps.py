@@ -11,7 +11,7 @@ class IntegrationsConfig(AppConfig):
 
         from quell.integrations import reactions  # noqa: F401  (subscribes the outbox to the domain events)
         from quell.integrations.delivery import sweep
-        from quell.ops import periodic
+        from quell.lib import periodic
 
         # One worker of the installation sweeps at a time; the lease outlives a slow sweep but not by
         # much, so a worker killed mid-sweep holds up the next one only briefly.

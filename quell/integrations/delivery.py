@@ -37,9 +37,10 @@ from quell.integrations.models import (
     IncidentLink,
     Integration,
 )
-from quell.integrations.transport import Sent, TransportError, transport_for
-from quell.ops import metrics
-from quell.ops.logging import task_kwargs
+from quell.integrations.transport import Sent, TransportError
+from quell.integrations.transports import transport_for
+from quell.lib import metrics
+from quell.lib.logs import task_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def worker_id() -> str:
 def deliver(delivery_id: int, request_id: str = "") -> str:
     """The task: one attempt at one delivery, if it is still due and this worker wins the claim.
 
-    `request_id` is the request that caused the event; quell.ops.logging puts it on the task's log lines.
+    `request_id` is the request that caused the event; quell.lib.logs puts it on the task's log lines.
     """
     return attempt(delivery_id)
 

@@ -225,16 +225,3 @@ class HttpTransport(Transport):
 
 def compact_json(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def transport_for(integration: Integration) -> Transport:
-    from quell.integrations.msteams.transport import TeamsTransport
-    from quell.integrations.slack.transport import SlackTransport
-    from quell.integrations.webhook.transport import WebhookTransport
-
-    kinds: dict[str, type[Transport]] = {
-        "webhook": WebhookTransport,
-        "slack": SlackTransport,
-        "msteams": TeamsTransport,
-    }
-    return kinds[integration.kind](integration)

@@ -12,9 +12,9 @@ from django.urls import Resolver404, resolve
 from django.utils.functional import empty
 
 from quell.catalog import access
+from quell.lib import metrics
+from quell.lib.logs import accept_request_id, request_context
 from quell.lib.network import client_of
-from quell.ops import metrics
-from quell.ops.logging import accept_request_id, request_context
 
 logger = logging.getLogger("quell.request")
 

@@ -1,4 +1,5 @@
-"""Periodic jobs of `quell worker`: the delivery sweep, heartbeats, housekeeping.
+"""Periodic jobs of `quell worker` run: the delivery sweep, heartbeats, housekeeping (registered through
+quell.lib.periodic, so that the apps that own them need not import this runner).
 
 Each job is registered with an interval. `shared` jobs run in every worker process (a heartbeat
 belongs to its process); exclusive jobs run in one worker of the installation at a time, claimed
@@ -13,50 +14,19 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from quell.lib.periodic import Job, registered
 from quell.ops.models import PeriodicJob
 
 logger = logging.getLogger(__name__)
 
 # How often the runner wakes to see whether a job is due.
 TICK_SECONDS = 1.0
-
-
-@dataclass
-class Job:
-    name: str
-    run: Callable[[], object]
-    interval: float
-    shared: bool = False
-    # An exclusive job's lease; a run longer than this may overlap with another worker's.
-    lease_seconds: float = 600.0
-    next_at: float = field(default=0.0)
-
-
-_registry: dict[str, Job] = {}
-
-
-def register(
-    name: str,
-    run: Callable[[], object],
-    *,
-    interval: float,
-    shared: bool = False,
-    lease_seconds: float = 600.0,
-) -> None:
-    """Register (or replace) a periodic job by name; call at import time or from AppConfig.ready()."""
-    _registry[name] = Job(name, run, interval, shared, lease_seconds)
-
-
-def registered() -> dict[str, Job]:
-    return dict(_registry)
 
 
 def process_name() -> str:
@@ -100,7 +70,7 @@ def run_job(job: Job, owner: str) -> None:
 def run_due(owner: str, now: float | None = None) -> None:
     """Run every job whose time has come; a failing job is logged and tried again at its next turn."""
     now = time.monotonic() if now is None else now
-    for job in list(_registry.values()):
+    for job in registered().values():
         if now < job.next_at:
             continue
         job.next_at = now + job.interval

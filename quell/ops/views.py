@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from quell.lib.metrics import CONTENT_TYPE
 from quell.lib.network import client_of, parse_networks, within
 from quell.ops import health, metrics
 
@@ -82,4 +83,4 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     refusal = metrics_refusal(request)
     if refusal is not None:
         return refusal
-    return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
+    return HttpResponse(metrics.render(), content_type=CONTENT_TYPE)

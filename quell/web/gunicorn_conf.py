@@ -18,8 +18,8 @@ from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 from gunicorn.workers.base import Worker  # type: ignore[import-untyped]
 
-from quell.ops.metrics import mark_process_dead
-from quell.ops.multiproc import remove_files_of_dead_processes
+from quell.lib.metrics import mark_process_dead
+from quell.lib.multiproc import remove_files_of_dead_processes
 
 # The longest request line (method, path and query string) gunicorn reads, its own maximum; longer
 # ones get 414. The API's schema bounds every query string so that a valid one fits

@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.test import Client
 
-from quell.ops.logging import JsonFormatter, TextFormatter
+from quell.lib.logs import JsonFormatter, TextFormatter
 from tests.conftest import World
 
 

@@ -21,6 +21,7 @@ from quell.incidents import services as incidents
 from quell.incidents.models import Incident, Status
 from quell.ingest.models import SodaToken
 from quell.integrations.models import Delivery, DeliveryAttempt, Event, Integration
+from quell.lib.periodic import Job, registered
 from quell.ops import periodic
 from quell.ops.housekeeping import run_housekeeping
 from quell.ops.models import PeriodicJob, WorkerHeartbeat
@@ -334,7 +335,7 @@ def test_the_command_reports_what_it_deleted(world: World) -> None:
 
 
 def test_housekeeping_is_an_exclusive_periodic_job_of_the_worker() -> None:
-    job = periodic.registered()["housekeeping"]
+    job = registered()["housekeeping"]
 
     assert not job.shared
     assert job.interval == settings.HOUSEKEEPING_SECONDS
@@ -342,9 +343,9 @@ def test_housekeeping_is_an_exclusive_periodic_job_of_the_worker() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_due_at_once_run_housekeeping_once() -> None:
-    job = periodic.registered()["housekeeping"]
+    job = registered()["housekeeping"]
     runs: list[str] = []
-    counting = periodic.Job(job.name, lambda: runs.append("ran"), job.interval, job.shared, job.lease_seconds)
+    counting = Job(job.name, lambda: runs.append("ran"), job.interval, job.shared, job.lease_seconds)
     start = threading.Barrier(2)
 
     def worker(owner: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from quell.integrations import views
+from quell.web.views import integrations as views
 
 app_name = "integrations"
 

@@ -131,12 +131,12 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
-            "request_id": {"()": "quell.ops.logging.RequestIdFilter"},
-            "one_line_refusals": {"()": "quell.ops.logging.OneLineRefusals"},
+            "request_id": {"()": "quell.lib.logs.RequestIdFilter"},
+            "one_line_refusals": {"()": "quell.lib.logs.OneLineRefusals"},
         },
         "formatters": {
-            "json": {"()": "quell.ops.logging.JsonFormatter"},
-            "text": {"()": "quell.ops.logging.TextFormatter"},
+            "json": {"()": "quell.lib.logs.JsonFormatter"},
+            "text": {"()": "quell.lib.logs.TextFormatter"},
         },
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": fmt, "filters": ["request_id"]},
@@ -163,7 +163,7 @@ def task_started(sender: object, task_result: Any, **kwargs: Any) -> None:
 
 def task_finished(sender: object, task_result: Any, **kwargs: Any) -> None:
     """One line per task run: its name, outcome and duration, under the request id it ran with."""
-    from quell.ops import metrics
+    from quell.lib import metrics
 
     started, token = _task_clocks.pop(str(task_result.id), (None, None))
     duration_ms = round((time.monotonic() - started) * 1000, 1) if started is not None else None

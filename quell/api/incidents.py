@@ -34,9 +34,9 @@ from quell.api.base import (
     text,
     user_ref,
 )
+from quell.api.integrations import ExternalLinkOut
 from quell.incidents import services
 from quell.incidents.models import Incident, TimelineEvent
-from quell.integrations.api import ExternalLinkOut
 from quell.integrations.services import link_out, links_for_incidents
 from quell.lib.errors import Conflict, Invalid
 from quell.lib.text import NON_BLANK_ONE_LINE_PATTERN, NON_BLANK_TEXT_PATTERN, TEXT_PATTERN

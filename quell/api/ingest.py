@@ -33,8 +33,8 @@ from quell.api.base import (
     text,
     user_ref,
 )
+from quell.api.catalog import CheckResultOut, DatasetId, result_out
 from quell.catalog import services as catalog
-from quell.catalog.api import CheckResultOut, DatasetId, result_out
 from quell.catalog.models import AttributeType, CheckAttributeDefinition, Scan
 from quell.ingest.examples import DBT_MANIFEST, DBT_RUN_RESULTS, GX_VALIDATION_RESULT, SODA_SCAN_RESULTS
 from quell.ingest.importers import dbt_scan, gx_scan, soda_file_scan
