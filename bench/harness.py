@@ -41,6 +41,7 @@ from django.test.utils import CaptureQueriesContext
 from bench import queries
 from quell.accounts.models import ApiKey, User
 from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult
+from quell.incidents import queries as incident_queries
 from quell.incidents import services as incident_services
 from quell.incidents.models import OPEN_STATUSES, Incident, IncidentDataset, Severity
 from quell.ops.loadgen import COMMON_SEARCH, RARE_SEARCH
@@ -316,11 +317,11 @@ def operations(t: Targets, creds: Credentials) -> list[Operation]:
 def _status_counts(admin: User) -> Any:
     """Counts per status as the Incidents page gets them: from the status counters where Quell has
     them (issue 6), else with the GROUP BY of the code before them."""
-    filters = incident_services.IncidentFilters()
+    filters = incident_queries.IncidentFilters()
     counted = getattr(incident_services, "status_counts", None)
     if counted is not None:
         return counted(filters, by=admin)
-    return incident_services.count_by(incident_services.list_incidents(filters, by=admin), "status")
+    return incident_queries.count_by(incident_queries.list_incidents(filters, by=admin), "status")
 
 
 def deep_cursor_page(t: Targets, creds: Credentials, deep: int) -> Operation | None:

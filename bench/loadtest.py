@@ -48,11 +48,12 @@ from django.core.management import call_command, get_commands
 from django.db import connection, connections
 from django.db.models import Count, Max
 
+from quell.accounts import permissions
 from quell.accounts import services as accounts
 from quell.accounts.models import User
-from quell.catalog import access
+from quell.catalog import visibility
 from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult
-from quell.incidents import services as incidents
+from quell.incidents import queries as incident_queries
 from quell.incidents.models import Incident
 from quell.integrations import services as integrations
 from quell.integrations.models import UNFINISHED, Delivery, DeliveryStatus, Event, EventType, Integration
@@ -218,12 +219,14 @@ def _top(field_name: str, n: int) -> list[int]:
 def persona(user: User, password: str) -> dict[str, Any] | None:
     """What one person works on in the load: the incidents, results and datasets they may manage."""
     manageable = list(
-        access.datasets_with(user, access.MANAGE_INCIDENTS).order_by("pk").values_list("pk", flat=True)
+        visibility.datasets_with(user, permissions.MANAGE_INCIDENTS)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
     if not manageable:
         return None
     pool = list(
-        incidents.visible_incidents(user)
+        incident_queries.visible_incidents(user)
         .filter(datasets__in=manageable)
         .order_by("-created_at", "-id")
         .values("id", "number")
@@ -237,7 +240,7 @@ def persona(user: User, password: str) -> dict[str, Any] | None:
     if len(pool) < 5 or len(failing) < 5:
         return None
     leads = {
-        str(ds): list(incidents.lead_candidates({ds}, by=user).values_list("pk", flat=True)[:20])
+        str(ds): list(incident_queries.lead_candidates({ds}, by=user).values_list("pk", flat=True)[:20])
         for ds in manageable[:200]
     }
     key, secret = accounts.create_api_key(user=user, name="load test")

@@ -2,7 +2,7 @@
 
 These are the yardstick for Quell's own queries ("the database part") and what the bench-only floor
 endpoint serves. They read the tables directly, apply the same visibility rule as
-quell.catalog.access (a member sees incidents linked to a dataset they hold a viewing role on), and
+quell.accounts.permissions (a member sees incidents linked to a dataset they hold a viewing role on), and
 return plain JSON-ready dicts. They are not used by Quell itself.
 
 Title words are searched through the database's full-text index when it has one, else with LIKE;

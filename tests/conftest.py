@@ -20,9 +20,17 @@ from django.conf import LazySettings
 from django.db import connection
 
 from quell.accounts import builtins
-from quell.accounts.models import ApiKey, DatasetRole, GlobalRole, Organization, User, UserGroup
-from quell.catalog import services as catalog
-from quell.catalog.models import CheckResult, Dataset, Responsibility
+from quell.accounts.models import (
+    ApiKey,
+    DatasetRole,
+    GlobalRole,
+    Organization,
+    Responsibility,
+    User,
+    UserGroup,
+)
+from quell.catalog import ingest as catalog_ingest
+from quell.catalog.models import CheckResult, Dataset
 
 T0 = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
 
@@ -131,14 +139,14 @@ def push(
     by: User, data_source: str, dataset: str, *results: tuple[str, str, float | None], at: dt.datetime = T0
 ) -> list[CheckResult]:
     """Ingest one scan of (check name, outcome, value) results, of data time `at`, and return them in order."""
-    _, stored = catalog.ingest_scan(
-        catalog.ScanInput(
+    _, stored = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=at,
             results=[
-                catalog.ResultInput(
+                catalog_ingest.ResultInput(
                     data_source=data_source,
                     dataset=dataset,
-                    check=catalog.CheckInput(name=name),
+                    check=catalog_ingest.CheckInput(name=name),
                     outcome=outcome,
                     value=value,
                 )

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from quell.catalog.models import Responsibility
+from quell.accounts.models import Responsibility
 from quell.incidents.models import Incident, IncidentCheckResult, IncidentDataset, TimelineEvent
 from tests.conftest import ClientFor, World, push
 

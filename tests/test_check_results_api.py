@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from quell.catalog import services as catalog
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog.models import CheckResult
 from tests.conftest import T0, World
 
@@ -28,14 +28,14 @@ def api(world: World, name: str = "editor") -> Client:
 def push_night(
     world: World, day: int, outcome: str, value: float | None, diagnostics: dict[str, Any]
 ) -> None:
-    catalog.ingest_scan(
-        catalog.ScanInput(
+    catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0 + dt.timedelta(days=day, microseconds=123_456),
             results=[
-                catalog.ResultInput(
+                catalog_ingest.ResultInput(
                     data_source="warehouse",
                     dataset="orders",
-                    check=catalog.CheckInput(name="row_count > 0"),
+                    check=catalog_ingest.CheckInput(name="row_count > 0"),
                     outcome=outcome,
                     value=value,
                     diagnostics=diagnostics,

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from quell.accounts.models import User
-from quell.catalog.models import Check, CheckAttributeDefinition, Dataset, DataSource, Responsibility, Scan
+from quell.accounts.models import Responsibility, User
+from quell.catalog.models import Check, CheckAttributeDefinition, Dataset, DataSource, Scan
 from tests.conftest import ClientFor, World
 from tests.ingest.conftest import Soda, captured_upload
 from tests.test_concurrency import at_once

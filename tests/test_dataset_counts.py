@@ -13,6 +13,7 @@ import httpx
 from django.core.management import call_command
 
 from quell.catalog.models import CheckResult, Dataset
+from quell.incidents import queries as incident_queries
 from quell.incidents import services as incidents
 from quell.incidents.models import Status
 from tests.conftest import T0, ClientFor, World, push
@@ -31,7 +32,7 @@ def scan_at(world: World, at: dt.datetime, *results: tuple[str, str]) -> list[Ch
 
 
 def quiet_ids(world: World, who: str = "admin") -> list[int]:
-    return [d.pk for d in incidents.datasets_needing_attention(by=world.user(who))]
+    return [d.pk for d in incident_queries.datasets_needing_attention(by=world.user(who))]
 
 
 def test_a_scan_counts_a_new_datasets_checks_and_those_that_warn_or_fail(world: World) -> None:
@@ -112,7 +113,7 @@ def test_the_home_page_lists_only_datasets_the_caller_can_view(world: World) -> 
 def test_the_home_page_puts_the_most_failing_checks_first(world: World) -> None:
     push(world.admin, "lake", "events", *((f"check {n}", "fail", 0) for n in range(5)))
 
-    listed = list(incidents.datasets_needing_attention(by=world.admin))
+    listed = list(incident_queries.datasets_needing_attention(by=world.admin))
 
     assert listed[0].name == "events"
     assert [d.failing_check_count for d in listed] == sorted(

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from quell.accounts import queries as account_queries
 from quell.accounts import services as accounts
 from quell.accounts.models import ApiKey, User
 from tests.conftest import ClientFor, World
@@ -44,7 +45,7 @@ def test_a_reactivated_users_old_api_key_and_soda_token_stay_refused(
     assert refused.json()["code"] == "unauthorized"
     assert who_am_i(soda, token).status_code == 401
     assert soda_login(soda, world.keys["viewer"]).status_code == 401
-    assert all(key.revoked_at is not None for key in accounts.list_api_keys(by=world.viewer))
+    assert all(key.revoked_at is not None for key in account_queries.list_api_keys(by=world.viewer))
 
 
 def test_a_reactivated_user_makes_a_new_key_that_works(world: World, client_for: ClientFor) -> None:

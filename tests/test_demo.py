@@ -20,9 +20,9 @@ from django.contrib.auth import authenticate
 from django.db import transaction
 from django.db.models import Count, Max, Min
 
-from quell.accounts.models import ApiKey, GlobalRole, Organization, User
-from quell.catalog.access import datasets_with
-from quell.catalog.models import Check, CheckResult, Dataset, Measurement, Outcome, Responsibility, Scan
+from quell.accounts.models import ApiKey, GlobalRole, Organization, Responsibility, User
+from quell.catalog.models import Check, CheckResult, Dataset, Measurement, Outcome, Scan
+from quell.catalog.visibility import datasets_with
 from quell.demo import DAYS, DEMO_PASSWORD, DemoRefused, DemoSummary, load_demo
 from quell.incidents.models import (
     EventKind,
@@ -32,7 +32,7 @@ from quell.incidents.models import (
     Status,
     TimelineEvent,
 )
-from quell.incidents.services import visible_incidents
+from quell.incidents.queries import visible_incidents
 from tests.conftest import OWN_SQLITE_DATA_DIR, make_user, push
 
 NOW = dt.datetime(2026, 11, 26, 15, 30, tzinfo=dt.UTC)

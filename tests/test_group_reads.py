@@ -6,10 +6,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from quell.accounts import permissions
 from quell.accounts import services as accounts
-from quell.accounts.models import DatasetRole
-from quell.catalog import access
-from quell.catalog.models import Dataset, Responsibility
+from quell.accounts.models import DatasetRole, Responsibility
+from quell.catalog.models import Dataset
 from quell.incidents import services as incidents
 from tests.conftest import World
 
@@ -28,7 +28,7 @@ def a_group_viewing_orders(world: World) -> int:
 
 def viewable(world: World) -> list[int]:
     rows = Dataset.objects.filter(pk=world.orders.pk)
-    return list(access.only_viewable(rows, world.outsider, "pk").values_list("pk", flat=True))
+    return list(permissions.only_viewable(rows, world.outsider, "pk").values_list("pk", flat=True))
 
 
 def test_a_members_incidents_page_reads_the_members_groups_once(world: World) -> None:
@@ -48,7 +48,7 @@ def test_a_members_incidents_page_reads_the_members_groups_once(world: World) ->
 
 def test_within_a_request_adding_and_removing_members_is_seen_by_the_next_check(world: World) -> None:
     group = a_group_viewing_orders(world)
-    with access.groups_remembered():
+    with permissions.groups_remembered():
         assert viewable(world) == []
         accounts.add_group_members(group, [world.outsider.pk], by=world.admin)
         assert viewable(world) == [world.orders.pk]

@@ -12,6 +12,8 @@ import pytest
 from quell.accounts.models import DatasetRole, User, UserGroup
 from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult, Dataset
+from quell.incidents import queries as incident_queries
+from quell.incidents import search as title_search
 from quell.incidents import services as incidents
 from quell.incidents import tallies
 from quell.incidents.models import OPEN_STATUSES, Incident, IncidentTally, Severity, Status
@@ -26,15 +28,15 @@ def counted(
     user: User, dataset_ids: list[int] | None = None, severities: list[str] | None = None
 ) -> dict[str, int]:
     """What COUNT(*) over the incidents the user can see says, per status."""
-    filters = incidents.IncidentFilters(dataset_ids=dataset_ids or [], severities=severities or [])
-    return incidents.count_by(incidents.list_incidents(filters, by=user), "status")
+    filters = incident_queries.IncidentFilters(dataset_ids=dataset_ids or [], severities=severities or [])
+    return incident_queries.count_by(incident_queries.list_incidents(filters, by=user), "status")
 
 
 def tallied(
     user: User, dataset_ids: list[int] | None = None, severities: list[str] | None = None
 ) -> dict[str, int]:
-    filters = incidents.IncidentFilters(dataset_ids=dataset_ids or [], severities=severities or [])
-    counts = incidents.status_counts(filters, by=user)
+    filters = incident_queries.IncidentFilters(dataset_ids=dataset_ids or [], severities=severities or [])
+    counts = incident_queries.status_counts(filters, by=user)
     assert not counts.at_least
     return counts.counts
 
@@ -51,8 +53,12 @@ def assert_tallies_match_counting(world: World, datasets: list[Dataset]) -> None
             assert tallied(user, [datasets[0].pk], severities) == counted(
                 user, [datasets[0].pk], severities
             ), name
-        open_ones = incidents.list_incidents(incidents.IncidentFilters(statuses=list(OPEN_STATUSES)), by=user)
-        assert incidents.open_by_severity(by=user) == incidents.count_by(open_ones, "severity"), name
+        open_ones = incident_queries.list_incidents(
+            incident_queries.IncidentFilters(statuses=list(OPEN_STATUSES)), by=user
+        )
+        assert incident_queries.open_by_severity(by=user) == incident_queries.count_by(
+            open_ones, "severity"
+        ), name
 
 
 def more_failing_results(world: World) -> tuple[list[Dataset], list[CheckResult]]:
@@ -166,7 +172,7 @@ def test_counts_of_a_title_search_count_the_matching_incidents_not_the_newest_on
 ) -> None:
     # The search runs inside a subquery (where the table has another alias); a filter that named
     # the outer table counted the newest incidents instead of the matching ones.
-    monkeypatch.setattr(incidents, "SEARCH_COUNT_CAP", 3)
+    monkeypatch.setattr(title_search, "SEARCH_COUNT_CAP", 3)
     for n in range(5):
         incidents.create_incident(
             by=world.admin, title=f"Pump {n} stalled", check_result_ids=[world.orders_fail.pk]
@@ -176,10 +182,14 @@ def test_counts_of_a_title_search_count_the_matching_incidents_not_the_newest_on
             by=world.admin, title=f"Late load {n}", check_result_ids=[world.orders_fail.pk]
         )
 
-    capped = incidents.status_counts(incidents.IncidentFilters(search="pump"), by=world.admin)
-    exact = incidents.status_counts(incidents.IncidentFilters(search="stalled 4"), by=world.admin)
+    capped = incident_queries.status_counts(incident_queries.IncidentFilters(search="pump"), by=world.admin)
+    exact = incident_queries.status_counts(
+        incident_queries.IncidentFilters(search="stalled 4"), by=world.admin
+    )
     # Other filters count up to the larger COUNT_CAP, one status at a time.
-    by_lead = incidents.status_counts(incidents.IncidentFilters(lead_ids=[world.admin.pk]), by=world.admin)
+    by_lead = incident_queries.status_counts(
+        incident_queries.IncidentFilters(lead_ids=[world.admin.pk]), by=world.admin
+    )
 
     # Past the cap, the counts are lower bounds over the first SEARCH_COUNT_CAP + 1 matches, and
     # claim no more than the cap.

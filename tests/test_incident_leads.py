@@ -8,8 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from quell.accounts.models import User
-from quell.catalog.models import Responsibility
+from quell.accounts.models import Responsibility, User
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident
 from quell.lib.errors import Invalid

@@ -10,6 +10,9 @@ import pytest
 
 from quell.accounts.models import User
 from quell.catalog.models import CheckResult
+from quell.incidents import paging as incident_paging
+from quell.incidents import queries as incident_queries
+from quell.incidents import search as title_search
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident, Status
 from quell.lib.errors import Invalid
@@ -305,7 +308,7 @@ def test_filters_only_narrow_what_the_caller_may_see(client_for: ClientFor, worl
 def test_an_incident_in_the_list_reads_as_the_incident_itself_does(
     client_for: ClientFor, world: World, role: str
 ) -> None:
-    # The list answers from rows (services.details_of), the incident from loaded models: the two must
+    # The list answers from rows (details.details_of), the incident from loaded models: the two must
     # show the same datasets and results, leaving out a private dataset's to whoever cannot view it.
     spanning = report(world.admin, "Spans both", world.orders_fail, world.customers_fail, lead=world.manager)
     incidents.attach_check_results(spanning.pk, [world.orders_warn.pk], by=world.admin)
@@ -383,7 +386,7 @@ def test_deep_pages_read_by_ids_first_hold_the_same_rows_in_the_same_order(
     client = client_for(role)
 
     def pages(deferred_from: int) -> list[tuple[list[int], bool, bool]]:
-        monkeypatch.setattr(incidents, "DEFERRED_OFFSET", deferred_from)
+        monkeypatch.setattr(incident_paging, "DEFERRED_OFFSET", deferred_from)
         return [
             ([row["id"] for row in body["content"]], body["last"], body["nextCursor"] is None)
             for body in (page(client, {"page": n, "size": 3, "sort": sort}) for n in range(4))
@@ -549,10 +552,10 @@ def test_a_bad_cursor_is_refused(
 
 
 def test_a_cursor_made_for_another_sort_is_refused() -> None:
-    made = incidents.Cursor("updated", ("2026-11-01T06:00:00+00:00", "1"), 1).encode()
+    made = incident_paging.Cursor("updated", ("2026-11-01T06:00:00+00:00", "1"), 1).encode()
 
     with pytest.raises(Invalid, match="sorted by updated"):
-        incidents.Cursor.decode(made, "created")
+        incident_paging.Cursor.decode(made, "created")
 
 
 # --- Search by words --------------------------------------------------------------------------------
@@ -606,15 +609,17 @@ def test_a_search_lists_and_counts_the_same_matches_however_many_titles_match(
 ) -> None:
     # With many matches SQLite walks the newest incidents and checks each title; with few it looks
     # the matches up by id. Either way the list and its counts agree.
-    monkeypatch.setattr(incidents, "SQLITE_COMMON_MATCHES", common_from)
+    monkeypatch.setattr(title_search, "SQLITE_COMMON_MATCHES", common_from)
     pumps = [report(world.editor, f"Pump {n} stalled", world.orders_fail, created=hours(n)) for n in range(5)]
     incidents.update_incident(pumps[1].pk, by=world.editor, status="fixing")
     report(world.editor, "Pump room", world.orders_fail)
     report(world.admin, "Customers stalled", world.customers_fail)
 
-    rows, counts = incidents.find_incidents(incidents.IncidentFilters(search=search), by=world.viewer)
-    reported, _ = incidents.find_incidents(
-        incidents.IncidentFilters(search=search, statuses=["reported"]), by=world.viewer
+    rows, counts = incident_queries.find_incidents(
+        incident_queries.IncidentFilters(search=search), by=world.viewer
+    )
+    reported, _ = incident_queries.find_incidents(
+        incident_queries.IncidentFilters(search=search, statuses=["reported"]), by=world.viewer
     )
 
     assert [row.pk for row in rows] == [pump.pk for pump in reversed(pumps)]

@@ -10,6 +10,7 @@ from django.test import Client
 
 from quell.accounts import services as accounts
 from quell.accounts.models import ApiKey, DatasetRole, UserGroup
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog import services as catalog
 from quell.catalog.models import Check, CheckResult, Dataset, DataSource, Scan
 from quell.incidents import services as incidents
@@ -236,14 +237,14 @@ def test_a_push_naming_something_with_an_invisible_character_is_refused_whole(
 
 def test_a_pushed_check_name_may_span_lines(world: World) -> None:
     # Soda names a check without a name by its definition, which may be several lines of YAML.
-    _, (result,) = catalog.ingest_scan(
-        catalog.ScanInput(
+    _, (result,) = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0,
             results=[
-                catalog.ResultInput(
+                catalog_ingest.ResultInput(
                     "warehouse",
                     "orders",
-                    catalog.CheckInput(name="checks for orders:\n  - row_count > 0"),
+                    catalog_ingest.CheckInput(name="checks for orders:\n  - row_count > 0"),
                     "pass",
                 )
             ],

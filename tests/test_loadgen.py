@@ -19,10 +19,13 @@ from django.urls import Resolver404, resolve
 
 from bench import floor, harness, plot, queries
 from bench import settings as bench_settings
+from quell.accounts import permissions
 from quell.accounts.models import ApiKey, User
-from quell.catalog import access, counters
-from quell.catalog import services as catalog_services
+from quell.catalog import counters, visibility
+from quell.catalog import queries as catalog_queries
 from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset, DataSource
+from quell.incidents import paging as incident_paging
+from quell.incidents import queries as incident_queries
 from quell.incidents import services, tallies
 from quell.incidents.models import (
     OPEN_STATUSES,
@@ -89,12 +92,12 @@ def test_leads_and_reporters_may_manage_the_incidents_they_handle(generated: loa
     for incident in Incident.objects.select_related("lead", "reporter")[:50]:
         dataset_ids = set(incident.datasets.values_list("pk", flat=True))
         for user in (incident.lead, incident.reporter):
-            held = access.permissions_on_many(user, dataset_ids)
-            assert any(access.MANAGE_INCIDENTS in perms for perms in held.values()), (incident, user)
+            held = permissions.permissions_on_many(user, dataset_ids)
+            assert any(permissions.MANAGE_INCIDENTS in perms for perms in held.values()), (incident, user)
 
 
 def test_members_see_some_incidents_but_not_all(generated: loadgen.Summary) -> None:
-    visible = [services.visible_incidents(u).count() for u in User.objects.filter(global_role="user")]
+    visible = [incident_queries.visible_incidents(u).count() for u in User.objects.filter(global_role="user")]
     assert max(visible) > 0
     assert min(visible) < 200
 
@@ -136,9 +139,9 @@ def test_the_hand_written_list_answers_the_same_page_as_quell(generated: loadgen
     member = User.objects.filter(global_role="user").annotate(n=Count("user_groups")).order_by("-n").first()
     assert member is not None
     expected = list(
-        services.list_incidents(services.IncidentFilters(statuses=["resolved"]), by=member).values_list(
-            "pk", flat=True
-        )[:50]
+        incident_queries.list_incidents(
+            incident_queries.IncidentFilters(statuses=["resolved"]), by=member
+        ).values_list("pk", flat=True)[:50]
     )
     with connection.cursor() as cursor:
         page = queries.incident_list(
@@ -152,7 +155,7 @@ def test_the_hand_written_list_cuts_a_members_dataset_filter_to_the_datasets_the
 ) -> None:
     every_dataset = list(Dataset.objects.values_list("pk", flat=True))
     for member in User.objects.filter(global_role="user").order_by("pk"):
-        viewable = set(access.viewable_among(member, every_dataset))
+        viewable = set(visibility.viewable_among(member, every_dataset))
         seen_ids = IncidentDataset.objects.filter(dataset_id__in=viewable).values_list(
             "dataset_id", flat=True
         )
@@ -165,9 +168,9 @@ def test_the_hand_written_list_cuts_a_members_dataset_filter_to_the_datasets_the
     caller = queries.Caller(member.pk, False)
 
     for ids in ([seen, hidden], [hidden]):
-        filters = services.IncidentFilters(dataset_ids=ids)
-        expected = list(services.list_incidents(filters, by=member).values_list("pk", flat=True)[:50])
-        expected_counts = services.status_counts(filters, by=member).counts
+        filters = incident_queries.IncidentFilters(dataset_ids=ids)
+        expected = list(incident_queries.list_incidents(filters, by=member).values_list("pk", flat=True)[:50])
+        expected_counts = incident_queries.status_counts(filters, by=member).counts
         with connection.cursor() as cursor:
             page = queries.incident_list(cursor, caller, queries.ListQuery(dataset_ids=ids, size=50))
             counts = queries.counts_per_status(cursor, caller, queries.ListQuery(dataset_ids=ids))
@@ -305,18 +308,22 @@ def test_the_floor_answers_the_web_pages_with_quells_rows(
         incident_page = browser.get(f"/bench/floor/web/incidents/{targets.incident_number}").json()
         check_page = browser.get(f"/bench/floor/web/checks/{targets.check_id}").json()
         anonymous = httpx.get(f"{base_url}/bench/floor/web/incidents/{targets.incident_number}")
-    everything = services.list_incidents(services.IncidentFilters(), by=admin)
+    everything = incident_queries.list_incidents(incident_queries.IncidentFilters(), by=admin)
     assert _ids(page["incidents"]["content"]) == list(everything.values_list("pk", flat=True)[:50])
-    assert page["counts"] == dict(services.count_by(everything, "status"))
-    in_dataset = services.list_incidents(services.IncidentFilters(dataset_ids=[targets.dataset_id]), by=admin)
+    assert page["counts"] == dict(incident_queries.count_by(everything, "status"))
+    in_dataset = incident_queries.list_incidents(
+        incident_queries.IncidentFilters(dataset_ids=[targets.dataset_id]), by=admin
+    )
     assert _ids(dataset_tab["incidents"]["content"]) == list(in_dataset.values_list("pk", flat=True)[:50])
-    assert dataset_tab["counts"] == dict(services.count_by(in_dataset, "status"))
-    assert _ids(dataset_tab["people"]) == [u.pk for u in services.people_in_incidents(by=admin)]
+    assert dataset_tab["counts"] == dict(incident_queries.count_by(in_dataset, "status"))
+    assert _ids(dataset_tab["people"]) == [u.pk for u in incident_queries.people_in_incidents(by=admin)]
     assert incident_page["incident"]["number"] == targets.incident_number
-    assert _ids(incident_page["timeline"]) == [e.pk for e in services.timeline(targets.incident_id, by=admin)]
-    picker = services.attachable_results(targets.incident_id, by=admin, limit=50)
+    assert _ids(incident_page["timeline"]) == [
+        e.pk for e in incident_queries.timeline(targets.incident_id, by=admin)
+    ]
+    picker = incident_queries.attachable_results(targets.incident_id, by=admin, limit=50)
     assert _ids(incident_page["picker"]) == [r.pk for r in picker]
-    results = catalog_services.list_check_results(targets.check_id, by=admin)
+    results = catalog_queries.list_check_results(targets.check_id, by=admin)
     assert _ids(check_page["results"]["content"]) == list(results.values_list("pk", flat=True)[:50])
     assert [_moment(p["dataTimestamp"]) for p in check_page["chart"]] == [
         r.data_timestamp for r in results[:90]
@@ -328,16 +335,18 @@ def test_the_floor_answers_the_web_pages_with_quells_rows(
 
 def _home_as_quell_shows_it(user: User) -> dict[str, Any]:
     """The home page's rows as quell.web.views.home gets them from Quell's services."""
-    open_incidents = services.list_incidents(services.IncidentFilters(statuses=list(OPEN_STATUSES)), by=user)
-    by_severity = services.count_by(open_incidents, "severity")
-    mine = services.list_incidents(
-        services.IncidentFilters(statuses=list(OPEN_STATUSES), lead_ids=[user.pk]), by=user
+    open_incidents = incident_queries.list_incidents(
+        incident_queries.IncidentFilters(statuses=list(OPEN_STATUSES)), by=user
     )
-    quiet = services.datasets_needing_attention(by=user)[:15]
+    by_severity = incident_queries.count_by(open_incidents, "severity")
+    mine = incident_queries.list_incidents(
+        incident_queries.IncidentFilters(statuses=list(OPEN_STATUSES), lead_ids=[user.pk]), by=user
+    )
+    quiet = incident_queries.datasets_needing_attention(by=user)[:15]
     return {
         "severities": {severity: by_severity.get(severity, 0) for severity in Severity.values},
         "openTotal": sum(by_severity.values()),
-        "assigned": list(services.sort_incidents(mine, "severity").values_list("pk", flat=True)[:10]),
+        "assigned": list(incident_paging.sort_incidents(mine, "severity").values_list("pk", flat=True)[:10]),
         "assignedTotal": mine.count(),
         "needingAttention": [(d.pk, d.failing_check_count, d.check_count) for d in quiet],
         "turnedOff": [i.pk for i in integration_services.turned_off_integrations(by=user)],
@@ -364,11 +373,11 @@ def _the_home_floor_answers_with_quells_rows(
     # Every part of the page has rows: one of the member's datasets has a failing check and no open
     # incident, the member leads more than a page of open incidents elsewhere, and an integration
     # was turned off.
-    quiet = access.datasets_with(member).order_by("pk").first()
+    quiet = visibility.datasets_with(member).order_by("pk").first()
     assert quiet is not None
     Incident.objects.filter(datasets=quiet, status__in=OPEN_STATUSES).update(status="resolved")
     Check.objects.create(dataset=quiet, identity="home-quiet", name="row_count > 0", last_outcome="fail")
-    elsewhere = services.visible_incidents(member).exclude(datasets=quiet).order_by("pk")
+    elsewhere = incident_queries.visible_incidents(member).exclude(datasets=quiet).order_by("pk")
     Incident.objects.filter(pk__in=list(elsewhere.values_list("pk", flat=True)[:12])).update(
         lead=member, status="investigating"
     )
@@ -454,7 +463,7 @@ def test_the_floors_writes_have_the_effect_quells_have(
     assert {d["id"] for d in seen["datasets"]} == set(
         CheckResult.objects.filter(pk__in=[first, second]).values_list("dataset_id", flat=True)
     )
-    kinds = [e.kind for e in services.timeline(incident_id, by=targets.admin)]
+    kinds = [e.kind for e in incident_queries.timeline(incident_id, by=targets.admin)]
     assert kinds == ["created", "resultAttached", "resultAttached"]
     assert (
         Incident.objects.get(pk=incident_id).number == NumberSequence.objects.get(name="incident").last_value

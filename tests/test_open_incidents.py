@@ -10,9 +10,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from quell.catalog import access
-from quell.catalog import services as catalog
-from quell.catalog.models import CheckResult, Responsibility
+from quell.accounts import permissions
+from quell.accounts.models import Responsibility
+from quell.catalog import queries as catalog_queries
+from quell.catalog.models import CheckResult
+from quell.incidents import queries as incident_queries
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident, IncidentDataset
 from quell.lib.errors import NotFound
@@ -41,7 +43,7 @@ def test_each_result_lists_the_open_incidents_it_is_in_newest_first(world: World
     older = open_incident(world, "Orders empty", world.orders_fail, world.orders_warn)
     newer = open_incident(world, "Orders stale", world.orders_fail)
 
-    found = incidents.open_incidents_of_results(
+    found = incident_queries.open_incidents_of_results(
         [world.orders_fail.pk, world.orders_warn.pk, world.orders_fail_2.pk], by=world.viewer
     )
 
@@ -59,7 +61,7 @@ def test_resolved_incidents_are_not_listed(world: World) -> None:
     resolve(world, resolved)
     still_open = open_incident(world, "Orders stale", world.orders_fail)
 
-    found = incidents.open_incidents_of_results([world.orders_fail.pk], by=world.editor)
+    found = incident_queries.open_incidents_of_results([world.orders_fail.pk], by=world.editor)
 
     assert numbers(found) == {world.orders_fail.pk: [still_open.number]}
 
@@ -68,12 +70,12 @@ def test_results_the_caller_cannot_see_name_no_incident(world: World) -> None:
     # The incident spans the private orders and the public customers; the outsider sees only customers.
     both = open_incident(world, "Warehouse load failed", world.orders_fail, world.customers_fail)
 
-    found = incidents.open_incidents_of_results(
+    found = incident_queries.open_incidents_of_results(
         [world.orders_fail.pk, world.customers_fail.pk], by=world.outsider
     )
 
     assert numbers(found) == {world.customers_fail.pk: [both.number]}
-    assert incidents.open_incidents_of_results([world.orders_fail.pk], by=world.admin) != {}
+    assert incident_queries.open_incidents_of_results([world.orders_fail.pk], by=world.admin) != {}
 
 
 def test_an_incident_the_caller_cannot_see_is_not_named_beside_a_result_they_can(world: World) -> None:
@@ -84,8 +86,8 @@ def test_an_incident_the_caller_cannot_see_is_not_named_beside_a_result_they_can
     Responsibility.objects.filter(dataset=payroll.dataset).delete()
     IncidentDataset.objects.filter(incident=incident).update(dataset=payroll.dataset)
 
-    assert incidents.open_incidents_of_results([world.orders_fail.pk], by=world.viewer) == {}
-    assert numbers(incidents.open_incidents_of_results([world.orders_fail.pk], by=world.admin)) == {
+    assert incident_queries.open_incidents_of_results([world.orders_fail.pk], by=world.viewer) == {}
+    assert numbers(incident_queries.open_incidents_of_results([world.orders_fail.pk], by=world.admin)) == {
         world.orders_fail.pk: [incident.number]
     }
 
@@ -94,7 +96,7 @@ def test_an_inactive_caller_sees_nothing(world: World) -> None:
     open_incident(world, "Orders empty", world.orders_fail)
     world.viewer.is_active = False
 
-    assert incidents.open_incidents_of_results([world.orders_fail.pk], by=world.viewer) == {}
+    assert incident_queries.open_incidents_of_results([world.orders_fail.pk], by=world.viewer) == {}
 
 
 @pytest.mark.parametrize("user", ["admin", "editor", "viewer"])
@@ -107,10 +109,10 @@ def test_the_incidents_of_many_results_cost_one_query_as_of_few(world: World, us
         open_incident(world, f"Problem {n}", results[n], results[n + 1])
         open_incident(world, f"Again {n}", results[n])
 
-    with access.groups_remembered():  # as during a request: the caller's groups are read once
-        incidents.open_incidents_of_results([results[0].pk], by=by)
-        few = queries(lambda: incidents.open_incidents_of_results([results[0].pk], by=by))
-        many = queries(lambda: incidents.open_incidents_of_results([r.pk for r in results], by=by))
+    with permissions.groups_remembered():  # as during a request: the caller's groups are read once
+        incident_queries.open_incidents_of_results([results[0].pk], by=by)
+        few = queries(lambda: incident_queries.open_incidents_of_results([results[0].pk], by=by))
+        many = queries(lambda: incident_queries.open_incidents_of_results([r.pk for r in results], by=by))
 
     assert few == many == 1
 
@@ -119,7 +121,7 @@ def test_the_incidents_of_many_results_cost_one_query_as_of_few(world: World, us
 
 
 def row_count_check(world: World, by: str) -> Any:
-    return catalog.get_check(world.orders_fail.check_ref_id, by=world.user(by))
+    return catalog_queries.get_check(world.orders_fail.check_ref_id, by=world.user(by))
 
 
 def test_a_checks_open_incidents_come_newest_first_and_a_few_at_most(world: World) -> None:
@@ -132,12 +134,12 @@ def test_a_checks_open_incidents_come_newest_first_and_a_few_at_most(world: Worl
     third = open_incident(world, "Empty on Friday", world.orders_fail, *later)
     fourth = open_incident(world, "Empty on Saturday", *later)
 
-    found = incidents.open_incidents_of_check(row_count_check(world, "editor"), by=world.editor)
+    found = incident_queries.open_incidents_of_check(row_count_check(world, "editor"), by=world.editor)
 
     assert [i.number for i in found] == [fourth.number, third.number, second.number]
     assert [
         i.number
-        for i in incidents.open_incidents_of_check(
+        for i in incident_queries.open_incidents_of_check(
             row_count_check(world, "editor"), by=world.editor, limit=10
         )
     ] == [fourth.number, third.number, second.number, first.number]
@@ -146,12 +148,12 @@ def test_a_checks_open_incidents_come_newest_first_and_a_few_at_most(world: Worl
 def test_each_says_whether_the_caller_may_change_it(world: World) -> None:
     open_incident(world, "Orders empty", world.orders_fail)
 
-    (as_editor,) = incidents.open_incidents_of_check(row_count_check(world, "editor"), by=world.editor)
-    (as_viewer,) = incidents.open_incidents_of_check(row_count_check(world, "viewer"), by=world.viewer)
-    (as_admin,) = incidents.open_incidents_of_check(row_count_check(world, "admin"), by=world.admin)
+    (as_editor,) = incident_queries.open_incidents_of_check(row_count_check(world, "editor"), by=world.editor)
+    (as_viewer,) = incident_queries.open_incidents_of_check(row_count_check(world, "viewer"), by=world.viewer)
+    (as_admin,) = incident_queries.open_incidents_of_check(row_count_check(world, "admin"), by=world.admin)
 
     assert (as_editor.can_change, as_viewer.can_change, as_admin.can_change) == (True, False, True)  # type: ignore[attr-defined]
-    assert incidents.can_manage(as_viewer, world.viewer) is False
+    assert incident_queries.can_manage(as_viewer, world.viewer) is False
 
 
 def test_a_check_the_caller_cannot_see_is_not_found(world: World) -> None:
@@ -159,7 +161,7 @@ def test_a_check_the_caller_cannot_see_is_not_found(world: World) -> None:
     check = row_count_check(world, "admin")
 
     with pytest.raises(NotFound):
-        incidents.open_incidents_of_check(check, by=world.outsider)
+        incident_queries.open_incidents_of_check(check, by=world.outsider)
 
 
 def test_a_checks_open_incidents_are_one_query(world: World) -> None:
@@ -167,6 +169,6 @@ def test_a_checks_open_incidents_are_one_query(world: World) -> None:
     for n in range(5):
         open_incident(world, f"Orders empty {n}", world.orders_fail)
 
-    with access.groups_remembered():
-        incidents.open_incidents_of_check(check, by=world.viewer)
-        assert queries(lambda: incidents.open_incidents_of_check(check, by=world.viewer)) == 1
+    with permissions.groups_remembered():
+        incident_queries.open_incidents_of_check(check, by=world.viewer)
+        assert queries(lambda: incident_queries.open_incidents_of_check(check, by=world.viewer)) == 1

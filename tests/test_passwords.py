@@ -13,6 +13,7 @@ from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from quell.accounts import logins
 from quell.accounts import services as accounts
 from quell.accounts.models import LoginFailure, User
 from quell.lib.errors import Forbidden, Invalid, NotFound
@@ -55,25 +56,25 @@ def test_a_wrong_current_password_is_refused_changes_nothing_and_counts_as_a_fai
 
 
 def test_wrong_current_passwords_lock_the_account_like_failed_log_ins(world: World) -> None:
-    for _ in range(accounts.LOGIN_FAILURES_PER_EMAIL):
+    for _ in range(logins.LOGIN_FAILURES_PER_EMAIL):
         with pytest.raises(Invalid):
             accounts.change_own_password(world.editor, "a guess", NEW)
 
-    with pytest.raises(accounts.TooManyAttempts) as refused:
+    with pytest.raises(logins.TooManyAttempts) as refused:
         accounts.change_own_password(world.editor, OLD, NEW)
 
     assert refused.value.status == 429
     assert refused.value.field == "currentPassword"
     assert "Try again in 15 minutes." in refused.value.message
     assert can_log_in("editor@example.com", OLD)
-    assert accounts.login_throttle("editor@example.com", None).blocked
+    assert logins.login_throttle("editor@example.com", None).blocked
 
 
 def test_failed_log_ins_lock_the_change_too(world: World) -> None:
-    for _ in range(accounts.LOGIN_FAILURES_PER_EMAIL):
-        accounts.record_login_failure("editor@example.com", "10.0.0.9")
+    for _ in range(logins.LOGIN_FAILURES_PER_EMAIL):
+        logins.record_login_failure("editor@example.com", "10.0.0.9")
 
-    with pytest.raises(accounts.TooManyAttempts):
+    with pytest.raises(logins.TooManyAttempts):
         accounts.change_own_password(world.editor, OLD, NEW)
 
     assert can_log_in("editor@example.com", OLD)
@@ -105,7 +106,7 @@ def test_the_new_password_must_differ_from_the_current_one(world: World) -> None
 
 
 def test_a_successful_change_forgets_the_earlier_failures(world: World) -> None:
-    accounts.record_login_failure("editor@example.com", None)
+    logins.record_login_failure("editor@example.com", None)
 
     accounts.change_own_password(world.editor, OLD, NEW)
 
@@ -116,15 +117,15 @@ def test_a_successful_change_forgets_the_earlier_failures(world: World) -> None:
 
 
 def test_an_admin_sets_a_new_password_for_someone_who_lost_theirs(world: World) -> None:
-    for _ in range(accounts.LOGIN_FAILURES_PER_EMAIL):
-        accounts.record_login_failure("viewer@example.com", None)
+    for _ in range(logins.LOGIN_FAILURES_PER_EMAIL):
+        logins.record_login_failure("viewer@example.com", None)
 
     accounts.set_password(world.viewer.pk, NEW, by=world.admin)
 
     assert can_log_in("viewer@example.com", NEW)
     assert not can_log_in("viewer@example.com", OLD)
     # The lockout they ran into guessing is lifted, so the new password works at once.
-    assert not accounts.login_throttle("viewer@example.com", None).blocked
+    assert not logins.login_throttle("viewer@example.com", None).blocked
 
 
 @pytest.mark.parametrize("role", ["manager", "editor", "viewer", "outsider"])
@@ -213,7 +214,7 @@ def test_the_api_refuses_a_bad_change_with_a_code_and_changes_nothing(
 
 
 def test_the_api_answers_429_once_the_account_is_locked(world: World) -> None:
-    for _ in range(accounts.LOGIN_FAILURES_PER_EMAIL):
+    for _ in range(logins.LOGIN_FAILURES_PER_EMAIL):
         change_by_api(Client(), {"currentPassword": "a guess", "newPassword": NEW}, basic(world, "viewer"))
 
     response = change_by_api(Client(), {"currentPassword": OLD, "newPassword": NEW}, basic(world, "viewer"))
@@ -239,8 +240,8 @@ def test_behind_the_proxy_a_locked_out_address_does_not_lock_the_api_for_other_c
     world: World, settings: LazySettings
 ) -> None:
     settings.TRUSTED_PROXIES = ["127.0.0.1", "::1"]
-    for n in range(accounts.LOGIN_FAILURES_PER_IP):
-        accounts.record_login_failure(f"guess{n}@example.com", "203.0.113.7")
+    for n in range(logins.LOGIN_FAILURES_PER_IP):
+        logins.record_login_failure(f"guess{n}@example.com", "203.0.113.7")
     body = {"currentPassword": OLD, "newPassword": NEW}
 
     locked = change_by_api(Client(), body, {**basic(world, "viewer"), "X-Forwarded-For": "203.0.113.7"})
@@ -263,7 +264,7 @@ def test_wrong_current_passwords_at_once_reach_at_most_five_password_checks(
     )
 
     assert set(codes) <= {400, 429}, codes
-    assert len(checked) == codes.count(400) <= accounts.LOGIN_FAILURES_PER_EMAIL, codes
+    assert len(checked) == codes.count(400) <= logins.LOGIN_FAILURES_PER_EMAIL, codes
     assert can_log_in("viewer@example.com", OLD)
 
 

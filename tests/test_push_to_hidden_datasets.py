@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from quell.accounts.models import Organization
-from quell.catalog.models import Check, CheckResult, Dataset, DataSource, Responsibility, Scan
+from quell.accounts.models import Organization, Responsibility
+from quell.catalog.models import Check, CheckResult, Dataset, DataSource, Scan
 from tests.conftest import ClientFor, World, push
 from tests.ingest.conftest import Soda
 

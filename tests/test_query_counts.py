@@ -11,7 +11,9 @@ from django.test.utils import CaptureQueriesContext
 
 from quell.api.catalog import _with_counts, check_out, dataset_out, result_out
 from quell.api.incidents import incident_out, timeline_out
-from quell.catalog import services as catalog
+from quell.catalog import queries as catalog_queries
+from quell.incidents import details as incident_details
+from quell.incidents import queries as incident_queries
 from quell.incidents import services as incidents
 from tests.conftest import World, push
 
@@ -38,8 +40,8 @@ def test_the_incident_list_costs_the_same_for_3_and_for_15_incidents(world: Worl
     by = world.user(user)
 
     def list_page() -> None:
-        page = list(incidents.list_incidents(incidents.IncidentFilters(), by=by)[:100])
-        incident_out(page, incidents.details_of(page, by=by))
+        page = list(incident_queries.list_incidents(incident_queries.IncidentFilters(), by=by)[:100])
+        incident_out(page, incident_details.details_of(page, by=by))
 
     open_incidents(world, 3)
     few = queries(list_page)
@@ -49,11 +51,11 @@ def test_the_incident_list_costs_the_same_for_3_and_for_15_incidents(world: Worl
 
 def test_the_dataset_and_check_lists_cost_the_same_for_few_and_many(world: World) -> None:
     def lists() -> None:
-        dataset_out(_with_counts(catalog.list_datasets(by=world.viewer)))
-        check_out(catalog.list_checks(by=world.viewer))
-        check = catalog.list_checks(by=world.viewer).first()
+        dataset_out(_with_counts(catalog_queries.list_datasets(by=world.viewer)))
+        check_out(catalog_queries.list_checks(by=world.viewer))
+        check = catalog_queries.list_checks(by=world.viewer).first()
         assert check is not None
-        result_out(catalog.list_check_results(check.pk, by=world.viewer)[:100])
+        result_out(catalog_queries.list_check_results(check.pk, by=world.viewer)[:100])
 
     few = queries(lists)
     for n in range(10):
@@ -74,7 +76,7 @@ def test_the_timeline_costs_the_same_however_long_it_is(world: World) -> None:
     incidents.update_incident(incident.pk, by=world.editor, lead_id=world.manager.pk)
 
     def read() -> None:
-        timeline_out(incidents.timeline(incident.pk, by=world.viewer))
+        timeline_out(incident_queries.timeline(incident.pk, by=world.viewer))
 
     few = queries(read)
     for n in range(8):

@@ -7,9 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from quell.accounts.models import DatasetRole, UserGroup
+from quell.accounts.models import DatasetRole, Responsibility, UserGroup
 from quell.accounts.services import create_dataset_role
-from quell.catalog.models import Responsibility
 from quell.incidents.models import Incident
 from tests.conftest import ClientFor, World
 

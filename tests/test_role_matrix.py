@@ -1,6 +1,6 @@
 """Every operation of the API, called by every kind of caller, answers the status the permission model gives.
 
-The expectations follow quell/catalog/access.py and docs/permissions.md:
+The expectations follow quell/accounts/permissions.py and docs/permissions.md:
 - admin holds every permission everywhere; users, roles and organisation settings are for admins only;
 - on the private dataset `orders`, manager holds Manager, editor holds Editor and viewer holds Viewer (read only);
   the outsider holds nothing, so to them its dataset, checks, results and incidents do not exist (404);
@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from quell.accounts.models import DatasetRole, Organization, User
+from quell.accounts.models import DatasetRole, Organization, Responsibility, User
 from quell.catalog import services as catalog
 from quell.catalog.models import (
     Check,
@@ -30,7 +30,6 @@ from quell.catalog.models import (
     CheckResult,
     Dataset,
     DataSource,
-    Responsibility,
     Scan,
 )
 from quell.incidents import services as incidents

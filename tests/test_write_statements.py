@@ -21,7 +21,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
-from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset, Responsibility
+from quell.accounts.models import Responsibility
+from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset
 from quell.incidents import services as incidents
 from quell.incidents.models import (
     OPEN_STATUSES,
@@ -112,7 +113,7 @@ def test_a_member_creating_an_incident_adds_only_the_permission_checks(world: Wo
 
     assert status == 201
     # Eleven as for an admin, plus the editor's groups (the results are read with a probe of each
-    # one's dataset, see access.only_viewable) and their permissions on the results' datasets.
+    # one's dataset, see permissions.only_viewable) and their permissions on the results' datasets.
     assert_at_most(13, issued)
 
 

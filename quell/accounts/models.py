@@ -145,6 +145,44 @@ class DatasetRole(models.Model):
         return frozenset(field for field in PERMISSION_FIELDS if getattr(self, field))
 
 
+class Responsibility(models.Model):
+    """Gives one user or one group a role on one dataset: what quell.accounts.permissions reads."""
+
+    # By name: the datasets are the catalog's, and accounts imports nothing of the catalog.
+    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="responsibilities")
+    role = models.ForeignKey(DatasetRole, on_delete=models.PROTECT, related_name="responsibilities")
+    user = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="responsibilities",
+    )
+    group = models.ForeignKey(
+        UserGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="responsibilities"
+    )
+
+    class Meta:
+        # Kept where the catalog created it (release 0.1); only the model moved, with the permission checks.
+        db_table = "catalog_responsibility"
+        ordering = ("id",)
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="responsibility_names_user_or_group",
+            ),
+        ]
+        indexes = [
+            # Permission checks: "which datasets does this user hold a role on".
+            models.Index(fields=["user", "dataset"], name="resp_user_dataset"),
+            models.Index(fields=["group", "dataset"], name="resp_group_dataset"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user or self.group} is {self.role} on {self.dataset_id}"
+
+
 class Organization(models.Model):
     """The one organisation this installation serves (always pk=1)."""
 

@@ -1,33 +1,35 @@
-"""Domain operations on people and the organisation: users, groups, roles, API keys."""
+"""Changes to people and the organisation: users and their global roles, groups and their members,
+dataset roles, the organisation's settings, API keys, passwords and time zones.
+
+Each checks the caller's permissions (quell.accounts.permissions; `by=None` is the operator at the
+command line), validates and writes. The reads are quell.accounts.queries, which these use to find
+what they change; the password checks under the log-in lockout are quell.accounts.logins.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import TypeVar
 
-from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from quell.accounts import permissions
+from quell.accounts.logins import check_password_throttled, clear_login_failures
 from quell.accounts.models import (
     PERMISSION_FIELDS,
     ApiKey,
     DatasetRole,
     GlobalRole,
-    LoginFailure,
     Organization,
     User,
     UserGroup,
 )
-from quell.catalog import access
-from quell.catalog.access import require_admin
-from quell.catalog.models import Responsibility
+from quell.accounts.permissions import require_admin
+from quell.accounts.queries import changeable_group, get_dataset_role, get_group, get_user, list_api_keys
 from quell.lib.errors import Invalid, NotFound, Taken, Unprocessable
 from quell.lib.text import require_plain_text
 from quell.lib.zones import is_known_zone
@@ -84,28 +86,11 @@ def set_admin(email: str, password: str) -> User:
     return user
 
 
-def list_users(*, by: User) -> QuerySet[User]:
-    require_admin(by, "list users")
-    return User.objects.order_by("email", "id")
-
-
 def create_api_key(*, user: User, name: str = "") -> tuple[ApiKey, str]:
     if not user.is_active:
         raise Invalid(f"{user.email} is deactivated and cannot get an API key.")
     name = require_plain_text((name or "").strip(), "name", label="The key's name")
     return ApiKey.issue(user, name=name[:200])
-
-
-def user_by_email(email: str) -> User:
-    user = User.objects.filter(email=email.strip().lower()).first()
-    if user is None:
-        raise NotFound(f"There is no user {email}.")
-    return user
-
-
-def get_organization(*, by: User) -> Organization:
-    # Every signed-in user may read the organisation's name and default role; only admins change them.
-    return Organization.get()
 
 
 def update_organization(
@@ -136,10 +121,6 @@ def update_organization(
     return org
 
 
-def list_dataset_roles(*, by: User) -> QuerySet[DatasetRole]:
-    return DatasetRole.objects.order_by("id")
-
-
 def create_dataset_role(*, by: User, name: str, permissions: set[str]) -> DatasetRole:
     require_admin(by, "define dataset roles")
     name = require_plain_text((name or "").strip(), "name", label="A role's name")
@@ -159,31 +140,7 @@ def _role_name_taken(name: str) -> Taken:
     return Taken(f"There is already a role named {name}.", code="name_taken", field="name")
 
 
-def everyone_group() -> UserGroup:
-    return UserGroup.objects.get(is_everyone=True)
-
-
 # --- People ---------------------------------------------------------------------------------------
-
-
-def list_people(*, by: User) -> QuerySet[User]:
-    """Every user's name and email, for lead pickers and the lead and reporter filters.
-
-    Open to every active user: the names are already on every incident they can see, and a filter
-    by lead or reporter is useless without them. Deactivated users stay in the list because they
-    may still lead or have reported old incidents.
-    """
-    if not by.is_active:
-        return User.objects.none()
-    return User.objects.order_by("name", "email", "id")
-
-
-def get_user(user_id: int, *, by: User) -> User:
-    require_admin(by, "manage users")
-    user = User.objects.filter(pk=user_id).first()
-    if user is None:
-        raise NotFound(f"User {user_id} not found.")
-    return user
 
 
 def _other_active_admins(user: User) -> bool:
@@ -231,45 +188,6 @@ def set_global_role(user_id: int, global_role: str, *, by: User) -> User:
 
 
 # --- Groups ---------------------------------------------------------------------------------------
-
-
-def list_groups(*, by: User) -> QuerySet[UserGroup]:
-    """Groups with their member counts. Every active user may read them: responsibilities name them."""
-    if not by.is_active:
-        return UserGroup.objects.none()
-    return UserGroup.objects.annotate(member_count=Count("members")).order_by("-is_everyone", "name", "id")
-
-
-GROUP_SEARCH_WORDS = 10
-
-
-def groups_matching(groups: QuerySet[UserGroup], search: str) -> QuerySet[UserGroup]:
-    """The groups whose name contains every word of `search`, ignoring case."""
-    for word in search.split()[:GROUP_SEARCH_WORDS]:
-        groups = groups.filter(name__icontains=word)
-    return groups
-
-
-def role_candidates(dataset_id: int, *, by: User) -> tuple[QuerySet[UserGroup], QuerySet[User]]:
-    """The groups and the active users holding no role on the dataset yet: whom it can give a role to.
-
-    Only for those who may manage its responsibilities, as `list_responsibilities` checks: who is
-    left out tells who holds a role. Both are unevaluated and ordered (Everyone first, then groups by
-    name; people by name), so a picker can take a bounded slice; the holders are excluded in SQL.
-    """
-    dataset = access.visible_dataset(by, dataset_id)
-    access.require(by, dataset, access.MANAGE_PERMISSIONS, "see its responsibilities")
-    holders = Responsibility.objects.filter(dataset_id=dataset.pk)
-    groups = UserGroup.objects.filter(~Exists(holders.filter(group=OuterRef("pk"))))
-    people = User.objects.filter(~Exists(holders.filter(user=OuterRef("pk"))), is_active=True)
-    return groups.order_by("-is_everyone", "name", "id"), people.order_by("name", "email", "id")
-
-
-def get_group(group_id: int, *, by: User) -> UserGroup:
-    group = list_groups(by=by).filter(pk=group_id).first()
-    if group is None:
-        raise NotFound(f"Group {group_id} not found.")
-    return group
 
 
 def _group_name(name: str, *, exclude_id: int | None = None) -> str:
@@ -327,54 +245,25 @@ def delete_group(group_id: int, *, by: User) -> None:
         if group.is_everyone:
             raise Invalid("The Everyone group cannot be deleted.", code="everyone_fixed")
         group.delete()
-        access.forget_groups()
+        permissions.forget_groups()
 
 
 def set_group_members(group_id: int, user_ids: list[int], *, by: User) -> UserGroup:
     """Replace the group's members with exactly these users."""
     require_admin(by, "change group members")
     with transaction.atomic():
-        group = _changeable_group(group_id, by)
+        group = changeable_group(group_id, by=by)
         wanted = set(user_ids)
         users = list(User.objects.filter(pk__in=wanted))
         _refuse_unknown(wanted, users, "members")
         group.members.set(users)
-        access.forget_groups()
+        permissions.forget_groups()
     return group
 
 
 # One change adds or removes at most this many people: the ids go into one `IN (...)`, and the
 # pages offer 100 members and 50 candidates at a time.
 MEMBERS_PER_CHANGE = 500
-
-
-def group_members(group_id: int, *, by: User) -> QuerySet[User]:
-    """The group's members by name, deactivated ones included (they can still be removed); for admins.
-
-    Unevaluated, so a page takes a bounded slice of it. The Everyone group lists nobody: it holds
-    every user without naming them.
-    """
-    require_admin(by, "see group members")
-    group = get_group(group_id, by=by)
-    return group.members.order_by("name", "email", "id")
-
-
-def member_candidates(group_id: int, *, by: User) -> QuerySet[User]:
-    """The active users not in the group yet, by name: whom it can add. Unevaluated, for a bounded slice.
-
-    Members are excluded in SQL (NOT EXISTS on the membership table), never by loading them.
-    """
-    require_admin(by, "change group members")
-    group = _changeable_group(group_id, by)
-    membership = UserGroup.members.through.objects.filter(usergroup_id=group.pk, user_id=OuterRef("pk"))
-    return User.objects.filter(~Exists(membership), is_active=True).order_by("name", "email", "id")
-
-
-def _changeable_group(group_id: int, by: User) -> UserGroup:
-    group = get_group(group_id, by=by)
-    if group.is_everyone:
-        raise Invalid("Everyone holds every user; its members cannot be changed.", field="members")
-    return group
 
 
 def _known_users(user_ids: Collection[int], field: str) -> list[User]:
@@ -411,7 +300,7 @@ def change_group_members(
     """
     require_admin(by, "change group members")
     with transaction.atomic():
-        group = _changeable_group(group_id, by)
+        group = changeable_group(group_id, by=by)
         adding = _known_users(add, "add")
         removing = _known_users(remove, "remove")
         inactive = sorted(user.email for user in adding if not user.is_active)
@@ -430,7 +319,7 @@ def change_group_members(
         # remove() deletes only these rows.
         group.members.add(*adding)
         group.members.remove(*removing)
-        access.forget_groups()
+        permissions.forget_groups()
     return group
 
 
@@ -445,13 +334,6 @@ def remove_group_members(group_id: int, user_ids: list[int], *, by: User) -> Use
 
 
 # --- Dataset roles --------------------------------------------------------------------------------
-
-
-def get_dataset_role(role_id: int, *, by: User) -> DatasetRole:
-    role = list_dataset_roles(by=by).filter(pk=role_id).first()
-    if role is None:
-        raise NotFound(f"Dataset role {role_id} not found.")
-    return role
 
 
 def update_dataset_role(role_id: int, *, by: User, name: str, permissions: set[str]) -> DatasetRole:
@@ -500,11 +382,6 @@ def delete_dataset_role(role_id: int, *, by: User) -> None:
 # --- API keys -------------------------------------------------------------------------------------
 
 
-def list_api_keys(*, by: User) -> QuerySet[ApiKey]:
-    """The caller's own keys, live and revoked, newest first."""
-    return ApiKey.objects.filter(user=by).order_by("-created_at", "-id")
-
-
 def revoke_api_key(key_pk: int, *, by: User) -> ApiKey:
     """Revoke one of the caller's own keys; revoking twice keeps the first time."""
     with transaction.atomic():
@@ -517,121 +394,7 @@ def revoke_api_key(key_pk: int, *, by: User) -> ApiKey:
     return key
 
 
-# --- Log-in throttling ----------------------------------------------------------------------------
-
-# Five wrong passwords for one account within a quarter of an hour lock that account's web log-in
-# for the rest of the quarter; an address gets more, since a whole office may share one. The address
-# is the client's (quell.lib.network.client_address), never the reverse proxy's.
-LOGIN_WINDOW = timedelta(minutes=15)
-LOGIN_FAILURES_PER_EMAIL = 5
-LOGIN_FAILURES_PER_IP = 30
-
-
-@dataclass(frozen=True)
-class LoginThrottle:
-    blocked: bool
-    retry_after_seconds: int = 0
-
-
-def _login_email(email: str) -> str:
-    return (email or "").strip().lower()[:254]
-
-
-def _throttle(email: str, ip: str | None, now: datetime, *, besides: int | None = None) -> LoginThrottle:
-    since = now - LOGIN_WINDOW
-    failures = LoginFailure.objects.filter(at__gte=since)
-    if besides is not None:
-        failures = failures.exclude(pk=besides)
-    checks = [(failures.filter(email=email), LOGIN_FAILURES_PER_EMAIL)]
-    if ip:
-        checks.append((failures.filter(ip=ip), LOGIN_FAILURES_PER_IP))
-    wait = 0
-    for counted, limit in checks:
-        # The block ends when the oldest failure that still counts towards the limit leaves the window.
-        times = list(counted.order_by("-at").values_list("at", flat=True)[:limit])
-        if len(times) >= limit:
-            wait = max(wait, int((times[-1] + LOGIN_WINDOW - now).total_seconds()) + 1)
-    return LoginThrottle(blocked=wait > 0, retry_after_seconds=wait)
-
-
-def login_throttle(email: str, ip: str | None) -> LoginThrottle:
-    """Whether log-in attempts for this email or from this address are refused for now."""
-    return _throttle(_login_email(email), ip, timezone.now())
-
-
-def record_login_failure(email: str, ip: str | None) -> None:
-    now = timezone.now()
-    LoginFailure.objects.create(email=_login_email(email), ip=ip or None, at=now)
-    # Old failures count for nothing; clearing them here keeps the table small without a cron job.
-    LoginFailure.objects.filter(at__lt=now - 4 * LOGIN_WINDOW).delete()
-
-
-def clear_login_failures(email: str) -> None:
-    LoginFailure.objects.filter(email=_login_email(email)).delete()
-
-
-Checked = TypeVar("Checked")
-
-
-def check_password_throttled(
-    email: str, ip: str | None, check: Callable[[], Checked | None], *, field: str | None = None
-) -> Checked | None:
-    """Run one password check (`check`, None meaning wrong) for `email` from `ip` under the lockout.
-
-    Raises TooManyAttempts instead of checking while the email or the address is locked out. The
-    attempt is written and committed as a failure *before* the check and counted together with
-    everyone else's, so of any number of simultaneous guesses at most LOGIN_FAILURES_PER_EMAIL reach
-    the check: each one sees every attempt committed before its own, so the n-th to commit counts n.
-    A wrong password leaves the row as its failure; a right one forgets the account's failures up to
-    it; a refused one takes its row back, so knocking at a locked door does not keep it locked. Call
-    it outside a transaction, or the row stays invisible to the others until that commits.
-    """
-    email = _login_email(email)
-    throttle = login_throttle(email, ip)  # a plain read first: a locked door costs no write
-    if throttle.blocked:
-        raise TooManyAttempts(throttle.retry_after_seconds, field=field)
-    now = timezone.now()
-    attempt = LoginFailure.objects.create(email=email, ip=ip or None, at=now)
-    throttle = _throttle(email, ip, now, besides=attempt.pk)
-    if throttle.blocked:
-        LoginFailure.objects.filter(pk=attempt.pk).delete()
-        raise TooManyAttempts(throttle.retry_after_seconds, field=field)
-    passed = check()
-    if passed is None:
-        # Old failures count for nothing; clearing them here keeps the table small without a cron job.
-        LoginFailure.objects.filter(at__lt=now - 4 * LOGIN_WINDOW).delete()
-    else:
-        # Up to this attempt only: guesses that began after it stay counted.
-        LoginFailure.objects.filter(email=email, pk__lte=attempt.pk).delete()
-    return passed
-
-
-def log_in(email: str, password: str, *, ip: str | None) -> User | None:
-    """The active user with this email and password, or None; TooManyAttempts while locked out."""
-
-    def check() -> User | None:
-        user = authenticate(None, username=email, password=password)
-        return user if isinstance(user, User) else None
-
-    return check_password_throttled(email, ip, check)
-
-
 # --- Passwords ------------------------------------------------------------------------------------
-
-
-class TooManyAttempts(Invalid):
-    """Too many wrong passwords for this account or from this address lately; try again later."""
-
-    status = 429
-    code = "too_many_attempts"
-
-    def __init__(self, retry_after_seconds: int, *, field: str | None = None) -> None:
-        minutes = max(1, -(-retry_after_seconds // 60))
-        super().__init__(
-            f"Too many wrong passwords. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-            field=field,
-        )
-        self.retry_after_seconds = retry_after_seconds
 
 
 def _validated_password(new: str, user: User, field: str) -> str:
@@ -711,8 +474,3 @@ def set_password(user_id: int, new: str, *, by: User | None) -> User:
         user.save(update_fields=["password"])
         clear_login_failures(user.email)
     return user
-
-
-def require_settings_access(*, by: User) -> None:
-    """The Settings pages are for global admins; every change there checks again."""
-    require_admin(by, "open the settings")

@@ -10,7 +10,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Status
 
-from quell.accounts import services
+from quell.accounts import queries, services
 from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole, Organization, User
 from quell.api.base import (
     COMMON_ERRORS,
@@ -183,7 +183,7 @@ def organization_out(org: Organization) -> dict[str, Any]:
 )
 def test_login(request: HttpRequest) -> dict[str, Any]:
     user = caller(request)
-    return {"organisationName": services.get_organization(by=user).name, "userEmail": user.email}
+    return {"organisationName": queries.get_organization(by=user).name, "userEmail": user.email}
 
 
 @router.get(
@@ -193,7 +193,7 @@ def test_login(request: HttpRequest) -> dict[str, Any]:
     description="Every user, deactivated ones too, by email. Admins only (403 for others).",
 )
 def list_users(request: HttpRequest, paging: Query[PageParams]) -> dict[str, Any]:
-    users = services.list_users(by=caller(request))
+    users = queries.list_users(by=caller(request))
     return paginate(users, paging.page, paging.size, user_out)
 
 
@@ -262,7 +262,7 @@ def change_own_password(request: HttpRequest, payload: PasswordChangeIn) -> Stat
     description="Its name, the default dataset role and whether users may create datasets. Any user.",
 )
 def get_organization(request: HttpRequest) -> dict[str, Any]:
-    return organization_out(services.get_organization(by=caller(request)))
+    return organization_out(queries.get_organization(by=caller(request)))
 
 
 @router.put(
@@ -359,4 +359,4 @@ def update_retention(request: HttpRequest, payload: RetentionIn) -> dict[str, An
     description="The roles that responsibilities give on a dataset, with their permissions. Any user.",
 )
 def list_dataset_roles(request: HttpRequest, paging: Query[PageParams]) -> dict[str, Any]:
-    return paginate(services.list_dataset_roles(by=caller(request)), paging.page, paging.size, role_out)
+    return paginate(queries.list_dataset_roles(by=caller(request)), paging.page, paging.size, role_out)

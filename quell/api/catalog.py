@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Path, Query, Router, Status
 from pydantic import ConfigDict, model_validator
 
+from quell.accounts.models import Responsibility
 from quell.api.base import (
     COMMON_ERRORS,
     MAX_ID,
@@ -34,8 +35,8 @@ from quell.api.base import (
     text,
     user_ref,
 )
-from quell.catalog import services
-from quell.catalog.models import Check, CheckResult, Dataset, Responsibility
+from quell.catalog import ingest, queries, services
+from quell.catalog.models import Check, CheckResult, Dataset
 from quell.lib.text import NON_BLANK_ONE_LINE_PATTERN, NON_BLANK_TEXT_PATTERN
 
 router = Router(tags=["datasets and checks"])
@@ -167,7 +168,7 @@ class ResponsibilitiesIn(Body):
 class CheckIn(Body):
     name: str = text(
         description="The check's name: not blank; may span lines.",
-        max_length=services.LIMITS["check.name"],
+        max_length=ingest.LIMITS["check.name"],
         pattern=NON_BLANK_TEXT_PATTERN,
         examples=["row_count > 0"],
     )
@@ -175,10 +176,10 @@ class CheckIn(Body):
         None,
         description="The check's identity across scans; left out, Quell derives one from the data "
         "source, dataset and name, so the same name on the same dataset is the same check.",
-        max_length=services.LIMITS["check.identity"],
+        max_length=ingest.LIMITS["check.identity"],
     )
     column: str | None = text(
-        None, description="The column the check is about, if one.", max_length=services.LIMITS["check.column"]
+        None, description="The column the check is about, if one.", max_length=ingest.LIMITS["check.column"]
     )
     definition: str | None = Field(
         None, description="The check's definition (YAML, SQL, ...), kept as given."
@@ -186,7 +187,7 @@ class CheckIn(Body):
     type: str | None = Field(
         None,
         description="The kind of check (`row_count`, `missing_count`, ...).",
-        max_length=services.LIMITS["check.type"],
+        max_length=ingest.LIMITS["check.type"],
     )
     attributes: dict[str, Any] | None = Field(None, description="Attributes of the check, kept as given.")
 
@@ -194,14 +195,14 @@ class CheckIn(Body):
 class ResultIn(Body):
     dataSource: str = text(
         description="The data source's name; one line, not blank. A new name creates the data source.",
-        max_length=services.LIMITS["dataSource"],
+        max_length=ingest.LIMITS["dataSource"],
         pattern=NON_BLANK_ONE_LINE_PATTERN,
         examples=["snowflake_prod"],
     )
     dataset: str = text(
         description="The dataset's (table's) name in that data source; one line, not blank. A new name "
         "creates the dataset, if you may create datasets there.",
-        max_length=services.LIMITS["dataset"],
+        max_length=ingest.LIMITS["dataset"],
         pattern=NON_BLANK_ONE_LINE_PATTERN,
         examples=["orders"],
     )
@@ -228,7 +229,7 @@ class ResultsIn(Body):
     scanDefinition: str | None = text(
         None,
         description="A name for the scan (Soda's scan definition); one line.",
-        max_length=services.LIMITS["definitionName"],
+        max_length=ingest.LIMITS["definitionName"],
     )
     idempotencyKey: str | None = Field(
         None, max_length=200, description="Send the same key again and the results are stored only once."
@@ -249,7 +250,7 @@ class IngestedOut(Schema):
 class DatasetQuery(PageParams):
     search: str = Field("", max_length=SEARCH_MAX, description="Keeps datasets whose name contains this.")
     datasourceName: str = Field(
-        "", max_length=services.LIMITS["dataSource"], description="Keeps the datasets of this data source."
+        "", max_length=ingest.LIMITS["dataSource"], description="Keeps the datasets of this data source."
     )
 
 
@@ -350,7 +351,7 @@ def responsibility_out(rows: Iterable[Responsibility]) -> list[dict[str, Any]]:
     description="The datasets on which you hold View dataset (admins: all), by data source and name.",
 )
 def list_datasets(request: HttpRequest, query: Query[DatasetQuery]) -> dict[str, Any]:
-    datasets = services.list_datasets(
+    datasets = queries.list_datasets(
         by=caller(request), search=query.search, data_source_name=query.datasourceName
     )
     return paginate(_with_counts(datasets), query.page, query.size, dataset_out)
@@ -363,7 +364,7 @@ def list_datasets(request: HttpRequest, query: Query[DatasetQuery]) -> dict[str,
     description="Needs View dataset on it (404 otherwise, as for a dataset that does not exist).",
 )
 def get_dataset(request: HttpRequest, dataset_id: DatasetId) -> dict[str, Any]:
-    dataset = services.get_dataset(dataset_id, by=caller(request))
+    dataset = queries.get_dataset(dataset_id, by=caller(request))
     return dataset_out(_with_counts(Dataset.objects.filter(pk=dataset.pk).select_related("data_source")))[0]
 
 
@@ -374,7 +375,7 @@ def get_dataset(request: HttpRequest, dataset_id: DatasetId) -> dict[str, Any]:
     description="Needs Manage dataset responsibilities on it (403 without; 404 if you cannot view it).",
 )
 def list_responsibilities(request: HttpRequest, dataset_id: DatasetId) -> dict[str, Any]:
-    rows = services.list_responsibilities(dataset_id, by=caller(request))
+    rows = queries.list_responsibilities(dataset_id, by=caller(request))
     return _list_page(responsibility_out(rows))
 
 
@@ -420,7 +421,7 @@ def set_responsibilities(
     description="The checks of the datasets on which you hold View dataset, by dataset and name.",
 )
 def list_checks(request: HttpRequest, query: Query[CheckQuery]) -> dict[str, Any]:
-    checks = services.list_checks(by=caller(request), dataset_id=query.datasetId)
+    checks = queries.list_checks(by=caller(request), dataset_id=query.datasetId)
     return paginate(checks, query.page, query.size, check_out)
 
 
@@ -431,7 +432,7 @@ def list_checks(request: HttpRequest, query: Query[CheckQuery]) -> dict[str, Any
     description="Needs View dataset on its dataset (404 otherwise).",
 )
 def get_check(request: HttpRequest, check_id: CheckId) -> dict[str, Any]:
-    return check_out([services.get_check(check_id, by=caller(request))])[0]
+    return check_out([queries.get_check(check_id, by=caller(request))])[0]
 
 
 @router.get(
@@ -442,8 +443,8 @@ def get_check(request: HttpRequest, check_id: CheckId) -> dict[str, Any]:
 )
 def list_check_results(request: HttpRequest, check_id: CheckId, query: Query[ResultQuery]) -> HttpResponse:
     by = caller(request)
-    check = services.get_check(check_id, by=by)
-    results = services.list_check_results(check, by=by, outcomes=list(query.outcome))
+    check = queries.get_check(check_id, by=by)
+    results = queries.list_check_results(check, by=by, outcomes=list(query.outcome))
     # Plain rows, not a CheckResult and a Dataset per result: a year of results is 366 rows.
     rows = results.values_list(*_CHECK_RESULT_COLUMNS)
     page = paginate(rows, query.page, query.size, partial(_check_result_rows, check))
@@ -534,16 +535,16 @@ def _check_result_rows(check: Check, rows: Iterable[tuple[Any, ...]]) -> list[di
     ),
 )
 def push_check_results(request: HttpRequest, payload: ResultsIn) -> Status[dict[str, Any]]:
-    scan_input = services.ScanInput(
+    scan_input = ingest.ScanInput(
         data_timestamp=payload.dataTimestamp,
         source="api",
         definition_name=payload.scanDefinition or "",
         idempotency_key=f"api:{payload.idempotencyKey}" if payload.idempotencyKey else None,
         results=[
-            services.ResultInput(
+            ingest.ResultInput(
                 data_source=r.dataSource,
                 dataset=r.dataset,
-                check=services.CheckInput(
+                check=ingest.CheckInput(
                     name=r.check.name,
                     identity=r.check.identity or "",
                     column=r.check.column or "",
@@ -559,7 +560,7 @@ def push_check_results(request: HttpRequest, payload: ResultsIn) -> Status[dict[
             for r in payload.results
         ],
     )
-    scan, results = services.ingest_scan(scan_input, by=caller(request))
+    scan, results = ingest.ingest_scan(scan_input, by=caller(request))
     return Status(
         201,
         {

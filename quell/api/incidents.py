@@ -35,6 +35,9 @@ from quell.api.base import (
     user_ref,
 )
 from quell.api.integrations import ExternalLinkOut
+from quell.incidents import details as incident_details
+from quell.incidents import paging as incident_paging
+from quell.incidents import queries as incident_queries
 from quell.incidents import services
 from quell.incidents.models import Incident, TimelineEvent
 from quell.integrations.services import link_out, links_for_incidents
@@ -340,9 +343,9 @@ def linked_result(result: Any) -> dict[str, Any]:
 
 
 def incident_out(
-    incidents: Iterable[Incident], details: dict[int, services.IncidentDetails]
+    incidents: Iterable[Incident], details: dict[int, incident_details.IncidentDetails]
 ) -> list[dict[str, Any]]:
-    """Serialise incidents with their details (services.details_of / details_from_loaded)."""
+    """Serialise incidents with their details (incident_details.details_of / details_from_loaded)."""
     incidents = list(incidents)
     links = links_for_incidents(incidents)
     base_url = settings.BASE_URL
@@ -409,7 +412,7 @@ def timeline_out(events: list[TimelineEvent]) -> list[dict[str, Any]]:
 
 
 def _one(incident: Incident) -> dict[str, Any]:
-    return incident_out([incident], {incident.pk: services.details_from_loaded(incident)})[0]
+    return incident_out([incident], {incident.pk: incident_details.details_from_loaded(incident)})[0]
 
 
 def _title(title: str | None, name: str | None) -> str | None:
@@ -437,7 +440,7 @@ def _result_ids(ids: list[int] | None, alias: list[int] | None) -> list[int]:
 )
 def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> HttpResponse:
     by = caller(request)
-    filters = services.IncidentFilters(
+    filters = incident_queries.IncidentFilters(
         statuses=list(query.status),
         severities=list(query.severity),
         dataset_ids=query.datasetId,
@@ -448,8 +451,8 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> HttpRes
         created_from=query.from_,
         created_to=query.to,
     )
-    chosen, counts = services.find_incidents(filters, by=by)
-    found = services.page_of(
+    chosen, counts = incident_queries.find_incidents(filters, by=by)
+    found = incident_paging.page_of(
         chosen,
         counts,
         filters.statuses,
@@ -458,7 +461,7 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> HttpRes
         cursor=query.cursor,
     )
     page = {
-        "content": incident_out(found.rows, services.details_of(found.rows, by=by)),
+        "content": incident_out(found.rows, incident_details.details_of(found.rows, by=by)),
         "first": found.number == 0,
         "last": found.next_cursor is None,
         "number": found.number,
@@ -520,8 +523,10 @@ def create_incident(request: HttpRequest, payload: IncidentCreateIn) -> Status[d
 )
 def get_incident(request: HttpRequest, incident_id: IncidentId) -> HttpResponse:
     by = caller(request)
-    incident = services.incident_alone(incident_id, by=by)
-    return rows_response(IncidentOut, incident_out([incident], services.details_of([incident], by=by))[0])
+    incident = incident_queries.incident_alone(incident_id, by=by)
+    return rows_response(
+        IncidentOut, incident_out([incident], incident_details.details_of([incident], by=by))[0]
+    )
 
 
 def _update(request: HttpRequest, incident_id: int, payload: IncidentUpdateIn) -> Any:
@@ -539,7 +544,9 @@ def _update(request: HttpRequest, incident_id: int, payload: IncidentUpdateIn) -
             lead_id=payload.leadId,
         )
     except Conflict as conflict:
-        return Status(409, conflict.as_dict() | {"current": _one(services.get_incident(incident_id, by=by))})
+        return Status(
+            409, conflict.as_dict() | {"current": _one(incident_queries.get_incident(incident_id, by=by))}
+        )
     return Status(200, _one(incident))
 
 
@@ -613,7 +620,9 @@ def attach_check_results(request: HttpRequest, incident_id: IncidentId, payload:
             version=payload.version,
         )
     except Conflict as conflict:
-        return Status(409, conflict.as_dict() | {"current": _one(services.get_incident(incident_id, by=by))})
+        return Status(
+            409, conflict.as_dict() | {"current": _one(incident_queries.get_incident(incident_id, by=by))}
+        )
     return Status(200, _one(incident))
 
 
@@ -624,7 +633,7 @@ def attach_check_results(request: HttpRequest, incident_id: IncidentId, payload:
     description="Needs View dataset on one of the incident's datasets (404 otherwise).",
 )
 def get_timeline(request: HttpRequest, incident_id: IncidentId) -> list[dict[str, Any]]:
-    return timeline_out(services.timeline(incident_id, by=caller(request)))
+    return timeline_out(incident_queries.timeline(incident_id, by=caller(request)))
 
 
 @router.post(

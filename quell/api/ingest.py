@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Status
 from pydantic import ConfigDict, JsonValue
 
-from quell.accounts.services import get_organization
+from quell.accounts.queries import get_organization
 from quell.api.base import (
     COMMON_ERRORS,
     MAX_ID,
@@ -34,6 +34,8 @@ from quell.api.base import (
     user_ref,
 )
 from quell.api.catalog import CheckResultOut, DatasetId, result_out
+from quell.catalog import ingest as catalog_ingest
+from quell.catalog import queries as catalog_queries
 from quell.catalog import services as catalog
 from quell.catalog.models import AttributeType, CheckAttributeDefinition, Scan
 from quell.ingest.examples import DBT_MANIFEST, DBT_RUN_RESULTS, GX_VALIDATION_RESULT, SODA_SCAN_RESULTS
@@ -205,7 +207,7 @@ class DbtImportIn(Body):
     dataSource: str = text(
         "",
         description="The data source to file the results under; empty: each model's database.",
-        max_length=catalog.LIMITS["dataSource"],
+        max_length=catalog_ingest.LIMITS["dataSource"],
         pattern=_OPTIONAL_NAME,
     )
 
@@ -217,13 +219,13 @@ class GxImportIn(Body):
     dataSource: str = text(
         "",
         description="The data source to file the results under; empty: the result's own.",
-        max_length=catalog.LIMITS["dataSource"],
+        max_length=catalog_ingest.LIMITS["dataSource"],
         pattern=_OPTIONAL_NAME,
     )
     dataset: str = text(
         "",
         description="The dataset to file the results under; empty: the result's own.",
-        max_length=catalog.LIMITS["dataset"],
+        max_length=catalog_ingest.LIMITS["dataset"],
         pattern=_OPTIONAL_NAME,
     )
 
@@ -295,8 +297,8 @@ def attribute_out(definition: CheckAttributeDefinition) -> dict[str, Any]:
 )
 def list_scans(request: HttpRequest, query: Query[ScanQuery]) -> dict[str, Any]:
     by = caller(request)
-    scans = catalog.list_scans(by=by, data_source_id=query.dataSourceId, dataset_id=query.datasetId)
-    return paginate(catalog.with_scan_details(scans, by=by), query.page, query.size, scan_out)
+    scans = catalog_queries.list_scans(by=by, data_source_id=query.dataSourceId, dataset_id=query.datasetId)
+    return paginate(catalog_queries.with_scan_details(scans, by=by), query.page, query.size, scan_out)
 
 
 @router.get(
@@ -307,9 +309,9 @@ def list_scans(request: HttpRequest, query: Query[ScanQuery]) -> dict[str, Any]:
 )
 def get_scan(request: HttpRequest, scan_id: ScanId) -> dict[str, Any]:
     by = caller(request)
-    scan = catalog.get_scan(scan_id, by=by)
+    scan = catalog_queries.get_scan(scan_id, by=by)
     return scan_out(
-        catalog.with_scan_details(Scan.objects.filter(pk=scan.pk).select_related("created_by"), by=by)
+        catalog_queries.with_scan_details(Scan.objects.filter(pk=scan.pk).select_related("created_by"), by=by)
     )[0]
 
 
@@ -320,7 +322,7 @@ def get_scan(request: HttpRequest, scan_id: ScanId) -> dict[str, Any]:
     description="By dataset and check name. Needs View dataset on one of its datasets (404 otherwise).",
 )
 def list_scan_results(request: HttpRequest, scan_id: ScanId, query: Query[PageParams]) -> dict[str, Any]:
-    results = catalog.scan_results(scan_id, by=caller(request))
+    results = catalog_queries.scan_results(scan_id, by=caller(request))
     return paginate(results, query.page, query.size, result_out)
 
 
@@ -333,7 +335,7 @@ def list_scan_results(request: HttpRequest, scan_id: ScanId, query: Query[PagePa
     "none).",
 )
 def list_scan_logs(request: HttpRequest, scan_id: ScanId, query: Query[PageParams]) -> dict[str, Any]:
-    lines = catalog.scan_logs(scan_id, by=caller(request))
+    lines = catalog_queries.scan_logs(scan_id, by=caller(request))
     start = query.page * query.size
     total = len(lines)
     pages = -(-total // query.size)
@@ -364,7 +366,7 @@ def list_scan_logs(request: HttpRequest, scan_id: ScanId, query: Query[PageParam
     "cannot view it).",
 )
 def get_failed_rows(request: HttpRequest, result_id: ResultId) -> dict[str, Any]:
-    samples = catalog.failed_rows(result_id, by=caller(request))
+    samples = catalog_queries.failed_rows(result_id, by=caller(request))
     return {
         "samples": [
             {
@@ -387,7 +389,7 @@ def get_failed_rows(request: HttpRequest, result_id: ResultId) -> dict[str, Any]
     description="Needs View dataset on it (404 otherwise). Empty until a scan verifies a contract.",
 )
 def get_contract(request: HttpRequest, dataset_id: DatasetId) -> dict[str, Any]:
-    dataset = catalog.get_dataset(dataset_id, by=caller(request))
+    dataset = catalog_queries.get_dataset(dataset_id, by=caller(request))
     return {
         "datasetId": dataset.pk,
         "contract": dataset.contract,
@@ -403,7 +405,7 @@ def get_contract(request: HttpRequest, dataset_id: DatasetId) -> dict[str, Any]:
     description="The attributes checks may carry, by name (Soda Cloud's check attributes). Any user.",
 )
 def list_check_attributes(request: HttpRequest, query: Query[PageParams]) -> dict[str, Any]:
-    definitions = catalog.list_check_attribute_definitions(by=caller(request))
+    definitions = catalog_queries.list_check_attribute_definitions(by=caller(request))
     return paginate(definitions, query.page, query.size, lambda rows: [attribute_out(d) for d in rows])
 
 
@@ -479,10 +481,10 @@ def update_failed_rows_settings(request: HttpRequest, payload: FailedRowsSetting
     return {"collectFailedRows": org.collect_failed_rows, "failedRowsMaxBytes": org.failed_rows_max_bytes}
 
 
-def _imported(scan_input: catalog.ScanInput, request: HttpRequest) -> Status[dict[str, Any]]:
+def _imported(scan_input: catalog_ingest.ScanInput, request: HttpRequest) -> Status[dict[str, Any]]:
     # What the document holds (a blank or over-long name) breaks rules the schema leaves to the
     # document's tool; ingest_scan refuses them with a 400 naming the code, as IMPORT_DESCRIPTION lists.
-    scan, results = catalog.ingest_scan(scan_input, by=caller(request))
+    scan, results = catalog_ingest.ingest_scan(scan_input, by=caller(request))
     return Status(
         201,
         {

@@ -6,8 +6,6 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from quell.accounts.models import DatasetRole, UserGroup
-
 
 class Outcome(models.TextChoices):
     PASS = "pass", "Pass"
@@ -60,7 +58,7 @@ class Dataset(models.Model):
         ]
         indexes = [
             # The home page's datasets that fail without an open incident
-            # (incidents.services.datasets_needing_attention): only those datasets are in it.
+            # (incidents.queries.datasets_needing_attention): only those datasets are in it.
             models.Index(
                 fields=["-failing_check_count"],
                 name="dataset_failing_unattended",
@@ -70,41 +68,6 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.data_source.name}/{self.name}"
-
-
-class Responsibility(models.Model):
-    """Gives one user or one group a role on one dataset."""
-
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="responsibilities")
-    role = models.ForeignKey(DatasetRole, on_delete=models.PROTECT, related_name="responsibilities")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="responsibilities",
-    )
-    group = models.ForeignKey(
-        UserGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="responsibilities"
-    )
-
-    class Meta:
-        ordering = ("id",)
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(user__isnull=False, group__isnull=True)
-                | models.Q(user__isnull=True, group__isnull=False),
-                name="responsibility_names_user_or_group",
-            ),
-        ]
-        indexes = [
-            # Permission checks: "which datasets does this user hold a role on".
-            models.Index(fields=["user", "dataset"], name="resp_user_dataset"),
-            models.Index(fields=["group", "dataset"], name="resp_group_dataset"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user or self.group} is {self.role} on {self.dataset_id}"
 
 
 class Check(models.Model):
@@ -191,7 +154,7 @@ class Scan(models.Model):
         return f"scan {self.pk} {self.definition_name}"
 
     # The stored state and flags cover every dataset of the scan; a caller is shown these instead,
-    # computed from the counts catalog.services.with_scan_details annotates (results on datasets the
+    # computed from the counts catalog.queries.with_scan_details annotates (results on datasets the
     # caller can view), so a failure on a dataset hidden from them does not show in their badge.
     # A failed run and the client's errors are facts of the whole run, not of one dataset: they stay.
 

@@ -38,8 +38,9 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Model, QuerySet, Sum
 
-from quell.catalog import access, counters
-from quell.catalog.models import Responsibility
+from quell.accounts import permissions
+from quell.accounts.models import Responsibility
+from quell.catalog import counters
 from quell.incidents.models import OPEN_STATUSES, DatasetSet, DatasetSetMember, IncidentTally
 
 Bucket = tuple[str, str]  # (status, severity)
@@ -52,7 +53,7 @@ def set_key(dataset_ids: Iterable[int]) -> str:
 def public_dataset_ids() -> QuerySet[Responsibility, int]:
     """A subquery of the datasets the Everyone group can view: a set holding one counts for Everyone."""
     return Responsibility.objects.filter(
-        group__is_everyone=True, **{f"role__{access.VIEW}": True}
+        group__is_everyone=True, **{f"role__{permissions.VIEW}": True}
     ).values_list("dataset_id", flat=True)
 
 
@@ -60,7 +61,7 @@ def _create_set(key: str, dataset_ids: list[int]) -> int:
     try:
         with transaction.atomic():
             public = Responsibility.objects.filter(
-                dataset_id__in=dataset_ids, group__is_everyone=True, **{f"role__{access.VIEW}": True}
+                dataset_id__in=dataset_ids, group__is_everyone=True, **{f"role__{permissions.VIEW}": True}
             ).exists()
             created = DatasetSet.objects.create(key=key, public=public)
             DatasetSetMember.objects.bulk_create(

@@ -1,7 +1,7 @@
 """Results files from other tools read into Quell's ScanInput: dbt, Great Expectations 1.x, Soda's `-srf`.
 
 Each reader takes parsed JSON and raises `MalformedFile` naming the file and what is wrong with
-it, before anything is written; `catalog.services.ingest_scan` then stores the scan all or nothing.
+it, before anything is written; `catalog.ingest.ingest_scan` then stores the scan all or nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from quell.accounts.models import User
-from quell.catalog import services as catalog
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog.models import CheckResult, Outcome, Scan
 from quell.ingest import soda
 from quell.lib.errors import Invalid, Unprocessable
@@ -92,7 +92,7 @@ def dbt_scan(
     run_results_name: str = "run_results.json",
     manifest_name: str = "manifest.json",
     data_source: str = "",
-) -> catalog.ScanInput:
+) -> catalog_ingest.ScanInput:
     """A scan from `dbt test` / `dbt build`: each test is a check on the model (or source) it tests.
 
     The data source is the model's database unless `data_source` names one; the dataset is the
@@ -155,10 +155,10 @@ def dbt_scan(
             definition = getattr(node, "raw_code", "") or ""
         severity = _enum_value(getattr(node.config, "severity", "")) if node.config else ""
         results.append(
-            catalog.ResultInput(
+            catalog_ingest.ResultInput(
                 data_source=data_source or database,
                 dataset=relation,
-                check=catalog.CheckInput(
+                check=catalog_ingest.CheckInput(
                     name=name[:1000],
                     identity=unique_id[:300],
                     column=column,
@@ -184,7 +184,7 @@ def dbt_scan(
     generated = runs.metadata.generated_at
     started = getattr(runs.metadata, "invocation_started_at", None)
     which = runs.args.get("which") if isinstance(runs.args, dict) else None
-    return catalog.ScanInput(
+    return catalog_ingest.ScanInput(
         data_timestamp=_aware(generated) or timezone.now(),
         results=results,
         source="dbt",
@@ -336,7 +336,7 @@ def _gx_value(result: dict[str, Any]) -> float | None:
 
 def gx_scan(
     document: Any, *, by: User, name: str = "result.json", data_source: str = "", dataset: str = ""
-) -> catalog.ScanInput:
+) -> catalog_ingest.ScanInput:
     """A scan from a GX 1.x validation or checkpoint result: each expectation is a check on its asset."""
     runs = _gx_runs(document, name, data_source, dataset)
     results = []
@@ -360,10 +360,10 @@ def gx_scan(
                 outcome = Outcome.FAIL
             result = expectation["result"] if isinstance(expectation["result"], dict) else {}
             results.append(
-                catalog.ResultInput(
+                catalog_ingest.ResultInput(
                     data_source=run.data_source,
                     dataset=run.dataset,
-                    check=catalog.CheckInput(
+                    check=catalog_ingest.CheckInput(
                         name=(f"{kind}({column})" if column else kind)[:1000],
                         identity=identity,
                         column=column,
@@ -380,7 +380,7 @@ def gx_scan(
         raise MalformedFile(name, "holds no expectation results.")
     when = next((run.run_time for run in runs if run.run_time), None)
     run_identity = document.get("id") or _dict(document.get("meta")).get("validation_id")
-    return catalog.ScanInput(
+    return catalog_ingest.ScanInput(
         data_timestamp=when or timezone.now(),
         results=results,
         source="great_expectations",
@@ -393,7 +393,7 @@ def gx_scan(
 # --- Soda Core's results file ---------------------------------------------------------------------
 
 
-def soda_file_scan(document: Any, *, by: User, name: str = "results.json") -> catalog.ScanInput:
+def soda_file_scan(document: Any, *, by: User, name: str = "results.json") -> catalog_ingest.ScanInput:
     """A scan from `soda scan -srf results.json`, for machines that cannot reach Quell."""
     if not isinstance(document, dict):
         raise MalformedFile(name, "is not a Soda scan results file (not a JSON object).")
@@ -421,7 +421,7 @@ class ImportRequest:
     dataset: str = ""
 
 
-def read_scan(request: ImportRequest, *, by: User) -> catalog.ScanInput:
+def read_scan(request: ImportRequest, *, by: User) -> catalog_ingest.ScanInput:
     """Read and check the files of one import, writing nothing."""
     if request.format == "dbt":
         if len(request.files) != 2:
@@ -452,10 +452,10 @@ def run_import(
     *,
     by: User,
     on_start: Callable[[int], object] | None = None,
-    on_progress: catalog.Progress | None = None,
+    on_progress: catalog_ingest.Progress | None = None,
 ) -> tuple[Scan, list[CheckResult]]:
     """Read the files, then store them as one scan, all or nothing."""
     scan_input = read_scan(request, by=by)
     if on_start is not None:
         on_start(len(scan_input.results))
-    return catalog.ingest_scan(scan_input, by=by, on_progress=on_progress)
+    return catalog_ingest.ingest_scan(scan_input, by=by, on_progress=on_progress)

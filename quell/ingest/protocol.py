@@ -20,6 +20,8 @@ from django.views.decorators.http import require_POST
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quell.accounts.models import Organization, User
+from quell.catalog import ingest as catalog_ingest
+from quell.catalog import queries as catalog_queries
 from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult, Measurement
 from quell.ingest import services, soda
@@ -192,12 +194,12 @@ def _limit(body: dict[str, Any]) -> int | None:
 
 def cloud_configuration(body: dict[str, Any], user: User, request: HttpRequest) -> dict[str, Any]:
     # Soda Core 3.x reads a missing key as "disabled", so it is always sent.
-    return {"disableCollectingWarehouseData": catalog.samples_disabled()}
+    return {"disableCollectingWarehouseData": catalog_queries.samples_disabled()}
 
 
 def available_check_attributes(body: dict[str, Any], user: User, request: HttpRequest) -> dict[str, Any]:
     results = []
-    for definition in catalog.list_check_attribute_definitions(by=user):
+    for definition in catalog_queries.list_check_attribute_definitions(by=user):
         allowed: list[Any] = definition.allowed_values
         if definition.type == "checkbox":
             allowed = [True, False]
@@ -215,7 +217,7 @@ def available_check_attributes(body: dict[str, Any], user: User, request: HttpRe
 
 def historic_measurements_v3(body: dict[str, Any], user: User, request: HttpRequest) -> dict[str, Any]:
     where = HistoryFilter(body.get("filter"), "metric.identity")
-    rows = catalog.historic_measurements(
+    rows = catalog_queries.historic_measurements(
         where.identities, by=user, since=where.since, until=where.until, limit=_limit(body)
     )
     return {"results": [_measurement_row(row) for row in rows]}
@@ -223,7 +225,7 @@ def historic_measurements_v3(body: dict[str, Any], user: User, request: HttpRequ
 
 def historic_check_results_v3(body: dict[str, Any], user: User, request: HttpRequest) -> dict[str, Any]:
     where = HistoryFilter(body.get("filter"), "check.identity")
-    rows = catalog.historic_check_results(
+    rows = catalog_queries.historic_check_results(
         where.identities, by=user, since=where.since, until=where.until, limit=_limit(body)
     )
     return {"results": [_check_result_row(row) for row in rows]}
@@ -247,7 +249,7 @@ def _history_v4(body: dict[str, Any], identities_key: str) -> tuple[list[str], H
 
 def historic_measurements_v4(body: dict[str, Any], user: User, request: HttpRequest) -> dict[str, Any]:
     identities, window = _history_v4(body, "metricIdentities")
-    rows = catalog.historic_measurements(
+    rows = catalog_queries.historic_measurements(
         identities, by=user, since=window.minScanTime, until=window.maxScanTime, limit=window.limit
     )
     return {"results": [_measurement_row(row) for row in rows]}
@@ -255,7 +257,7 @@ def historic_measurements_v4(body: dict[str, Any], user: User, request: HttpRequ
 
 def historic_check_results_v4(body: dict[str, Any], user: User, request: HttpRequest) -> dict[str, Any]:
     identities, window = _history_v4(body, "checkIdentities")
-    rows = catalog.historic_check_results(
+    rows = catalog_queries.historic_check_results(
         identities, by=user, since=window.minScanTime, until=window.maxScanTime, limit=window.limit
     )
     return {"results": [_check_result_row(row) for row in rows]}
@@ -263,7 +265,7 @@ def historic_check_results_v4(body: dict[str, Any], user: User, request: HttpReq
 
 def datasets_configuration(body: dict[str, Any], user: User, request: HttpRequest) -> dict[str, Any]:
     request_in = DatasetsConfigurationIn.model_validate(body)
-    collect = not catalog.samples_disabled()
+    collect = not catalog_queries.samples_disabled()
     # One entry per dataset asked about, in the order asked: the client checks the first one's name.
     return {
         "results": [
@@ -293,7 +295,7 @@ def insert_scan_results(body: dict[str, Any], user: User, request: HttpRequest) 
     scan_input = soda.scan_input(
         results, idempotency_key=key, client=request.headers.get("User-Agent", "")[:200]
     )
-    scan, stored = catalog.ingest_scan(scan_input, by=user)
+    scan, stored = catalog_ingest.ingest_scan(scan_input, by=user)
     return soda.insert_response(scan.pk, stored, settings.BASE_URL)
 
 
@@ -304,7 +306,7 @@ def upload_contract_file(body: dict[str, Any], user: User, request: HttpRequest)
 
 def mark_scan_failed(body: dict[str, Any], user: User, request: HttpRequest) -> dict[str, Any]:
     message = MarkScanFailedIn.model_validate(body)
-    scan = catalog.mark_scan_failed(
+    scan = catalog_ingest.mark_scan_failed(
         message.scanId,
         message.logs,
         by=user,

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from quell.catalog import services as catalog
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog.models import Check, CheckResult, Dataset, Outcome
 
 
@@ -154,7 +154,7 @@ def _value(diagnostics: dict[str, Any]) -> float | None:
     return float(value)
 
 
-def _samples(diagnostics: dict[str, Any]) -> list[catalog.SampleRef]:
+def _samples(diagnostics: dict[str, Any]) -> list[catalog_ingest.SampleRef]:
     refs = []
     for block in diagnostics.get("blocks") or []:
         if not isinstance(block, dict) or not isinstance(block.get("file"), dict):
@@ -164,7 +164,7 @@ def _samples(diagnostics: dict[str, Any]) -> list[catalog.SampleRef]:
         if reference.get("type") == "sodaCloudStorage" and isinstance(reference.get("fileId"), str):
             total = file.get("totalRowCount")
             refs.append(
-                catalog.SampleRef(
+                catalog_ingest.SampleRef(
                     file_id=reference["fileId"],
                     columns=file.get("columns") if isinstance(file.get("columns"), list) else [],
                     total_row_count=total if isinstance(total, int) and total >= 0 else None,
@@ -210,7 +210,7 @@ def _metric_datasets(results: SodaScanResults, checks: list[SodaCheck]) -> dict[
 
 def scan_input(
     results: SodaScanResults, *, idempotency_key: str | None, client: str = ""
-) -> catalog.ScanInput:
+) -> catalog_ingest.ScanInput:
     """Quell's scan from a Soda document: checks keep Soda's identity, metrics become measurements."""
     checks = [*(results.checks or []), *(results.automatedMonitoringChecks or [])]
     metric_names = {m.identity: m.metricName or "" for m in results.metrics or []}
@@ -225,10 +225,10 @@ def scan_input(
             location["checkPath"] = check.checkPath
         metrics = list(check.metrics or [])
         result_inputs.append(
-            catalog.ResultInput(
+            catalog_ingest.ResultInput(
                 data_source=check.dataSource,
                 dataset=dataset_name(check),
-                check=catalog.CheckInput(
+                check=catalog_ingest.CheckInput(
                     name=check.name
                     or check.checkPath
                     or check.definition
@@ -250,7 +250,7 @@ def scan_input(
         )
     metric_datasets = _metric_datasets(results, checks)
     measurements = [
-        catalog.MeasurementInput(
+        catalog_ingest.MeasurementInput(
             identity=metric.identity,
             metric_name=metric.metricName or "",
             value=_finite(metric.value),
@@ -264,7 +264,7 @@ def scan_input(
         source = (results.contract.metadata or {}).get("source")
         file_path = source.get("filePath") if isinstance(source, dict) else None
         contracts.append(
-            catalog.ContractInput(
+            catalog_ingest.ContractInput(
                 data_source=checks[0].dataSource,
                 dataset=dataset_name(checks[0]),
                 file_id=results.contract.fileId,
@@ -272,7 +272,7 @@ def scan_input(
             )
         )
     source_type = (results.defaultDataSourceProperties or {}).get("type")
-    return catalog.ScanInput(
+    return catalog_ingest.ScanInput(
         data_timestamp=results.dataTimestamp,
         results=result_inputs,
         source="soda-core",

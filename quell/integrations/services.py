@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from quell.accounts.models import User
-from quell.catalog.access import require_admin
+from quell.accounts.permissions import require_admin
 from quell.catalog.models import Dataset
 from quell.incidents.models import Incident
 from quell.integrations import delivery as worker
@@ -431,7 +431,7 @@ def link_out(link: IncidentLink) -> dict[str, Any]:
 
 def incident_links(incident: Incident | int, *, by: User) -> list[dict[str, Any]]:
     """The links shown on an incident, for anyone who can see it."""
-    from quell.incidents.services import checked_incident
+    from quell.incidents.queries import checked_incident
 
     incident = checked_incident(incident, by=by)
     return [link_out(link) for link in links_for_incidents([incident])[incident.pk]]

@@ -5,6 +5,8 @@ attached to it). Each service checks visibility itself, which re-read the object
 every time: the incident page loaded its incident four times. A service that fetched an object for a
 user marks it; another service given that object for the same user uses it as it is, and anything
 else (an id, an object fetched some other way or for someone else) is fetched and checked again.
+
+The user is any model instance (accounts' User in practice): lib sits below every app and imports none.
 """
 
 from __future__ import annotations
@@ -13,19 +15,17 @@ from typing import TypeVar
 
 from django.db import models
 
-from quell.accounts.models import User
-
 M = TypeVar("M", bound=models.Model)
 
 _ATTR = "_quell_checked_for"
 
 
-def mark_checked(obj: M, user: User) -> M:
+def mark_checked(obj: M, user: models.Model) -> M:
     """Record that `obj` was fetched through a service's visibility check for `user`."""
     setattr(obj, _ATTR, user.pk)
     return obj
 
 
-def checked_for(obj: object, user: User) -> bool:
+def checked_for(obj: object, user: models.Model) -> bool:
     """Whether `obj` is a model instance a service fetched and checked for this `user`."""
     return isinstance(obj, models.Model) and getattr(obj, _ATTR, None) == user.pk

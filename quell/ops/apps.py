@@ -11,11 +11,11 @@ class OpsConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django_tasks.signals import task_finished, task_started
 
+        from quell.lib import logs as ops_logging
         from quell.lib import periodic
         from quell.lib.dbstats import without_jit
         from quell.lib.network import parse_networks
         from quell.ops import heartbeat
-        from quell.lib import logs as ops_logging
 
         # A mistyped network refuses to start rather than failing each request that reads it.
         parse_networks(settings.METRICS_ALLOWED_NETWORKS, "QUELL_METRICS_ALLOWED_NETWORKS")

@@ -27,9 +27,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from quell.accounts.logins import LOGIN_WINDOW
 from quell.accounts.models import LoginFailure, Organization, User
-from quell.accounts.services import LOGIN_WINDOW
-from quell.catalog.access import require_admin
+from quell.accounts.permissions import require_admin
 from quell.catalog.models import CheckResult, FailedRowsSample, Measurement, Scan
 from quell.incidents.models import OPEN_STATUSES, IncidentCheckResult
 from quell.ingest.models import SodaToken

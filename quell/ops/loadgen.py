@@ -26,7 +26,7 @@ from django.db import connection, models, transaction
 from django.db.models import Max
 from tqdm import tqdm
 
-from quell.accounts.models import DatasetRole, GlobalRole, User, UserGroup
+from quell.accounts.models import DatasetRole, GlobalRole, Responsibility, User, UserGroup
 from quell.catalog import counters
 from quell.catalog.models import (
     Check,
@@ -34,7 +34,6 @@ from quell.catalog.models import (
     Dataset,
     DataSource,
     Outcome,
-    Responsibility,
     Scan,
     ScanState,
 )

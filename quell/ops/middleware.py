@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils.functional import empty
 
-from quell.catalog import access
+from quell.accounts import permissions
 from quell.lib import metrics
 from quell.lib.logs import accept_request_id, request_context
 from quell.lib.network import client_of
@@ -114,11 +114,11 @@ class ProbeMiddleware:
 
 
 class GroupsRememberedMiddleware:
-    """Reads each caller's groups once per request (quell.catalog.access.groups_remembered)."""
+    """Reads each caller's groups once per request (quell.accounts.permissions.groups_remembered)."""
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        with access.groups_remembered():
+        with permissions.groups_remembered():
             return self.get_response(request)

@@ -17,7 +17,8 @@ from django.utils.safestring import SafeString, mark_safe
 from quell.accounts.models import DATASET_PERMISSIONS, GlobalRole, User
 from quell.catalog.models import AttributeType, Dataset
 from quell.incidents.models import Severity, Status
-from quell.incidents.services import DESCRIPTION_MAX, SORTS, TITLE_MAX
+from quell.incidents.paging import SORTS
+from quell.incidents.services import DESCRIPTION_MAX, TITLE_MAX
 from quell.lib.zones import zone_names
 
 OPEN = "open"

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from quell.catalog import services as catalog
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog.models import CheckResult
 from tests.conftest import T0, World
 
@@ -94,9 +94,9 @@ def test_the_answer_names_each_checks_dataset_by_its_data_source(world: World) -
 
 
 def test_each_result_a_scan_answers_is_the_row_it_stored(world: World) -> None:
-    checks = [catalog.CheckInput(name=f"check {n}") for n in range(3)]
+    checks = [catalog_ingest.CheckInput(name=f"check {n}") for n in range(3)]
     results = [
-        catalog.ResultInput(
+        catalog_ingest.ResultInput(
             data_source="warehouse",
             dataset="orders" if n % 2 else "customers",
             check=checks[n % 3],
@@ -108,7 +108,9 @@ def test_each_result_a_scan_answers_is_the_row_it_stored(world: World) -> None:
         for n in range(7)
     ]
 
-    scan, stored = catalog.ingest_scan(catalog.ScanInput(data_timestamp=T0, results=results), by=world.admin)
+    scan, stored = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(data_timestamp=T0, results=results), by=world.admin
+    )
 
     rows = list(CheckResult.objects.filter(scan=scan).order_by("id"))
     assert [r.pk for r in stored] == [r.pk for r in rows]
@@ -136,12 +138,12 @@ def test_a_scan_whose_results_are_refused_stores_none_of_them(world: World) -> N
 
 
 def test_a_scan_of_metrics_alone_stores_them_and_no_result(world: World) -> None:
-    scan, stored = catalog.ingest_scan(
-        catalog.ScanInput(
+    scan, stored = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0,
             results=[],
             measurements=[
-                catalog.MeasurementInput(identity="metric-row-count", metric_name="row_count", value=3)
+                catalog_ingest.MeasurementInput(identity="metric-row-count", metric_name="row_count", value=3)
             ],
         ),
         by=world.admin,

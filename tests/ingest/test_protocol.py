@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from quell.accounts.models import ApiKey, Organization, User
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog import services as catalog
 from quell.catalog.models import (
     Check,
@@ -363,12 +364,12 @@ def test_a_user_who_cannot_see_an_existing_dataset_is_refused_without_learning_o
 
 
 def stored_measurement(world: World, identity: str, value: float, when: dt.datetime) -> None:
-    catalog.ingest_scan(
-        catalog.ScanInput(
+    catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=when,
             results=[],
             measurements=[
-                catalog.MeasurementInput(
+                catalog_ingest.MeasurementInput(
                     identity=identity,
                     metric_name="row_count",
                     value=value,

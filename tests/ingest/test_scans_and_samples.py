@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from quell.accounts.models import DatasetRole, Organization
+from quell.accounts.models import DatasetRole, Organization, Responsibility
+from quell.catalog import ingest as catalog_ingest
+from quell.catalog import queries as catalog_queries
 from quell.catalog import services as catalog
-from quell.catalog.models import CheckResult, FailedRowsSample, Responsibility, Scan
+from quell.catalog.models import CheckResult, FailedRowsSample, Scan
 from quell.lib.errors import Forbidden, Invalid, NotFound
 from tests.conftest import T0, ClientFor, World
 
@@ -16,19 +18,21 @@ def scan_with_sample(world: World, data_source: str = "warehouse", dataset: str 
     sample = catalog.store_failed_rows_sample(
         b"[1, null]\n[2, null]\n", by=world.admin, file_path="x/y.jsonl"
     )
-    _, (result,) = catalog.ingest_scan(
-        catalog.ScanInput(
+    _, (result,) = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0,
             definition_name="nightly",
             logs=[{"level": "info", "message": "Scan summary:"}],
             results=[
-                catalog.ResultInput(
+                catalog_ingest.ResultInput(
                     data_source=data_source,
                     dataset=dataset,
-                    check=catalog.CheckInput(name="missing_count(customer_id) = 0"),
+                    check=catalog_ingest.CheckInput(name="missing_count(customer_id) = 0"),
                     outcome="fail",
                     value=2,
-                    samples=[catalog.SampleRef(sample.file_id, [{"name": "id"}, {"name": "customer_id"}], 2)],
+                    samples=[
+                        catalog_ingest.SampleRef(sample.file_id, [{"name": "id"}, {"name": "customer_id"}], 2)
+                    ],
                 )
             ],
         ),
@@ -41,12 +45,12 @@ def test_a_scan_is_listed_for_its_dataset_and_data_source(world: World) -> None:
     result = scan_with_sample(world)
     assert result.scan is not None
 
-    by_dataset = catalog.list_scans(by=world.viewer, dataset_id=world.orders.pk)
-    by_source = catalog.list_scans(by=world.viewer, data_source_id=world.orders.data_source_id)
+    by_dataset = catalog_queries.list_scans(by=world.viewer, dataset_id=world.orders.pk)
+    by_source = catalog_queries.list_scans(by=world.viewer, data_source_id=world.orders.data_source_id)
 
     assert result.scan in by_dataset
     assert result.scan in by_source
-    assert list(catalog.list_scans(by=world.viewer, dataset_id=world.customers.pk)) == [
+    assert list(catalog_queries.list_scans(by=world.viewer, dataset_id=world.customers.pk)) == [
         s for s in Scan.objects.order_by("-data_timestamp", "-id") if s.datasets.filter(pk=world.customers.pk)
     ]
 
@@ -55,28 +59,32 @@ def test_a_scan_of_a_private_dataset_is_hidden_from_outsiders(world: World) -> N
     result = scan_with_sample(world)
     assert result.scan is not None
 
-    assert result.scan not in catalog.list_scans(by=world.outsider)
+    assert result.scan not in catalog_queries.list_scans(by=world.outsider)
     with pytest.raises(NotFound):
-        catalog.get_scan(result.scan.pk, by=world.outsider)
+        catalog_queries.get_scan(result.scan.pk, by=world.outsider)
     with pytest.raises(NotFound):
-        catalog.list_scans(by=world.outsider, dataset_id=world.orders.pk)
+        catalog_queries.list_scans(by=world.outsider, dataset_id=world.orders.pk)
 
 
 def test_a_scans_results_are_those_the_caller_can_view(world: World) -> None:
     result = scan_with_sample(world)
     assert result.scan is not None
 
-    assert list(catalog.scan_results(result.scan.pk, by=world.viewer)) == [result]
+    assert list(catalog_queries.scan_results(result.scan.pk, by=world.viewer)) == [result]
 
 
 def test_scan_logs_are_for_those_who_can_view_all_of_its_datasets(world: World) -> None:
-    _, results = catalog.ingest_scan(
-        catalog.ScanInput(
+    _, results = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0,
             logs=[{"level": "info", "message": "orders and customers"}],
             results=[
-                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="a"), "pass"),
-                catalog.ResultInput("warehouse", "customers", catalog.CheckInput(name="b"), "pass"),
+                catalog_ingest.ResultInput(
+                    "warehouse", "orders", catalog_ingest.CheckInput(name="a"), "pass"
+                ),
+                catalog_ingest.ResultInput(
+                    "warehouse", "customers", catalog_ingest.CheckInput(name="b"), "pass"
+                ),
             ],
         ),
         by=world.admin,
@@ -84,11 +92,11 @@ def test_scan_logs_are_for_those_who_can_view_all_of_its_datasets(world: World) 
     scan = results[0].scan
     assert scan is not None
     # The outsider sees the customers part (Everyone may view it) but not the private orders.
-    assert list(catalog.scan_results(scan.pk, by=world.outsider)) == [results[1]]
+    assert list(catalog_queries.scan_results(scan.pk, by=world.outsider)) == [results[1]]
 
     with pytest.raises(Forbidden):
-        catalog.scan_logs(scan.pk, by=world.outsider)
-    assert catalog.scan_logs(scan.pk, by=world.viewer) == [
+        catalog_queries.scan_logs(scan.pk, by=world.outsider)
+    assert catalog_queries.scan_logs(scan.pk, by=world.viewer) == [
         {"level": "info", "message": "orders and customers"}
     ]
 
@@ -96,12 +104,12 @@ def test_scan_logs_are_for_those_who_can_view_all_of_its_datasets(world: World) 
 def test_failed_rows_are_shown_to_a_role_with_the_failed_rows_permission(world: World) -> None:
     result = scan_with_sample(world)
 
-    (sample,) = catalog.failed_rows(result.pk, by=world.viewer)
+    (sample,) = catalog_queries.failed_rows(result.pk, by=world.viewer)
 
     assert sample.rows == [[1, None], [2, None]]
     assert sample.columns == [{"name": "id"}, {"name": "customer_id"}]
     assert sample.total_row_count == 2
-    assert catalog.can_view_failed_rows(result, world.viewer)
+    assert catalog_queries.can_view_failed_rows(result, world.viewer)
 
 
 def test_failed_rows_are_refused_to_a_role_without_that_permission(world: World) -> None:
@@ -110,30 +118,30 @@ def test_failed_rows_are_refused_to_a_role_without_that_permission(world: World)
     Responsibility.objects.filter(dataset=world.orders, user=world.viewer).update(role=no_rows)
 
     with pytest.raises(Forbidden, match="Access failed row samples for checks"):
-        catalog.failed_rows(result.pk, by=world.viewer)
-    assert not catalog.can_view_failed_rows(result, world.viewer)
+        catalog_queries.failed_rows(result.pk, by=world.viewer)
+    assert not catalog_queries.can_view_failed_rows(result, world.viewer)
 
 
 def test_failed_rows_of_a_result_one_cannot_see_are_not_found(world: World) -> None:
     result = scan_with_sample(world)
 
     with pytest.raises(NotFound):
-        catalog.failed_rows(result.pk, by=world.outsider)
+        catalog_queries.failed_rows(result.pk, by=world.outsider)
 
 
 def test_a_sample_uploaded_by_someone_else_is_not_attached(world: World) -> None:
     foreign = catalog.store_failed_rows_sample(b"[9]\n", by=world.editor)
 
-    catalog.ingest_scan(
-        catalog.ScanInput(
+    catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0,
             results=[
-                catalog.ResultInput(
+                catalog_ingest.ResultInput(
                     "warehouse",
                     "orders",
-                    catalog.CheckInput(name="a"),
+                    catalog_ingest.CheckInput(name="a"),
                     "fail",
-                    samples=[catalog.SampleRef(foreign.file_id)],
+                    samples=[catalog_ingest.SampleRef(foreign.file_id)],
                 )
             ],
         ),
@@ -151,7 +159,7 @@ def test_only_an_admin_changes_failed_row_settings(world: World) -> None:
     org = catalog.update_failed_rows_settings(by=world.admin, collect=False, max_bytes=4096)
 
     assert (org.collect_failed_rows, org.failed_rows_max_bytes) == (False, 4096)
-    assert catalog.samples_disabled()
+    assert catalog_queries.samples_disabled()
 
 
 def test_a_sample_size_limit_out_of_range_is_refused(world: World) -> None:
@@ -176,7 +184,7 @@ def test_only_an_admin_defines_check_attributes(world: World) -> None:
 
     created = catalog.create_check_attribute_definition(by=world.admin, name="domain", attribute_type="text")
 
-    assert list(catalog.list_check_attribute_definitions(by=world.viewer)) == [created]
+    assert list(catalog_queries.list_check_attribute_definitions(by=world.viewer)) == [created]
 
 
 @pytest.mark.parametrize(
@@ -225,14 +233,18 @@ def test_scans_and_samples_over_the_rest_api(world: World, client_for: ClientFor
 
 def scan_failing_on_the_private_dataset(world: World) -> Scan:
     """One scan by the admin: a fail and a warn on the private orders, a pass on the public customers."""
-    scan, _ = catalog.ingest_scan(
-        catalog.ScanInput(
+    scan, _ = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0,
             results=[
-                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="orders fail"), "fail"),
-                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="orders warn"), "warn"),
-                catalog.ResultInput(
-                    "warehouse", "customers", catalog.CheckInput(name="customers ok"), "pass"
+                catalog_ingest.ResultInput(
+                    "warehouse", "orders", catalog_ingest.CheckInput(name="orders fail"), "fail"
+                ),
+                catalog_ingest.ResultInput(
+                    "warehouse", "orders", catalog_ingest.CheckInput(name="orders warn"), "warn"
+                ),
+                catalog_ingest.ResultInput(
+                    "warehouse", "customers", catalog_ingest.CheckInput(name="customers ok"), "pass"
                 ),
             ],
         ),

@@ -33,7 +33,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quell.settings")
 import django
 django.setup()
 from quell.accounts.models import ApiKey, GlobalRole, User
-from quell.catalog import services as catalog
+from quell.catalog import ingest as catalog_ingest
 from quell.incidents import services as incidents
 
 count, stop = int(sys.argv[1]), sys.argv[2]
@@ -43,12 +43,12 @@ print(json.dumps({"key": key.key_id, "secret": secret}), flush=True)
 made = 0
 # Each round writes a scan, a result and an incident with its timeline, in separate transactions.
 while (count and made < count) or (not count and not os.path.exists(stop)):
-    scan = catalog.ScanInput(
+    scan = catalog_ingest.ScanInput(
         data_timestamp=dt.datetime.now(dt.UTC),
-        results=[catalog.ResultInput(data_source="warehouse", dataset="orders",
-                                     check=catalog.CheckInput(name="row_count > 0"), outcome="fail", value=0)],
+        results=[catalog_ingest.ResultInput(data_source="warehouse", dataset="orders",
+                                     check=catalog_ingest.CheckInput(name="row_count > 0"), outcome="fail", value=0)],
     )
-    _, (result,) = catalog.ingest_scan(scan, by=admin)
+    _, (result,) = catalog_ingest.ingest_scan(scan, by=admin)
     incidents.create_incident(by=admin, title=f"Incident {made}", severity="major", check_result_ids=[result.pk])
     made += 1
     print(made, flush=True)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from quell.accounts.models import ApiKey, LoginFailure, Organization, User
-from quell.catalog import services as catalog
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog.models import CheckResult, FailedRowsSample, Measurement, Scan
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident, Status
@@ -39,14 +39,14 @@ def results_of(by: User, check: str, *outcomes: str, dataset: str = "orders") ->
     """One scan per outcome for one check, each a day after the last; returned oldest first."""
     stored = []
     for n, outcome in enumerate(outcomes):
-        _, results = catalog.ingest_scan(
-            catalog.ScanInput(
+        _, results = catalog_ingest.ingest_scan(
+            catalog_ingest.ScanInput(
                 data_timestamp=T0 + dt.timedelta(days=n),
                 results=[
-                    catalog.ResultInput(
+                    catalog_ingest.ResultInput(
                         data_source="warehouse",
                         dataset=dataset,
-                        check=catalog.CheckInput(name=check),
+                        check=catalog_ingest.CheckInput(name=check),
                         outcome=outcome,
                         value=n,
                     )

@@ -11,9 +11,9 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
-from quell.accounts.models import User
-from quell.catalog import services as catalog
-from quell.catalog.models import CheckResult, Dataset, Responsibility, Scan
+from quell.accounts.models import Responsibility, User
+from quell.catalog import ingest as catalog_ingest
+from quell.catalog.models import CheckResult, Dataset, Scan
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident
 from tests.conftest import T0, World
@@ -55,14 +55,14 @@ def push_at(
     by: User, dataset: str, at: dt.datetime, *results: tuple[str, str, float | None]
 ) -> list[CheckResult]:
     """Ingest one scan into warehouse/<dataset> at a given data time."""
-    _, stored = catalog.ingest_scan(
-        catalog.ScanInput(
+    _, stored = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=at,
             results=[
-                catalog.ResultInput(
+                catalog_ingest.ResultInput(
                     data_source="warehouse",
                     dataset=dataset,
-                    check=catalog.CheckInput(name=name),
+                    check=catalog_ingest.CheckInput(name=name),
                     outcome=outcome,
                     value=value,
                 )
@@ -162,11 +162,13 @@ def missing_customers(scan: Scan) -> CheckResult:
 @pytest.fixture
 def vault(world: World) -> Dataset:
     """A data source whose only dataset, vault/secrets, is private to the manager, editor and viewer."""
-    catalog.ingest_scan(
-        catalog.ScanInput(
+    catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=day(1),
             results=[
-                catalog.ResultInput("vault", "secrets", catalog.CheckInput(name="row_count > 0"), "pass", 5)
+                catalog_ingest.ResultInput(
+                    "vault", "secrets", catalog_ingest.CheckInput(name="row_count > 0"), "pass", 5
+                )
             ],
         ),
         by=world.admin,

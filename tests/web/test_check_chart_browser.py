@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from quell.catalog import services as catalog
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog.models import CheckResult
 from quell.incidents import services as incidents
 from tests.conftest import World
@@ -22,14 +22,14 @@ THRESHOLDS = {"fail": {"greaterThan": 1000.0}, "warn": {"greaterThan": 500.0}}
 def max_amount(world: World, n: int, value: float) -> CheckResult:
     """Day n's result of `max(amount) warn when > 500 fail when > 1000` as Soda Core sends it."""
     outcome = "fail" if value > 1000 else "warn" if value > 500 else "pass"
-    _, (result,) = catalog.ingest_scan(
-        catalog.ScanInput(
+    _, (result,) = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=day(n),
             results=[
-                catalog.ResultInput(
+                catalog_ingest.ResultInput(
                     data_source="warehouse",
                     dataset="orders",
-                    check=catalog.CheckInput(name="max(amount) warn when > 500 fail when > 1000"),
+                    check=catalog_ingest.CheckInput(name="max(amount) warn when > 500 fail when > 1000"),
                     outcome=outcome,
                     value=value,
                     diagnostics={"value": value, **THRESHOLDS},

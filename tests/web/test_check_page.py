@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from quell.catalog import services as catalog
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog.models import Check, CheckResult
 from quell.incidents.models import Incident, TimelineEvent
 from quell.web.charts import result_chart
@@ -88,14 +88,14 @@ def result_row(body: str, result_id: int) -> str:
 def test_a_result_row_shows_its_time_outcome_value_diagnostics_scan_and_incidents(
     client_as: ClientAs, world: World, orders_incident: Incident
 ) -> None:
-    scan, (result,) = catalog.ingest_scan(
-        catalog.ScanInput(
+    scan, (result,) = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=day(2),
             results=[
-                catalog.ResultInput(
+                catalog_ingest.ResultInput(
                     data_source="warehouse",
                     dataset="orders",
-                    check=catalog.CheckInput(name="row_count > 0"),
+                    check=catalog_ingest.CheckInput(name="row_count > 0"),
                     outcome="warn",
                     value=12345.678,
                     diagnostics={"note": "<script>x</script> & é", "rows": 1000000, "ratio": 1e-07},

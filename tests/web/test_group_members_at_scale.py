@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from quell.accounts import queries as account_queries
 from quell.accounts import services as accounts
 from quell.accounts.models import User, UserGroup
 from quell.lib.errors import Forbidden, Invalid
@@ -206,7 +207,7 @@ def test_an_id_that_is_not_a_number_is_refused_at_the_field(client_as: ClientAs,
 
 
 def test_the_everyone_groups_members_cannot_be_changed(client_as: ClientAs, world: World) -> None:
-    everyone = accounts.everyone_group()
+    everyone = account_queries.everyone_group()
     admin = client_as("admin")
 
     page = admin.get(f"/settings/groups/{everyone.pk}")
@@ -367,7 +368,7 @@ def test_one_person_cannot_be_added_and_removed_at_once(world: World, crowd: Cro
 
 
 def test_the_everyone_group_refuses_additions_and_removals(world: World) -> None:
-    everyone = accounts.everyone_group()
+    everyone = account_queries.everyone_group()
 
     with pytest.raises(Invalid, match="Everyone holds every user"):
         accounts.add_group_members(everyone.pk, [world.viewer.pk], by=world.admin)

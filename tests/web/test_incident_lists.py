@@ -7,6 +7,7 @@ import re
 import pytest
 from django.db.models import F
 
+from quell.incidents import search as title_search
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident, IncidentTally
 from tests.conftest import World
@@ -133,7 +134,7 @@ def test_the_counts_per_status_follow_the_other_filters(
 def test_a_search_past_its_count_cap_claims_the_cap_with_a_plus_and_separates_thousands(
     client_as: ClientAs, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(incidents, "SEARCH_COUNT_CAP", 2)
+    monkeypatch.setattr(title_search, "SEARCH_COUNT_CAP", 2)
     for n in range(4):
         incidents.create_incident(
             by=world.editor, title=f"Pump {n} stalled", check_result_ids=[world.orders_fail.pk]

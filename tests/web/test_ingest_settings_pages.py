@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from quell.accounts.models import Organization
-from quell.catalog import services as catalog
+from quell.catalog import queries as catalog_queries
 from quell.catalog.models import CheckAttributeDefinition
 from tests.conftest import World
 from tests.web.conftest import ROLES, ClientAs, soda_token
@@ -79,7 +79,7 @@ def test_an_admin_turns_samples_off_and_changes_the_limit(client_as: ClientAs, w
 def test_turning_samples_off_tells_soda_core_not_to_send_them(client_as: ClientAs, world: World) -> None:
     client_as("admin").post("/settings/failed-rows", {"max_bytes": "65536"})
 
-    assert catalog.samples_disabled()
+    assert catalog_queries.samples_disabled()
 
 
 def test_an_admin_turns_samples_back_on(client_as: ClientAs, world: World) -> None:

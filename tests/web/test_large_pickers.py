@@ -11,8 +11,8 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from quell.accounts.models import User, UserGroup
-from quell.catalog.models import Dataset, DataSource, Responsibility
+from quell.accounts.models import Responsibility, User, UserGroup
+from quell.catalog.models import Dataset, DataSource
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident
 from quell.web.pickers import PICKER_MATCHES, PLAIN_SELECT_MAX

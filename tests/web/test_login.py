@@ -16,6 +16,7 @@ from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import Client
 from django.utils import timezone
 
+from quell.accounts import logins
 from quell.accounts import services as accounts
 from quell.accounts.models import LoginFailure
 from tests.conftest import World
@@ -79,7 +80,7 @@ def test_a_deactivated_user_cannot_log_in(world: World) -> None:
 
 
 def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(world: World) -> None:
-    for _ in range(accounts.LOGIN_FAILURES_PER_EMAIL):
+    for _ in range(logins.LOGIN_FAILURES_PER_EMAIL):
         log_in(Client(), "editor@example.com", "wrong")
 
     response = log_in(Client(), "editor@example.com", "pw-for-tests")
@@ -90,9 +91,9 @@ def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(world:
 
 
 def test_the_lock_lifts_when_the_failures_are_old(world: World) -> None:
-    for _ in range(accounts.LOGIN_FAILURES_PER_EMAIL):
+    for _ in range(logins.LOGIN_FAILURES_PER_EMAIL):
         log_in(Client(), "editor@example.com", "wrong")
-    LoginFailure.objects.update(at=timezone.now() - accounts.LOGIN_WINDOW - dt.timedelta(seconds=1))
+    LoginFailure.objects.update(at=timezone.now() - logins.LOGIN_WINDOW - dt.timedelta(seconds=1))
 
     response = log_in(Client(), "editor@example.com", "pw-for-tests")
 
@@ -100,14 +101,14 @@ def test_the_lock_lifts_when_the_failures_are_old(world: World) -> None:
 
 
 def test_failures_for_one_account_do_not_lock_another(world: World) -> None:
-    for _ in range(accounts.LOGIN_FAILURES_PER_EMAIL):
+    for _ in range(logins.LOGIN_FAILURES_PER_EMAIL):
         log_in(Client(), "editor@example.com", "wrong")
 
     assert log_in(Client(), "viewer@example.com", "pw-for-tests").status_code == 302
 
 
 def test_many_failures_from_one_address_lock_that_address(world: World) -> None:
-    for n in range(accounts.LOGIN_FAILURES_PER_IP):
+    for n in range(logins.LOGIN_FAILURES_PER_IP):
         log_in(Client(), f"guess{n}@example.com", "wrong")
 
     response = log_in(Client(), "viewer@example.com", "pw-for-tests")
@@ -131,7 +132,7 @@ def through_proxy(client_address: str) -> Client:
 def test_behind_the_proxy_one_clients_failures_lock_that_client_and_nobody_else(
     world: World, behind_proxy: None
 ) -> None:
-    for n in range(accounts.LOGIN_FAILURES_PER_IP):
+    for n in range(logins.LOGIN_FAILURES_PER_IP):
         log_in(through_proxy("203.0.113.7"), f"guess{n}@example.com", "wrong")
 
     assert log_in(through_proxy("198.51.100.2"), "viewer@example.com", "pw-for-tests").status_code == 302
@@ -152,7 +153,7 @@ def test_an_untrusted_peer_cannot_forward_its_way_out_of_its_own_lock(
     def from_peer(forwarded_for: str) -> Client:
         return Client(REMOTE_ADDR="192.0.2.66", HTTP_X_FORWARDED_FOR=forwarded_for)
 
-    for n in range(accounts.LOGIN_FAILURES_PER_IP):
+    for n in range(logins.LOGIN_FAILURES_PER_IP):
         log_in(from_peer(f"198.51.100.{n}"), f"guess{n}@example.com", "wrong")
 
     response = log_in(from_peer("198.51.100.200"), "viewer@example.com", "pw-for-tests")
@@ -226,13 +227,13 @@ def test_forty_wrong_passwords_at_once_reach_at_most_five_password_checks(
     )
 
     assert set(codes) <= {400, 429}, codes
-    assert len(checked) == codes.count(400) <= accounts.LOGIN_FAILURES_PER_EMAIL, codes
+    assert len(checked) == codes.count(400) <= logins.LOGIN_FAILURES_PER_EMAIL, codes
     # Each checked guess is one failure on record; the refused ones left none behind.
     assert LoginFailure.objects.filter(email="viewer@example.com").count() == len(checked)
 
 
 def test_a_successful_log_in_forgets_earlier_failures(world: World) -> None:
-    for _ in range(accounts.LOGIN_FAILURES_PER_EMAIL - 1):
+    for _ in range(logins.LOGIN_FAILURES_PER_EMAIL - 1):
         log_in(Client(), "editor@example.com", "wrong")
     log_in(Client(), "editor@example.com", "pw-for-tests")
 

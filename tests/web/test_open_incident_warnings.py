@@ -13,6 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from quell.catalog.models import CheckResult
+from quell.incidents import queries as incident_queries
 from quell.incidents import services as incidents
 from quell.incidents.models import EventKind, Incident, IncidentCheckResult, TimelineEvent
 from tests.conftest import World
@@ -230,7 +231,7 @@ def test_an_open_incident_the_caller_may_not_change_is_linked_with_the_reason(
     # The dialog is for those who manage the check's dataset, and every incident holding its results is
     # on that dataset, so today's rules always let them add; the form still says why when they may not.
     incident = open_incident(world, "Orders table is empty", world.orders_fail)
-    (offered,) = incidents.open_incidents_of_check(world.orders_fail.check_ref, by=world.viewer)
+    (offered,) = incident_queries.open_incidents_of_check(world.orders_fail.check_ref, by=world.viewer)
 
     buttons = render_to_string("web/_add_to_open_incidents.html", {"open_incidents": [offered]})
 

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from quell.incidents import search as title_search
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident
 from tests.conftest import World
@@ -169,8 +170,8 @@ def test_a_search_page_makes_at_most_one_prefix_search_of_the_full_text_index_on
     # read only as far as the LIMIT, so common ones are looked up first.
     if connection.vendor != "sqlite":
         pytest.skip("PostgreSQL matches the GIN index within each query")
-    monkeypatch.setattr(incidents, "SQLITE_COMMON_MATCHES", common_from)
-    monkeypatch.setattr(incidents, "SEARCH_COUNT_CAP", 2)
+    monkeypatch.setattr(title_search, "SQLITE_COMMON_MATCHES", common_from)
+    monkeypatch.setattr(title_search, "SEARCH_COUNT_CAP", 2)
     for n in range(4):
         incidents.create_incident(
             by=world.editor, title=f"Pump {n} stalled", check_result_ids=[world.orders_fail.pk]

@@ -8,7 +8,7 @@ import pytest
 from django.conf import LazySettings
 from django.test import Client
 
-from quell.accounts import services as accounts
+from quell.accounts import logins
 from quell.accounts.models import LoginFailure, User
 from tests.conftest import World
 from tests.web.conftest import ClientAs
@@ -90,8 +90,8 @@ def test_behind_the_proxy_a_wrong_current_password_counts_against_the_client(
     client_as: ClientAs, world: World, settings: LazySettings
 ) -> None:
     settings.TRUSTED_PROXIES = ["127.0.0.1", "::1"]  # the test client's peer is 127.0.0.1
-    for n in range(accounts.LOGIN_FAILURES_PER_IP):
-        accounts.record_login_failure(f"guess{n}@example.com", "203.0.113.7")
+    for n in range(logins.LOGIN_FAILURES_PER_IP):
+        logins.record_login_failure(f"guess{n}@example.com", "203.0.113.7")
     locked, other = client_as("viewer"), client_as("viewer")
     locked.defaults["HTTP_X_FORWARDED_FOR"] = "203.0.113.7"
     other.defaults["HTTP_X_FORWARDED_FOR"] = "198.51.100.2"
@@ -132,7 +132,7 @@ def test_a_weak_new_password_is_refused_with_the_validators_message(
 def test_after_five_wrong_tries_the_form_is_locked_like_the_log_in(client_as: ClientAs, world: World) -> None:
     client = client_as("viewer")
     before = password_hash(world.viewer)
-    for _ in range(accounts.LOGIN_FAILURES_PER_EMAIL):
+    for _ in range(logins.LOGIN_FAILURES_PER_EMAIL):
         change(client, current="a guess")
 
     response = change(client)

@@ -11,8 +11,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from quell.accounts.models import User, UserGroup
-from quell.catalog.models import Responsibility
+from quell.accounts.models import Responsibility, User, UserGroup
 from quell.web.pickers import PICKER_MATCHES, PLAIN_SELECT_MAX
 from tests.conftest import World
 from tests.web.conftest import ROLES, ClientAs

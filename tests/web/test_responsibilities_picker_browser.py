@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from quell.catalog.models import Responsibility
+from quell.accounts.models import Responsibility
 from tests.conftest import World
 from tests.web.test_browser_journey import NEEDS_CHROMIUM, chromium, log_in, new_page, screenshot
 from tests.web.test_responsibilities_picker import (

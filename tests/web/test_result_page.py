@@ -6,9 +6,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from quell.accounts.models import DatasetRole, Organization, User
+from quell.accounts.models import DatasetRole, Organization, Responsibility, User
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog import services as catalog
-from quell.catalog.models import Responsibility, Scan
+from quell.catalog.models import Scan
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident
 from tests.conftest import T0, World, make_user
@@ -160,17 +161,17 @@ def test_a_cut_sample_says_it_was_cut(client_as: ClientAs, world: World) -> None
     Organization.objects.filter(pk=1).update(failed_rows_max_bytes=1024)
     rows = b"".join(f'[{n}, "{"x" * 40}"]\n'.encode() for n in range(100))
     sample = catalog.store_failed_rows_sample(rows, by=world.admin)
-    _, (result,) = catalog.ingest_scan(
-        catalog.ScanInput(
+    _, (result,) = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0,
             results=[
-                catalog.ResultInput(
+                catalog_ingest.ResultInput(
                     "warehouse",
                     "orders",
-                    catalog.CheckInput(name="valid_count(code) = 0"),
+                    catalog_ingest.CheckInput(name="valid_count(code) = 0"),
                     "fail",
                     100,
-                    samples=[catalog.SampleRef(sample.file_id, [], 100)],
+                    samples=[catalog_ingest.SampleRef(sample.file_id, [], 100)],
                 )
             ],
         ),
@@ -238,14 +239,14 @@ def test_an_incident_made_from_a_soda_result_is_listed_on_its_page(
 
 def pushed_with(world: World, name: str, diagnostics: dict[str, object]) -> int:
     """The id of an orders result of check `name` that failed with these diagnostics."""
-    _, (result,) = catalog.ingest_scan(
-        catalog.ScanInput(
+    _, (result,) = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=day(1),
             results=[
-                catalog.ResultInput(
+                catalog_ingest.ResultInput(
                     data_source="warehouse",
                     dataset="orders",
-                    check=catalog.CheckInput(name=name),
+                    check=catalog_ingest.CheckInput(name=name),
                     outcome="fail",
                     value=None,
                     diagnostics=diagnostics,

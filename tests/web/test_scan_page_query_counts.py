@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog import services as catalog
 from quell.catalog.models import CheckResult, Scan
 from quell.incidents import services as incidents
@@ -18,14 +19,20 @@ from tests.web.test_page_query_counts import queries
 def scans_on_orders_and_customers(world: World, count: int, start: int = 0) -> None:
     """`count` scans, each over orders and customers with a pass, a warn and an excluded result."""
     for n in range(start, start + count):
-        catalog.ingest_scan(
-            catalog.ScanInput(
+        catalog_ingest.ingest_scan(
+            catalog_ingest.ScanInput(
                 data_timestamp=day(n),
                 definition_name=f"run {n}",
                 results=[
-                    catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="a"), "pass", n),
-                    catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="b"), "warn", n),
-                    catalog.ResultInput("warehouse", "customers", catalog.CheckInput(name="c"), "excluded"),
+                    catalog_ingest.ResultInput(
+                        "warehouse", "orders", catalog_ingest.CheckInput(name="a"), "pass", n
+                    ),
+                    catalog_ingest.ResultInput(
+                        "warehouse", "orders", catalog_ingest.CheckInput(name="b"), "warn", n
+                    ),
+                    catalog_ingest.ResultInput(
+                        "warehouse", "customers", catalog_ingest.CheckInput(name="c"), "excluded"
+                    ),
                 ],
             ),
             by=world.admin,
@@ -81,15 +88,15 @@ def test_the_scan_page_costs_the_same_for_3_and_for_30_results(
     client_as: ClientAs, world: World, role: str
 ) -> None:
     def scan(size: int) -> Scan:
-        made, _ = catalog.ingest_scan(
-            catalog.ScanInput(
+        made, _ = catalog_ingest.ingest_scan(
+            catalog_ingest.ScanInput(
                 data_timestamp=day(size),
                 logs=[{"level": "info", "message": f"line {n}"} for n in range(size)],
                 results=[
-                    catalog.ResultInput(
+                    catalog_ingest.ResultInput(
                         "warehouse",
                         "orders" if n % 2 else "customers",
-                        catalog.CheckInput(name=f"c{n}"),
+                        catalog_ingest.CheckInput(name=f"c{n}"),
                         "fail",
                         n,
                     )
@@ -114,17 +121,17 @@ def test_the_result_page_costs_the_same_for_3_and_for_30_failed_rows_and_inciden
     def result(size: int) -> CheckResult:
         rows = b"".join(f'[{n}, null, "paid"]\n'.encode() for n in range(size))
         sample = catalog.store_failed_rows_sample(rows, by=world.admin)
-        _, (stored,) = catalog.ingest_scan(
-            catalog.ScanInput(
+        _, (stored,) = catalog_ingest.ingest_scan(
+            catalog_ingest.ScanInput(
                 data_timestamp=day(size),
                 results=[
-                    catalog.ResultInput(
+                    catalog_ingest.ResultInput(
                         "warehouse",
                         "orders",
-                        catalog.CheckInput(name="missing_count(customer_id) = 0"),
+                        catalog_ingest.CheckInput(name="missing_count(customer_id) = 0"),
                         "fail",
                         size,
-                        samples=[catalog.SampleRef(sample.file_id, [{"name": "id"}], size)],
+                        samples=[catalog_ingest.SampleRef(sample.file_id, [{"name": "id"}], size)],
                     )
                 ],
             ),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 from django.urls import reverse
 
-from quell.catalog import services as catalog
+from quell.catalog import ingest as catalog_ingest
 from quell.catalog.models import Dataset, Scan
 from tests.conftest import T0, World
 from tests.web.conftest import ROLES, ClientAs, day, missing_customers, push_at
@@ -140,15 +140,17 @@ def test_the_scan_page_shows_the_logs_to_those_who_can_view_all_its_datasets(
 
 def mixed_scan(world: World) -> Scan:
     """One scan by the admin over the private orders and the public customers, with a log naming both."""
-    scan, _ = catalog.ingest_scan(
-        catalog.ScanInput(
+    scan, _ = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0,
             definition_name="nightly",
             logs=[{"level": "info", "message": "Scanned orders and customers", "timestamp": "06:00"}],
             results=[
-                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="orders ok"), "pass"),
-                catalog.ResultInput(
-                    "warehouse", "customers", catalog.CheckInput(name="customers ok"), "fail"
+                catalog_ingest.ResultInput(
+                    "warehouse", "orders", catalog_ingest.CheckInput(name="orders ok"), "pass"
+                ),
+                catalog_ingest.ResultInput(
+                    "warehouse", "customers", catalog_ingest.CheckInput(name="customers ok"), "fail"
                 ),
             ],
         ),
@@ -266,7 +268,7 @@ def test_the_dataset_breadcrumb_links_its_data_source(client_as: ClientAs, world
 
 
 def test_a_failed_scan_without_results_says_so_and_shows_its_logs(client_as: ClientAs, world: World) -> None:
-    scan = catalog.mark_scan_failed(
+    scan = catalog_ingest.mark_scan_failed(
         "run-42",
         [{"level": "error", "message": "Could not connect to the warehouse"}],
         by=world.editor,
@@ -285,12 +287,16 @@ def test_a_failed_scan_without_results_says_so_and_shows_its_logs(client_as: Cli
 def test_excluded_and_unevaluated_results_get_their_own_badges_on_the_scan(
     client_as: ClientAs, world: World
 ) -> None:
-    scan, _ = catalog.ingest_scan(
-        catalog.ScanInput(
+    scan, _ = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0,
             results=[
-                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="skipped"), "excluded"),
-                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="broken"), "unevaluated"),
+                catalog_ingest.ResultInput(
+                    "warehouse", "orders", catalog_ingest.CheckInput(name="skipped"), "excluded"
+                ),
+                catalog_ingest.ResultInput(
+                    "warehouse", "orders", catalog_ingest.CheckInput(name="broken"), "unevaluated"
+                ),
             ],
         ),
         by=world.admin,
@@ -311,13 +317,15 @@ def test_excluded_and_unevaluated_results_get_their_own_badges_on_the_scan(
 
 def scan_failing_on_the_private_dataset(world: World) -> Scan:
     """One scan by the admin: a fail on the private orders, a pass on the public customers."""
-    scan, _ = catalog.ingest_scan(
-        catalog.ScanInput(
+    scan, _ = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0,
             results=[
-                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="orders fail"), "fail"),
-                catalog.ResultInput(
-                    "warehouse", "customers", catalog.CheckInput(name="customers ok"), "pass"
+                catalog_ingest.ResultInput(
+                    "warehouse", "orders", catalog_ingest.CheckInput(name="orders fail"), "fail"
+                ),
+                catalog_ingest.ResultInput(
+                    "warehouse", "customers", catalog_ingest.CheckInput(name="customers ok"), "pass"
                 ),
             ],
         ),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from quell.accounts.models import DatasetRole, Organization, User, UserGroup
-from quell.catalog.models import Responsibility
+from quell.accounts.models import DatasetRole, Organization, Responsibility, User, UserGroup
 from tests.conftest import World
 from tests.web.conftest import ClientAs
 

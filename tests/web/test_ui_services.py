@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from quell.accounts import queries as account_queries
 from quell.accounts import services as accounts
-from quell.accounts.models import DatasetRole, User, UserGroup
-from quell.catalog import services as catalog
-from quell.catalog.models import Dataset, Responsibility, Scan
+from quell.accounts.models import DatasetRole, Responsibility, User, UserGroup
+from quell.catalog import ingest as catalog_ingest
+from quell.catalog import queries as catalog_queries
+from quell.catalog.models import Dataset, Scan
+from quell.incidents import queries as incident_queries
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident
 from quell.lib.errors import Forbidden, NotFound
@@ -29,7 +32,7 @@ ADMIN_ONLY: list[tuple[str, Callable[[AdminWorld, Any], Any]]] = [
         lambda w, by: accounts.update_dataset_role(w.custom.pk, by=by, name="Mine", permissions=set()),
     ),
     ("delete a role", lambda w, by: accounts.delete_dataset_role(w.custom.pk, by=by)),
-    ("open the settings", lambda w, by: accounts.require_settings_access(by=by)),
+    ("open the settings", lambda w, by: account_queries.require_settings_access(by=by)),
 ]
 
 
@@ -73,12 +76,12 @@ def test_a_deactivated_user_sees_nobody(world: World) -> None:
     accounts.set_user_active(world.viewer.pk, False, by=world.admin)
     world.viewer.refresh_from_db()
 
-    assert not accounts.list_people(by=world.viewer).exists()
-    assert not accounts.list_groups(by=world.viewer).exists()
+    assert not account_queries.list_people(by=world.viewer).exists()
+    assert not account_queries.list_groups(by=world.viewer).exists()
 
 
 def test_lead_candidates_of_a_private_dataset_are_those_who_can_manage_its_incidents(world: World) -> None:
-    candidates = set(incidents.lead_candidates({world.orders.pk}, by=world.editor))
+    candidates = set(incident_queries.lead_candidates({world.orders.pk}, by=world.editor))
 
     assert candidates == {world.admin, world.manager, world.editor}
 
@@ -88,7 +91,7 @@ def test_lead_candidates_include_members_of_a_group_whose_role_manages_incidents
     team.members.add(world.outsider)
     Responsibility.objects.create(dataset=world.orders, group=team, role=world.role("Editor"))
 
-    assert world.outsider in incidents.lead_candidates({world.orders.pk}, by=world.editor)
+    assert world.outsider in incident_queries.lead_candidates({world.orders.pk}, by=world.editor)
 
 
 def test_a_group_that_may_only_view_makes_none_of_its_members_a_candidate(world: World) -> None:
@@ -96,18 +99,18 @@ def test_a_group_that_may_only_view_makes_none_of_its_members_a_candidate(world:
     team.members.add(world.outsider)
     Responsibility.objects.create(dataset=world.orders, group=team, role=world.role("Viewer"))
 
-    assert world.outsider not in incidents.lead_candidates({world.orders.pk}, by=world.editor)
+    assert world.outsider not in incident_queries.lead_candidates({world.orders.pk}, by=world.editor)
 
 
 def test_a_role_without_view_dataset_makes_nobody_a_candidate(world: World) -> None:
     blind = DatasetRole.objects.create(name="Blind", view_dataset=False, manage_incidents=True)
     Responsibility.objects.create(dataset=world.orders, user=world.outsider, role=blind)
 
-    assert world.outsider not in incidents.lead_candidates({world.orders.pk}, by=world.editor)
+    assert world.outsider not in incident_queries.lead_candidates({world.orders.pk}, by=world.editor)
 
 
 def test_nobody_is_a_candidate_through_everyones_viewer_role(world: World) -> None:
-    candidates = set(incidents.lead_candidates({world.customers.pk}, by=world.editor))
+    candidates = set(incident_queries.lead_candidates({world.customers.pk}, by=world.editor))
 
     # The admin brought customers in (Manager there); everyone else may only view it.
     assert candidates == {world.admin}
@@ -118,13 +121,13 @@ def test_everyone_is_a_candidate_where_everyone_may_manage_incidents(world: Worl
         role=world.role("Editor")
     )
 
-    candidates = set(incidents.lead_candidates({world.customers.pk}, by=world.editor))
+    candidates = set(incident_queries.lead_candidates({world.customers.pk}, by=world.editor))
 
     assert candidates == {world.admin, world.manager, world.editor, world.viewer, world.outsider}
 
 
 def test_lead_candidates_reveal_nothing_about_a_dataset_the_caller_cannot_see(world: World) -> None:
-    assert not incidents.lead_candidates({world.orders.pk}, by=world.outsider).exists()
+    assert not incident_queries.lead_candidates({world.orders.pk}, by=world.outsider).exists()
 
 
 def test_viewers_have_no_results_to_attach(world: World) -> None:
@@ -132,7 +135,7 @@ def test_viewers_have_no_results_to_attach(world: World) -> None:
         by=world.editor, title="Empty", check_result_ids=[world.orders_fail.pk]
     )
 
-    assert incidents.attachable_results(incident.pk, by=world.viewer) == []
+    assert incident_queries.attachable_results(incident.pk, by=world.viewer) == []
 
 
 def test_outsiders_cannot_ask_what_could_be_attached(world: World) -> None:
@@ -141,7 +144,7 @@ def test_outsiders_cannot_ask_what_could_be_attached(world: World) -> None:
     )
 
     with pytest.raises(NotFound):
-        incidents.attachable_results(incident.pk, by=world.outsider)
+        incident_queries.attachable_results(incident.pk, by=world.outsider)
 
 
 def test_changes_since_a_version_are_exactly_the_later_changes(world: World) -> None:
@@ -153,18 +156,18 @@ def test_changes_since_a_version_are_exactly_the_later_changes(world: World) -> 
     incidents.update_incident(incident.pk, by=world.manager, severity="critical", lead_id=world.manager.pk)
     incidents.attach_check_results(incident.pk, [world.orders_warn.pk], by=world.manager)
 
-    changes = incidents.changes_since(incident.pk, 2, by=world.viewer)
+    changes = incident_queries.changes_since(incident.pk, 2, by=world.viewer)
 
     assert [(e.kind, e.field) for e in changes] == [
         ("changed", "severity"),
         ("changed", "lead"),
         ("resultAttached", ""),
     ]
-    assert incidents.changes_since(incident.pk, Incident.objects.get().version, by=world.viewer) == []
+    assert incident_queries.changes_since(incident.pk, Incident.objects.get().version, by=world.viewer) == []
 
 
 def test_revoking_a_key_twice_keeps_the_first_time(world: World) -> None:
-    key = accounts.list_api_keys(by=world.editor).get()
+    key = account_queries.list_api_keys(by=world.editor).get()
     first = accounts.revoke_api_key(key.pk, by=world.editor).revoked_at
 
     assert accounts.revoke_api_key(key.pk, by=world.editor).revoked_at == first
@@ -179,15 +182,15 @@ def test_a_deleted_role_must_not_be_everyones_default(world: World) -> None:
 
 
 def test_a_data_source_is_found_by_whoever_can_view_one_of_its_datasets(world: World) -> None:
-    source = catalog.get_data_source(world.orders.data_source_id, by=world.outsider)
+    source = catalog_queries.get_data_source(world.orders.data_source_id, by=world.outsider)
 
     assert source.name == "warehouse"  # through the public customers dataset
 
 
 def test_a_data_source_whose_datasets_are_all_hidden_is_not_found(world: World, vault: Dataset) -> None:
-    assert catalog.get_data_source(vault.data_source_id, by=world.viewer) == vault.data_source
+    assert catalog_queries.get_data_source(vault.data_source_id, by=world.viewer) == vault.data_source
     with pytest.raises(NotFound):
-        catalog.get_data_source(vault.data_source_id, by=world.outsider)
+        catalog_queries.get_data_source(vault.data_source_id, by=world.outsider)
 
 
 def test_a_deactivated_user_finds_no_data_source(world: World) -> None:
@@ -195,25 +198,33 @@ def test_a_deactivated_user_finds_no_data_source(world: World) -> None:
     world.viewer.refresh_from_db()
 
     with pytest.raises(NotFound):
-        catalog.get_data_source(world.orders.data_source_id, by=world.viewer)
+        catalog_queries.get_data_source(world.orders.data_source_id, by=world.viewer)
 
 
 def test_scan_details_count_only_the_results_the_caller_can_view(world: World) -> None:
-    scan, _ = catalog.ingest_scan(
-        catalog.ScanInput(
+    scan, _ = catalog_ingest.ingest_scan(
+        catalog_ingest.ScanInput(
             data_timestamp=T0,
             results=[
-                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="a"), "fail"),
-                catalog.ResultInput("warehouse", "orders", catalog.CheckInput(name="b"), "excluded"),
-                catalog.ResultInput("warehouse", "customers", catalog.CheckInput(name="c"), "pass"),
-                catalog.ResultInput("warehouse", "customers", catalog.CheckInput(name="d"), "unevaluated"),
+                catalog_ingest.ResultInput(
+                    "warehouse", "orders", catalog_ingest.CheckInput(name="a"), "fail"
+                ),
+                catalog_ingest.ResultInput(
+                    "warehouse", "orders", catalog_ingest.CheckInput(name="b"), "excluded"
+                ),
+                catalog_ingest.ResultInput(
+                    "warehouse", "customers", catalog_ingest.CheckInput(name="c"), "pass"
+                ),
+                catalog_ingest.ResultInput(
+                    "warehouse", "customers", catalog_ingest.CheckInput(name="d"), "unevaluated"
+                ),
             ],
         ),
         by=world.admin,
     )
 
     def details(user: User) -> tuple[list[str], list[int]]:
-        row = catalog.with_scan_details(Scan.objects.filter(pk=scan.pk), by=user).get()
+        row = catalog_queries.with_scan_details(Scan.objects.filter(pk=scan.pk), by=user).get()
         counts = [row.passes, row.warns, row.fails, row.excluded, row.unevaluated]  # type: ignore[attr-defined]
         return [ds.name for ds in row.visible_datasets], counts  # type: ignore[attr-defined]
 

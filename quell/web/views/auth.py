@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
-from quell.accounts import services as accounts
+from quell.accounts import logins
 from quell.lib.network import client_address
 from quell.web.forms import LoginForm
 from quell.web.views.base import form_post
@@ -43,17 +43,17 @@ def login_view(request: HttpRequest) -> HttpResponse:
         email = request.POST.get("email", "")
         try:
             # Checked before the form too: a locked-out client gets 429 whatever it sends.
-            throttle = accounts.login_throttle(email, ip)
+            throttle = logins.login_throttle(email, ip)
             if throttle.blocked:
-                raise accounts.TooManyAttempts(throttle.retry_after_seconds)
+                raise logins.TooManyAttempts(throttle.retry_after_seconds)
             if form.is_valid():
-                user = accounts.log_in(form.cleaned_data["email"], form.cleaned_data["password"], ip=ip)
+                user = logins.log_in(form.cleaned_data["email"], form.cleaned_data["password"], ip=ip)
                 if user is not None:
                     login(request, user)
                     return redirect(_next_url(request))
                 form.add_error(None, WRONG)
             status = 400
-        except accounts.TooManyAttempts as refused:
+        except logins.TooManyAttempts as refused:
             minutes = math.ceil(refused.retry_after_seconds / 60)
             form.is_valid()
             form.add_error(

@@ -20,8 +20,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from quell.accounts.models import User
-from quell.catalog import services as catalog
+from quell.catalog import queries as catalog_queries
 from quell.catalog.models import FAILING_OUTCOMES, Check
+from quell.incidents import queries as incident_queries
 from quell.incidents import services as incidents
 from quell.incidents.models import Incident
 from quell.lib.errors import Forbidden, Invalid
@@ -43,14 +44,14 @@ def _create_form(
 ) -> IncidentCreateForm:
     """The Create Incident form; its Lead <select> lists the caller, the chosen lead and the first
     matches of `search` when there are too many candidates to list (any candidate is still valid)."""
-    failing = list(catalog.list_check_results(check, by=by, outcomes=FAILING)[:PICKABLE_RESULTS])
-    leads = incidents.lead_candidates({check.dataset_id}, by=by)
+    failing = list(catalog_queries.list_check_results(check, by=by, outcomes=FAILING)[:PICKABLE_RESULTS])
+    leads = incident_queries.lead_candidates({check.dataset_id}, by=by)
     if data is not None:
         chosen = data.get("lead")
     chosen_id = as_id(chosen) if chosen else None
     keep = [by.pk] if chosen_id is None else [chosen_id, by.pk]
     # pick() reads the matches only for a search; building them otherwise would cost queries for nothing.
-    matches = incidents.lead_candidates({check.dataset_id}, by=by, search=search) if search else None
+    matches = incident_queries.lead_candidates({check.dataset_id}, by=by, search=search) if search else None
     picker = pick(leads, search=search, matches=matches, keep=keep)
     form = IncidentCreateForm(
         data, leads=leads, lead_options=picker.options, results=failing, initial={"lead": keep[0]}
@@ -64,16 +65,18 @@ def _create_form(
 @require_GET
 def check_page(request: HttpRequest, check_id: int) -> HttpResponse:
     by = signed_in(request)
-    check = catalog.get_check(check_id, by=by)
+    check = catalog_queries.get_check(check_id, by=by)
     outcome = request.GET.get("outcome", "")
     outcomes = FAILING if outcome == "failing" else None
     # Rows of the columns the page shows rather than a CheckResult (and its Dataset) per result.
     results = paginate(
         request,
-        catalog.list_check_results(check, by=by, outcomes=outcomes).values_list(*ROW_COLUMNS, named=True),
+        catalog_queries.list_check_results(check, by=by, outcomes=outcomes).values_list(
+            *ROW_COLUMNS, named=True
+        ),
     )
     recent = list(
-        catalog.list_check_results(check, by=by).values_list(*ROW_COLUMNS, named=True)[:CHART_POINTS]
+        catalog_queries.list_check_results(check, by=by).values_list(*ROW_COLUMNS, named=True)[:CHART_POINTS]
     )
     if outcomes is None and results.number == 1 and results.paginator.per_page <= CHART_POINTS:
         # The first page of all results is the head of the chart's newest results (the same query in
@@ -86,10 +89,12 @@ def check_page(request: HttpRequest, check_id: int) -> HttpResponse:
         "chart": result_chart(recent),
         "chart_points": CHART_POINTS,
         "results": results,
-        "result_rows": result_rows(results, incidents.linked_incidents([r.id for r in results], by=by)),
+        "result_rows": result_rows(
+            results, incident_queries.linked_incidents([r.id for r in results], by=by)
+        ),
         "outcome": outcome,
         # The Create Incident dialog's form is loaded when the dialog opens (create_incident).
-        "can_create": incidents.may_manage_incidents_on(check.dataset, by=by),
+        "can_create": incident_queries.may_manage_incidents_on(check.dataset, by=by),
     }
     return render(request, "web/check.html", context)
 
@@ -168,8 +173,8 @@ def _url_of(name: str) -> Callable[[int], str]:
 def lead_picker(request: HttpRequest, check_id: int) -> HttpResponse:
     """The Create Incident form's Lead <select>, narrowed by its search box, for htmx to swap in."""
     by = signed_in(request)
-    check = catalog.get_check(check_id, by=by)
-    incidents.require_manage_incidents_on(check.dataset, by=by)
+    check = catalog_queries.get_check(check_id, by=by)
+    incident_queries.require_manage_incidents_on(check.dataset, by=by)
     form = _create_form(
         check, by, search=search_term(request, "lead_q"), chosen=request.GET.get("lead", "")[:20]
     )
@@ -180,11 +185,11 @@ def lead_picker(request: HttpRequest, check_id: int) -> HttpResponse:
 class SampleTable:
     """A failed-rows sample as a table: a heading per column, however many the rows have."""
 
-    sample: catalog.FailedRows
+    sample: catalog_queries.FailedRows
     headings: list[str]
 
 
-def _sample_table(sample: catalog.FailedRows) -> SampleTable:
+def _sample_table(sample: catalog_queries.FailedRows) -> SampleTable:
     width = max([len(sample.columns), *(len(row) for row in sample.rows)])
     names = [str(column.get("name") or "") for column in sample.columns]
     headings = [names[n] if n < len(names) and names[n] else f"Column {n + 1}" for n in range(width)]
@@ -195,11 +200,11 @@ def _sample_table(sample: catalog.FailedRows) -> SampleTable:
 @require_GET
 def check_result(request: HttpRequest, result_id: int) -> HttpResponse:
     by = signed_in(request)
-    result = catalog.get_check_result(result_id, by=by)
+    result = catalog_queries.get_check_result(result_id, by=by)
     samples: list[SampleTable] = []
     samples_refused = ""
     try:
-        samples = [_sample_table(sample) for sample in catalog.failed_rows(result.pk, by=by)]
+        samples = [_sample_table(sample) for sample in catalog_queries.failed_rows(result.pk, by=by)]
     except Forbidden as refused:
         samples_refused = refused.message
     context = {
@@ -208,10 +213,10 @@ def check_result(request: HttpRequest, result_id: int) -> HttpResponse:
         "dataset": result.dataset,
         "diagnostics": json.dumps(result.diagnostics, indent=2, ensure_ascii=False, sort_keys=True),
         "findings": describe(result.diagnostics),
-        "incidents": incidents.linked_incidents([result.pk], by=by).get(result.pk, []),
+        "incidents": incident_queries.linked_incidents([result.pk], by=by).get(result.pk, []),
         "samples": samples,
         "samples_refused": samples_refused,
-        "samples_disabled": catalog.samples_disabled(),
+        "samples_disabled": catalog_queries.samples_disabled(),
     }
     return render(request, "web/check_result.html", context)
 
@@ -225,8 +230,8 @@ def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
     offers "Add to #N" (a submit button named `add_to`) beside creating a new one.
     """
     by = signed_in(request)
-    check = catalog.get_check(check_id, by=by)
-    incidents.require_manage_incidents_on(check.dataset, by=by)
+    check = catalog_queries.get_check(check_id, by=by)
+    incident_queries.require_manage_incidents_on(check.dataset, by=by)
     # Without scripts the lead search box submits a GET of this page (the small form `lead-search`
     # outside the create form, as a GET cannot carry what was typed into a POST form), which lists
     # the matches; with htmx it swaps in the <select> from lead_picker as one types.
@@ -237,8 +242,8 @@ def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
         search=search_term(request, "lead_q"),
         chosen=request.GET.get("lead", "")[:20],
     )
-    open_incidents = incidents.open_incidents_of_check(check, by=by)
-    in_open = incidents.open_incidents_of_results([r.pk for r in form.failing_results], by=by)  # type: ignore[attr-defined]
+    open_incidents = incident_queries.open_incidents_of_check(check, by=by)
+    in_open = incident_queries.open_incidents_of_results([r.pk for r in form.failing_results], by=by)  # type: ignore[attr-defined]
     status = 200
     if request.method == "POST" and "add_to" in request.POST:
         status = 400
@@ -330,13 +335,13 @@ def checks_page(request: HttpRequest) -> HttpResponse:
     dataset_search = search_term(request, "dataset_q")
     # The same options and search as the Incidents page's Dataset filter (and its htmx swap).
     dataset_picker = pick(
-        catalog.list_datasets(by=by).only(*DATASET_SHOWN),
+        catalog_queries.list_datasets(by=by).only(*DATASET_SHOWN),
         search=dataset_search,
-        matches=catalog.list_datasets(by=by, matching=dataset_search).only(*DATASET_SHOWN),
+        matches=catalog_queries.list_datasets(by=by, matching=dataset_search).only(*DATASET_SHOWN),
         keep=[dataset_id] if dataset_id else [],
     )
-    checks = catalog.list_checks(
-        by=by, dataset_id=dataset_id, outcomes=outcomes, search=search, attention_first=True
+    checks = incident_queries.checks_needing_attention_first(
+        catalog_queries.list_checks(by=by, dataset_id=dataset_id, outcomes=outcomes, search=search)
     )
     return render(
         request,

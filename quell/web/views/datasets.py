@@ -9,13 +9,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from quell.accounts import services as accounts
+from quell.accounts import permissions
+from quell.accounts import queries as account_queries
 from quell.accounts.models import User
-from quell.catalog import access
+from quell.catalog import queries as catalog_queries
 from quell.catalog import services as catalog
 from quell.catalog.models import Dataset
 from quell.catalog.services import ResponsibilityInput
-from quell.incidents import services as incidents
+from quell.incidents import queries as incident_queries
 from quell.lib.errors import Forbidden, Invalid, NotFound
 from quell.web.forms import as_id
 from quell.web.pickers import Choices, pick_mixed, search_term
@@ -30,11 +31,11 @@ def datasets_page(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
     search = request.GET.get("q", "").strip()[:200]
     source = request.GET.get("source", "")[:200]
-    visible = catalog.list_datasets(by=by)
+    visible = catalog_queries.list_datasets(by=by)
     sources = list(
         visible.order_by("data_source__name").values_list("data_source__name", flat=True).distinct()
     )
-    rows = catalog.list_datasets(by=by, search=search, data_source_name=source)
+    rows = catalog_queries.list_datasets(by=by, search=search, data_source_name=source)
     return render(
         request,
         "web/datasets.html",
@@ -52,7 +53,8 @@ def _tabs(dataset: Dataset, by: User, active: str) -> dict[str, Any]:
         "dataset": dataset,
         "tab": active,
         # Only decides whether to show the tab; the tab's own page asks the service again.
-        "can_manage_permissions": access.MANAGE_PERMISSIONS in access.permissions_on(by, dataset.pk),
+        "can_manage_permissions": permissions.MANAGE_PERMISSIONS
+        in permissions.permissions_on(by, dataset.pk),
     }
 
 
@@ -60,8 +62,8 @@ def _tabs(dataset: Dataset, by: User, active: str) -> dict[str, Any]:
 @require_GET
 def dataset_checks(request: HttpRequest, dataset_id: int) -> HttpResponse:
     by = signed_in(request)
-    dataset = catalog.get_dataset(dataset_id, by=by)
-    checks = paginate(request, catalog.list_checks(by=by, dataset_id=dataset.pk), size=100)
+    dataset = catalog_queries.get_dataset(dataset_id, by=by)
+    checks = paginate(request, catalog_queries.list_checks(by=by, dataset_id=dataset.pk), size=100)
     return render(request, "web/dataset_checks.html", {**_tabs(dataset, by, "checks"), "checks": checks})
 
 
@@ -69,7 +71,7 @@ def dataset_checks(request: HttpRequest, dataset_id: int) -> HttpResponse:
 @require_GET
 def dataset_incidents(request: HttpRequest, dataset_id: int) -> HttpResponse:
     by = signed_in(request)
-    dataset = catalog.get_dataset(dataset_id, by=by)
+    dataset = catalog_queries.get_dataset(dataset_id, by=by)
     context = {**_tabs(dataset, by, "incidents"), **incident_list(request, by, dataset=dataset)}
     return render(request, "web/dataset_incidents.html", context)
 
@@ -78,8 +80,8 @@ def dataset_incidents(request: HttpRequest, dataset_id: int) -> HttpResponse:
 @require_GET
 def dataset_scans(request: HttpRequest, dataset_id: int) -> HttpResponse:
     by = signed_in(request)
-    dataset = catalog.get_dataset(dataset_id, by=by)
-    scans = catalog.list_scans(by=by, dataset_id=dataset.pk)
+    dataset = catalog_queries.get_dataset(dataset_id, by=by)
+    scans = catalog_queries.list_scans(by=by, dataset_id=dataset.pk)
     context = {**_tabs(dataset, by, "scans"), **scan_list(request, scans, by)}
     return render(request, "web/dataset_scans.html", context)
 
@@ -121,7 +123,7 @@ def _principal_picker(dataset_id: int, by: User, search: str, chosen: str) -> di
 
     `chosen` ("user:3", from a form being shown again) stays listed, selected, whatever the search.
     """
-    groups, people = accounts.role_candidates(dataset_id, by=by)
+    groups, people = catalog_queries.role_candidates(dataset_id, by=by)
     kind, _, pk = chosen.partition(":")
     chosen_id = as_id(pk)
     picker = pick_mixed(
@@ -130,14 +132,14 @@ def _principal_picker(dataset_id: int, by: User, search: str, chosen: str) -> di
                 "group",
                 "Groups",
                 groups,
-                accounts.groups_matching(groups, search),
+                account_queries.groups_matching(groups, search),
                 keep=[chosen_id] if kind == "group" and chosen_id is not None else [],
             ),
             Choices(
                 "user",
                 "Users",
                 people,
-                incidents.people_matching(people, search),
+                incident_queries.people_matching(people, search),
                 keep=[chosen_id] if kind == "user" and chosen_id is not None else [],
             ),
         ],
@@ -150,8 +152,8 @@ def _principal_picker(dataset_id: int, by: User, search: str, chosen: str) -> di
 @require_http_methods(["GET", "POST"])
 def dataset_responsibilities(request: HttpRequest, dataset_id: int) -> HttpResponse:
     by = signed_in(request)
-    dataset = catalog.get_dataset(dataset_id, by=by)
-    rows = catalog.list_responsibilities(dataset.pk, by=by)
+    dataset = catalog_queries.get_dataset(dataset_id, by=by)
+    rows = catalog_queries.list_responsibilities(dataset.pk, by=by)
     error = ""
     if request.method == "POST":
         try:
@@ -161,7 +163,7 @@ def dataset_responsibilities(request: HttpRequest, dataset_id: int) -> HttpRespo
         else:
             messages.success(request, "Saved the responsibilities.")
             try:
-                catalog.list_responsibilities(dataset.pk, by=by)
+                catalog_queries.list_responsibilities(dataset.pk, by=by)
             except (NotFound, Forbidden):
                 # They just took away their own right to manage this dataset.
                 return redirect("web:datasets")
@@ -173,7 +175,7 @@ def dataset_responsibilities(request: HttpRequest, dataset_id: int) -> HttpRespo
     context = {
         **_tabs(dataset, by, "responsibilities"),
         "rows": rows,
-        "roles": list(accounts.list_dataset_roles(by=by)),
+        "roles": list(account_queries.list_dataset_roles(by=by)),
         **_principal_picker(dataset.pk, by, search_term(request, "principal_q"), chosen),
         "error": error,
     }

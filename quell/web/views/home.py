@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from quell.incidents import services as incidents
+from quell.incidents import paging as incident_paging
+from quell.incidents import queries as incident_queries
 from quell.incidents.models import OPEN_STATUSES, Severity
 from quell.integrations import services as integrations
 from quell.web.views.base import page, signed_in
@@ -17,15 +18,15 @@ QUIET_FAILURES_SHOWN = 15
 @page
 def home(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
-    by_severity = incidents.open_by_severity(by=by)
-    mine = incidents.list_incidents(
-        incidents.IncidentFilters(statuses=list(OPEN_STATUSES), lead_ids=[by.pk]), by=by
+    by_severity = incident_queries.open_by_severity(by=by)
+    mine = incident_queries.list_incidents(
+        incident_queries.IncidentFilters(statuses=list(OPEN_STATUSES), lead_ids=[by.pk]), by=by
     )
     # The table shows number, title, severity and status: no lead, reporter or datasets to load.
-    assigned = list(incidents.sort_incidents(mine, "severity")[:ASSIGNED_SHOWN])
+    assigned = list(incident_paging.sort_incidents(mine, "severity")[:ASSIGNED_SHOWN])
     # An index-only count of (lead, status) entries (incident_lead_status).
     assigned_total = mine.count()
-    quiet = list(incidents.datasets_needing_attention(by=by)[:QUIET_FAILURES_SHOWN])
+    quiet = list(incident_queries.datasets_needing_attention(by=by)[:QUIET_FAILURES_SHOWN])
     return render(
         request,
         "web/home.html",

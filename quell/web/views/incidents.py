@@ -14,10 +14,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from quell.accounts import services as accounts
+from quell.accounts import queries as account_queries
 from quell.accounts.models import User
-from quell.catalog import services as catalog
+from quell.catalog import queries as catalog_queries
 from quell.catalog.models import Check, CheckResult, Dataset
+from quell.incidents import details as incident_details
+from quell.incidents import paging as incident_paging
+from quell.incidents import queries as incident_queries
 from quell.incidents import services as incidents
 from quell.incidents.models import OPEN_STATUSES, Incident, Status
 from quell.integrations import services as integrations
@@ -54,15 +57,15 @@ def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None
     """
     # Only people who lead or reported something: a filter on anyone else finds nothing. The form
     # checks chosen ids against these querysets; the pickers list only a bounded few of them.
-    people = incidents.people_in_incidents(by=by)
-    datasets = None if dataset else catalog.list_datasets(by=by)
+    people = incident_queries.people_in_incidents(by=by)
+    datasets = None if dataset else catalog_queries.list_datasets(by=by)
     form = IncidentFilterForm(request.GET, people=people, datasets=datasets)
     form.is_valid()
     pickers = filter_pickers(request, by, form, people, datasets)
     statuses: list[str] = []
     for value in form.value("status"):
         statuses += list(OPEN_STATUSES) if value == OPEN else [value]
-    filters = incidents.IncidentFilters(
+    filters = incident_queries.IncidentFilters(
         statuses=statuses,
         severities=form.value("severity"),
         lead_ids=form.value("lead"),
@@ -71,14 +74,14 @@ def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None
         search=form.value("q"),
     )
     # Counts per status follow every filter but the status one, so each count says what choosing it gives.
-    chosen_rows, tally = incidents.find_incidents(filters, by=by)
+    chosen_rows, tally = incident_queries.find_incidents(filters, by=by)
     counts = tally.counts
     sort = form.value("sort") or "created"
-    rows = incidents.for_list(chosen_rows, by)
+    rows = incident_details.for_list(chosen_rows, by)
     # "Next" links carry a cursor (`after`), so a deep page costs what the first does; `page`
     # (from 1) still works for links made by hand.
     page_number = request.GET.get("page", "1")
-    found = incidents.page_of(
+    found = incident_paging.page_of(
         rows,
         tally,
         statuses,
@@ -144,7 +147,7 @@ def filter_pickers(
         pickers[f"{name}_picker"] = pick(
             people,
             search=search,
-            matches=incidents.people_in_incidents(by=by, search=search).only(*PERSON_SHOWN),
+            matches=incident_queries.people_in_incidents(by=by, search=search).only(*PERSON_SHOWN),
             keep=[*form.value(name), *([by.pk] if name == "lead" else [])],
             head=first_people,
         )
@@ -153,7 +156,7 @@ def filter_pickers(
         pickers["dataset_picker"] = pick(
             datasets.only(*DATASET_SHOWN),
             search=search,
-            matches=catalog.list_datasets(by=by, matching=search).only(*DATASET_SHOWN),
+            matches=catalog_queries.list_datasets(by=by, matching=search).only(*DATASET_SHOWN),
             keep=form.value("dataset"),
         )
     return pickers
@@ -171,8 +174,8 @@ def filter_picker(request: HttpRequest, name: str) -> HttpResponse:
     by = signed_in(request)
     if name not in ("lead", "reporter", "dataset"):
         raise Http404("No such filter.")
-    people = incidents.people_in_incidents(by=by)
-    datasets = catalog.list_datasets(by=by) if name == "dataset" else None
+    people = incident_queries.people_in_incidents(by=by)
+    datasets = catalog_queries.list_datasets(by=by) if name == "dataset" else None
     form = IncidentFilterForm(request.GET, people=people, datasets=datasets)
     pickers = filter_pickers(request, by, form, people, datasets, only=name)
     chosen = {str(pk) for pk in form.value(name)}
@@ -217,11 +220,11 @@ def _edit_form(
         chosen = data.get("lead")
     chosen_id = as_id(chosen) if chosen else None
     dataset_ids = {ds.pk for ds in incident.visible_datasets}  # type: ignore[attr-defined]
-    leads = incidents.lead_candidates(dataset_ids, by=by)
+    leads = incident_queries.lead_candidates(dataset_ids, by=by)
     picker = pick(
         leads,
         search=search,
-        matches=incidents.lead_candidates(dataset_ids, by=by, search=search),
+        matches=incident_queries.lead_candidates(dataset_ids, by=by, search=search),
         keep=[by.pk] if chosen_id is None else [chosen_id, by.pk],
         first=[incident.lead],
     )
@@ -258,7 +261,7 @@ def linked_check_charts(incident: Incident, by: User) -> tuple[list[LinkedChart]
     charted = list(checks)[:CHARTED_CHECKS]
     rows: dict[int, list[_ChartRow]] = {pk: [] for pk in charted}
     if charted:
-        for row in catalog.recent_results_of_checks(charted, by=by, per_check=CHARTED_RESULTS):
+        for row in catalog_queries.recent_results_of_checks(charted, by=by, per_check=CHARTED_RESULTS):
             thresholds = {"fail": row["diagnostics__fail"], "warn": row["diagnostics__warn"]}
             rows[row["check_ref_id"]].append(
                 _ChartRow(row["id"], row["data_timestamp"], row["outcome"], row["value"], thresholds)
@@ -280,10 +283,12 @@ def _render_incident(
     status: int = 200,
 ) -> HttpResponse:
     by = signed_in(request)
-    events = incidents.timeline(incident, by=by)
-    can_edit = incidents.can_manage(incident, by)
+    events = incident_queries.timeline(incident, by=by)
+    can_edit = incident_queries.can_manage(incident, by)
     # A lead made before leads needed Manage incidents keeps the incident; the page says they cannot act.
-    lead_can_act = can_edit if incident.lead_id == by.pk else incidents.can_manage(incident, incident.lead)
+    lead_can_act = (
+        can_edit if incident.lead_id == by.pk else incident_queries.can_manage(incident, incident.lead)
+    )
     lead_ids: set[int] = {incident.lead_id}
     for event in [*events, *(conflict or [])]:
         if event.field == "lead":
@@ -291,7 +296,7 @@ def _render_incident(
     context: dict[str, Any] = {
         "incident": incident,
         "events": events,
-        "people": accounts.list_people(by=by).in_bulk(lead_ids),
+        "people": account_queries.list_people(by=by).in_bulk(lead_ids),
         "can_edit": can_edit,
         "conflict": conflict,
         # Links receivers gave back (a Jira ticket, a Slack thread).
@@ -316,7 +321,7 @@ def _render_incident(
         # lists them). Those who may lead are exactly those who may change it (lead_candidates).
         dataset_ids = {ds.pk for ds in incident.visible_datasets}  # type: ignore[attr-defined]
         changers = list(
-            incidents.lead_candidates(dataset_ids, by=by).only(*PERSON_SHOWN)[: CHANGERS_SHOWN + 1]
+            incident_queries.lead_candidates(dataset_ids, by=by).only(*PERSON_SHOWN)[: CHANGERS_SHOWN + 1]
         )
         context["changers"] = changers[:CHANGERS_SHOWN]
         context["changers_more"] = len(changers) > CHANGERS_SHOWN
@@ -327,14 +332,14 @@ def _render_incident(
 @require_GET
 def incident_page(request: HttpRequest, number: int) -> HttpResponse:
     by = signed_in(request)
-    return _render_incident(request, incidents.get_incident_by_number(number, by=by))
+    return _render_incident(request, incident_queries.get_incident_by_number(number, by=by))
 
 
 @page
 @form_post("web:incident", "number", anchor="#edit-form")
 def edit_incident(request: HttpRequest, number: int) -> HttpResponse:
     by = signed_in(request)
-    incident = incidents.get_incident_by_number(number, by=by)
+    incident = incident_queries.get_incident_by_number(number, by=by)
     form = _edit_form(incident, by, request.POST)
     if not form.is_valid():
         return _render_incident(request, incident, edit_form=form, status=400)
@@ -352,8 +357,8 @@ def edit_incident(request: HttpRequest, number: int) -> HttpResponse:
             resolution_notes=data["resolution_notes"],
         )
     except Conflict:
-        current = incidents.get_incident(incident.pk, by=by)
-        changes = incidents.changes_since(current, data["version"], by=by)
+        current = incident_queries.get_incident(incident.pk, by=by)
+        changes = incident_queries.changes_since(current, data["version"], by=by)
         # Keep what they typed, but at the current version: saving again is then a deliberate overwrite.
         resubmit = request.POST.copy()
         resubmit["version"] = str(current.version)
@@ -371,7 +376,7 @@ def edit_incident(request: HttpRequest, number: int) -> HttpResponse:
 @form_post("web:incident", "number", anchor="#results")
 def attach_results(request: HttpRequest, number: int) -> HttpResponse:
     by = signed_in(request)
-    incident = incidents.get_incident_by_number(number, by=by)
+    incident = incident_queries.get_incident_by_number(number, by=by)
     form = AttachResultsForm(request.POST)
     if form.is_valid():
         before = len(incident.visible_links)  # type: ignore[attr-defined]
@@ -389,8 +394,8 @@ def attach_results(request: HttpRequest, number: int) -> HttpResponse:
 def results_to_include(incident: Incident, by: User, search: str) -> list[tuple[CheckResult, list[Incident]]]:
     """The "Include more check results" picker's rows: each result the caller could include (none
     this incident holds already), with the other open incidents it is in, in one more query."""
-    results = incidents.attachable_results(incident, by=by, search=search, limit=PICKER_SIZE)
-    in_open = incidents.open_incidents_of_results([r.pk for r in results], by=by)
+    results = incident_queries.attachable_results(incident, by=by, search=search, limit=PICKER_SIZE)
+    in_open = incident_queries.open_incidents_of_results([r.pk for r in results], by=by)
     return [(r, in_open.get(r.pk, [])) for r in results]
 
 
@@ -399,7 +404,7 @@ def results_to_include(incident: Incident, by: User, search: str) -> list[tuple[
 def results_picker(request: HttpRequest, number: int) -> HttpResponse:
     """The picker's list of includable results, for the search box to swap in as one types."""
     by = signed_in(request)
-    incident = incidents.get_incident_by_number(number, by=by)
+    incident = incident_queries.get_incident_by_number(number, by=by)
     search = request.GET.get("results_q", "")[:200]
     picker = results_to_include(incident, by, search)
     return render(
@@ -414,8 +419,8 @@ def results_picker(request: HttpRequest, number: int) -> HttpResponse:
 def lead_picker(request: HttpRequest, number: int) -> HttpResponse:
     """The edit form's Lead <select>, narrowed by its search box, for htmx to swap in as one types."""
     by = signed_in(request)
-    incident = incidents.get_incident_by_number(number, by=by)
-    if not incidents.can_manage(incident, by):
+    incident = incident_queries.get_incident_by_number(number, by=by)
+    if not incident_queries.can_manage(incident, by):
         raise Forbidden("You cannot change this incident's lead.")
     form = _edit_form(
         incident, by, search=search_term(request, "lead_q"), chosen=request.GET.get("lead", "")[:20]
@@ -427,7 +432,7 @@ def lead_picker(request: HttpRequest, number: int) -> HttpResponse:
 @form_post("web:incident", "number", anchor="#timeline")
 def comment(request: HttpRequest, number: int) -> HttpResponse:
     by = signed_in(request)
-    incident = incidents.get_incident_by_number(number, by=by)
+    incident = incident_queries.get_incident_by_number(number, by=by)
     form = CommentForm(request.POST)
     if form.is_valid():
         try:

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET
 
+from quell.accounts import queries as account_queries
 from quell.accounts import services as accounts
 from quell.accounts.models import User
 from quell.lib.errors import Invalid
@@ -33,7 +34,7 @@ def _render(request: HttpRequest, by: User, status: int = 200, **context: Any) -
         **context,
     }
     return render(
-        request, "web/profile.html", {"keys": accounts.list_api_keys(by=by), **context}, status=status
+        request, "web/profile.html", {"keys": account_queries.list_api_keys(by=by), **context}, status=status
     )
 
 

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from quell.accounts.models import User
-from quell.catalog import services as catalog
+from quell.catalog import queries as catalog_queries
 from quell.catalog.models import DataSource, Outcome, Scan
 from quell.lib.errors import Forbidden
 from quell.web.views.base import page, paginate, signed_in
@@ -20,7 +20,7 @@ SCAN_RESULTS_PAGE = 100
 
 def scan_list(request: HttpRequest, scans: QuerySet[Scan], by: User) -> dict[str, Any]:
     """The context of a paginated scan list, each scan with its visible datasets and outcome counts."""
-    return {"scans": paginate(request, catalog.with_scan_details(scans, by=by))}
+    return {"scans": paginate(request, catalog_queries.with_scan_details(scans, by=by))}
 
 
 def _source_tabs(source: DataSource, active: str) -> dict[str, Any]:
@@ -31,8 +31,8 @@ def _source_tabs(source: DataSource, active: str) -> dict[str, Any]:
 @require_GET
 def data_source_datasets(request: HttpRequest, data_source_id: int) -> HttpResponse:
     by = signed_in(request)
-    source = catalog.get_data_source(data_source_id, by=by)
-    rows = catalog.list_datasets(by=by, data_source_name=source.name)
+    source = catalog_queries.get_data_source(data_source_id, by=by)
+    rows = catalog_queries.list_datasets(by=by, data_source_name=source.name)
     context = {
         **_source_tabs(source, "datasets"),
         "datasets": paginate(request, rows.select_related("owner").defer("contract")),
@@ -44,8 +44,8 @@ def data_source_datasets(request: HttpRequest, data_source_id: int) -> HttpRespo
 @require_GET
 def data_source_scans(request: HttpRequest, data_source_id: int) -> HttpResponse:
     by = signed_in(request)
-    source = catalog.get_data_source(data_source_id, by=by)
-    scans = catalog.list_scans(by=by, data_source_id=source.pk)
+    source = catalog_queries.get_data_source(data_source_id, by=by)
+    scans = catalog_queries.list_scans(by=by, data_source_id=source.pk)
     context = {**_source_tabs(source, "scans"), **scan_list(request, scans, by)}
     return render(request, "web/data_source_scans.html", context)
 
@@ -54,13 +54,15 @@ def data_source_scans(request: HttpRequest, data_source_id: int) -> HttpResponse
 @require_GET
 def scan_page(request: HttpRequest, scan_id: int) -> HttpResponse:
     by = signed_in(request)
-    found = catalog.get_scan(scan_id, by=by)
-    scan = catalog.with_scan_details(catalog.list_scans(by=by).filter(pk=found.pk), by=by).get()
-    results = paginate(request, catalog.scan_results(scan.pk, by=by), SCAN_RESULTS_PAGE)
+    found = catalog_queries.get_scan(scan_id, by=by)
+    scan = catalog_queries.with_scan_details(
+        catalog_queries.list_scans(by=by).filter(pk=found.pk), by=by
+    ).get()
+    results = paginate(request, catalog_queries.scan_results(scan.pk, by=by), SCAN_RESULTS_PAGE)
     logs: list[dict[str, Any]] = []
     logs_hidden = ""
     try:
-        logs = catalog.scan_logs(scan.pk, by=by)
+        logs = catalog_queries.scan_logs(scan.pk, by=by)
     except Forbidden as refused:
         logs_hidden = refused.message
     counts = [

@@ -13,11 +13,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
+from quell.accounts import queries as account_queries
 from quell.accounts import services as accounts
-from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole, User
+from quell.accounts.models import DATASET_PERMISSIONS, DatasetRole, Responsibility, User
+from quell.catalog import queries as catalog_queries
 from quell.catalog import services as catalog
-from quell.catalog.models import Responsibility
-from quell.incidents import services as incidents
+from quell.incidents import queries as incident_queries
 from quell.lib.errors import Invalid
 from quell.ops import housekeeping
 from quell.web.forms import (
@@ -54,9 +55,9 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], status
 @require_http_methods(["GET", "POST"])
 def organization(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
-    accounts.require_settings_access(by=by)
-    org = accounts.get_organization(by=by)
-    roles = accounts.list_dataset_roles(by=by)
+    account_queries.require_settings_access(by=by)
+    org = account_queries.get_organization(by=by)
+    roles = account_queries.list_dataset_roles(by=by)
     initial = {"name": org.name, "default_role": org.default_dataset_role_id}
     kept = housekeeping.get_retention(by=by)
     retention_initial = {field: kept[name] for name, field in RETENTION_FIELDS.items()}
@@ -100,7 +101,7 @@ def organization(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def users(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
-    people = accounts.list_users(by=by)
+    people = account_queries.list_users(by=by)
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -128,7 +129,7 @@ def users(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     by = signed_in(request)
-    person = accounts.get_user(user_id, by=by)
+    person = account_queries.get_user(user_id, by=by)
     role_form = GlobalRoleForm(initial={"global_role": person.global_role})
     password_form = SetPasswordForm()
     error = ""
@@ -183,7 +184,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def groups(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
-    accounts.require_settings_access(by=by)
+    account_queries.require_settings_access(by=by)
     form = NameForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -195,7 +196,7 @@ def groups(request: HttpRequest) -> HttpResponse:
             return redirect("web:settings_group", group_id=group.pk)
     status = 400 if form.errors else 200
     search = search_term(request, "q")
-    rows = accounts.groups_matching(accounts.list_groups(by=by), search)
+    rows = account_queries.groups_matching(account_queries.list_groups(by=by), search)
     context = {"groups": paginate(request, rows, GROUPS_PER_PAGE), "search": search, "form": form}
     return _render(request, "web/settings/groups.html", context, status)
 
@@ -208,8 +209,10 @@ def _chosen(values: list[str], limit: int = KEPT_MAX) -> list[int]:
 def _candidates(group_id: int, by: User, search: str, chosen: list[int]) -> dict[str, Any]:
     """The "Add people" checkboxes: every active non-member up to PLAIN_SELECT_MAX of them, else the
     checked ones and the first PICKER_MATCHES matching the search, in a few bounded queries."""
-    people = accounts.member_candidates(group_id, by=by)
-    candidates = pick(people, search=search, matches=incidents.people_matching(people, search), keep=chosen)
+    people = account_queries.member_candidates(group_id, by=by)
+    candidates = pick(
+        people, search=search, matches=incident_queries.people_matching(people, search), keep=chosen
+    )
     return {"candidates": candidates, "chosen": set(chosen), "shown_max": PICKER_MATCHES}
 
 
@@ -217,8 +220,8 @@ def _candidates(group_id: int, by: User, search: str, chosen: list[int]) -> dict
 @require_http_methods(["GET", "POST"])
 def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     by = signed_in(request)
-    accounts.require_settings_access(by=by)
-    group = accounts.get_group(group_id, by=by)
+    account_queries.require_settings_access(by=by)
+    group = account_queries.get_group(group_id, by=by)
     name_form = NameForm(initial={"name": group.name})
     members_form = GroupMembersForm()
     error = ""
@@ -264,7 +267,9 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
         # group_candidates as one types. Any active non-member is valid either way.
         shown_again = members_form.is_bound
         kept = _chosen(request.POST.getlist("add")) if shown_again else []
-        context["members"] = paginate(request, accounts.group_members(group.pk, by=by), MEMBERS_PER_PAGE)
+        context["members"] = paginate(
+            request, account_queries.group_members(group.pk, by=by), MEMBERS_PER_PAGE
+        )
         context["removing"] = (
             set(_chosen(request.POST.getlist("remove"), MEMBERS_PER_PAGE)) if shown_again else set()
         )
@@ -280,8 +285,8 @@ def group_candidates(request: HttpRequest, group_id: int) -> HttpResponse:
     Admins only, as the page; the boxes already checked (`add`) stay listed and checked.
     """
     by = signed_in(request)
-    accounts.require_settings_access(by=by)
-    group = accounts.get_group(group_id, by=by)
+    account_queries.require_settings_access(by=by)
+    group = account_queries.get_group(group_id, by=by)
     chosen = _chosen(request.GET.getlist("add"))
     context = {"group": group, **_candidates(group.pk, by, search_term(request, "add_q"), chosen)}
     return render(request, "web/settings/_group_candidates.html", context)
@@ -296,7 +301,7 @@ def _role_matrix(roles: list[DatasetRole]) -> list[tuple[str, list[bool]]]:
 @require_http_methods(["GET", "POST"])
 def roles(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
-    accounts.require_settings_access(by=by)
+    account_queries.require_settings_access(by=by)
     form = DatasetRoleForm(request.POST or None, initial={"permissions": ["view_dataset"]})
     if request.method == "POST" and form.is_valid():
         try:
@@ -308,12 +313,12 @@ def roles(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created the dataset role {role.name}.")
             return redirect("web:settings_roles")
-    all_roles = list(accounts.list_dataset_roles(by=by))
+    all_roles = list(account_queries.list_dataset_roles(by=by))
     context = {
         "roles": all_roles,
         "matrix": _role_matrix(all_roles),
         "form": form,
-        "default_role_id": accounts.get_organization(by=by).default_dataset_role_id,
+        "default_role_id": account_queries.get_organization(by=by).default_dataset_role_id,
     }
     return _render(request, "web/settings/roles.html", context, 400 if form.errors else 200)
 
@@ -322,8 +327,8 @@ def roles(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def role_detail(request: HttpRequest, role_id: int) -> HttpResponse:
     by = signed_in(request)
-    accounts.require_settings_access(by=by)
-    role = accounts.get_dataset_role(role_id, by=by)
+    account_queries.require_settings_access(by=by)
+    role = account_queries.get_dataset_role(role_id, by=by)
     form = DatasetRoleForm(initial={"name": role.name, "permissions": sorted(role.permissions())})
     error = ""
     if request.method == "POST":
@@ -359,8 +364,8 @@ def role_detail(request: HttpRequest, role_id: int) -> HttpResponse:
 @require_GET
 def datasets(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
-    accounts.require_settings_access(by=by)
-    rows = catalog.list_datasets(by=by).prefetch_related(
+    account_queries.require_settings_access(by=by)
+    rows = catalog_queries.list_datasets(by=by).prefetch_related(
         Prefetch("responsibilities", queryset=Responsibility.objects.select_related("group", "role"))
     )
     datasets_page = paginate(request, rows, 100)
@@ -375,8 +380,8 @@ def datasets(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def failed_rows(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
-    accounts.require_settings_access(by=by)
-    org = accounts.get_organization(by=by)
+    account_queries.require_settings_access(by=by)
+    org = account_queries.get_organization(by=by)
     initial = {"collect": org.collect_failed_rows, "max_bytes": org.failed_rows_max_bytes}
     form = FailedRowsSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -397,7 +402,7 @@ def failed_rows(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def check_attributes(request: HttpRequest) -> HttpResponse:
     by = signed_in(request)
-    accounts.require_settings_access(by=by)
+    account_queries.require_settings_access(by=by)
     form = CheckAttributeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -416,7 +421,7 @@ def check_attributes(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Defined the check attribute {definition.name}.")
             return redirect("web:settings_check_attributes")
     context = {
-        "definitions": paginate(request, catalog.list_check_attribute_definitions(by=by), 100),
+        "definitions": paginate(request, catalog_queries.list_check_attribute_definitions(by=by), 100),
         "form": form,
     }
     return _render(request, "web/settings/check_attributes.html", context, 400 if form.errors else 200)

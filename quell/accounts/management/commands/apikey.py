@@ -6,7 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from quell.accounts.models import ApiKey
-from quell.accounts.services import create_api_key, user_by_email
+from quell.accounts.queries import user_by_email
+from quell.accounts.services import create_api_key
 from quell.lib.errors import QuellError
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from quell.accounts.services import set_password, user_by_email
+from quell.accounts.queries import user_by_email
+from quell.accounts.services import set_password
 from quell.lib.errors import QuellError
 
 

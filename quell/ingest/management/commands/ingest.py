@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from quell.accounts.services import user_by_email
+from quell.accounts.queries import user_by_email
 from quell.ingest.importers import ImportRequest, run_import
 from quell.lib.errors import QuellError
 

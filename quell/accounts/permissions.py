@@ -1,24 +1,42 @@
-"""Who may do what to which dataset.
+"""Who may do what to which dataset: the permission vocabulary and every check of it.
 
 A user's permissions on a dataset are the union of the roles held through responsibilities: their
 own, their groups', and the Everyone group's. Global admins hold every permission everywhere.
 Every service function asks here; nothing else decides.
+
+At the bottom of the domain apps (accounts, catalog and incidents all import it), so it reads only
+the models accounts owns: datasets are known by id here (a responsibility names its dataset by id),
+and the catalog builds its querysets of datasets on these checks (quell.catalog.visibility).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
-from quell.accounts.models import DATASET_PERMISSIONS, PERMISSION_FIELDS, Organization, User, UserGroup
-from quell.catalog.models import Dataset, DataSource, Responsibility
-from quell.lib.errors import Forbidden, NotFound
+from quell.accounts.models import (
+    DATASET_PERMISSIONS,
+    PERMISSION_FIELDS,
+    Organization,
+    Responsibility,
+    User,
+    UserGroup,
+)
+from quell.lib.errors import Forbidden
 
 M = TypeVar("M", bound=Model)
+
+
+class OnDataset(Protocol):
+    """A dataset as a refusal names it: its key, and its name as people read it."""
+
+    @property
+    def pk(self) -> Any: ...
+
 
 VIEW = "view_dataset"
 MANAGE_INCIDENTS = "manage_incidents"
@@ -111,14 +129,6 @@ def holds_on(user: User, dataset: OuterRef, permission: str = VIEW) -> Exists:
     )
 
 
-def datasets_with(user: User, permission: str = VIEW) -> QuerySet[Dataset]:
-    if not user.is_active:
-        return Dataset.objects.none()
-    if user.is_admin:
-        return Dataset.objects.all()
-    return Dataset.objects.filter(id__in=dataset_ids_with(user, permission))
-
-
 def permissions_on(user: User, dataset_id: int) -> frozenset[str]:
     if not user.is_active:
         return frozenset()
@@ -158,35 +168,12 @@ def only_viewable(rows: QuerySet[M], user: User, dataset: str = "dataset_id") ->
     return rows.filter(holds_on(user, OuterRef(dataset), VIEW))
 
 
-def viewable_among(user: User, dataset_ids: Iterable[int]) -> list[int]:
-    """Those of these datasets the user may view (existing ones only), in one query.
-
-    For a few ids named by a filter: it reads the responsibilities of those datasets, where
-    `datasets_with(user).filter(pk__in=ids)` made SQLite build the list of every dataset the user
-    can view first (7,000 of them, 16 ms, at 1,000,000 incidents).
-    """
-    wanted = set(dataset_ids)
-    if not wanted or not user.is_active:
-        return []
-    if user.is_admin:
-        return sorted(Dataset.objects.filter(pk__in=wanted).values_list("pk", flat=True))
-    return sorted(pk for pk, perms in permissions_on_many(user, wanted).items() if VIEW in perms)
-
-
-def visible_dataset(user: User, dataset_id: int) -> Dataset:
-    """The dataset, or NotFound when it does not exist or the user may not see it."""
-    dataset = datasets_with(user, VIEW).select_related("data_source").filter(pk=dataset_id).first()
-    if dataset is None:
-        raise NotFound(f"Dataset {dataset_id} not found.")
-    return dataset
-
-
-def require(user: User, dataset: Dataset, permission: str, action: str) -> None:
+def require(user: User, dataset: OnDataset, permission: str, action: str) -> None:
     if permission not in permissions_on(user, dataset.pk):
         raise Forbidden(f"You need the {_label(permission)} permission on dataset {dataset} to {action}.")
 
 
-def require_on_each(user: User, datasets: list[Dataset], permission: str, action: str) -> None:
+def require_on_each(user: User, datasets: Sequence[OnDataset], permission: str, action: str) -> None:
     """`require` for several datasets in one query; the first one lacking names the refusal."""
     held = permissions_on_many(user, {dataset.pk for dataset in datasets})
     for dataset in datasets:
@@ -198,26 +185,6 @@ def can_create_datasets(user: User) -> bool:
     if not user.is_active:
         return False
     return user.is_admin or Organization.get().users_can_create_datasets
-
-
-def can_create_datasets_in(user: User, data_source: DataSource) -> bool:
-    """Whether a push by `user` may add a new dataset to this data source.
-
-    Beyond `can_create_datasets`: an admin may; anyone else when they hold Manage checks on one of
-    its datasets, or when it holds no dataset they cannot see. A push that names a dataset the
-    caller cannot see is refused exactly as a creation is, so the name stays hidden from all who
-    may not create there; those who may could tell (their new name is created, the hidden one
-    refused), which is why they must already push to that data source.
-    """
-    if not can_create_datasets(user):
-        return False
-    if user.is_admin:
-        return True
-    in_source = Dataset.objects.filter(data_source=data_source)
-    # Probes per dataset, stopping at the first found (see holds_on): a data source may hold thousands.
-    if in_source.filter(holds_on(user, OuterRef("pk"), MANAGE_CHECKS)).exists():
-        return True
-    return not in_source.filter(~holds_on(user, OuterRef("pk"), VIEW)).exists()
 
 
 def require_admin(user: User, action: str) -> None:
