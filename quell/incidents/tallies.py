@@ -12,16 +12,17 @@ Everyone can view and share a dataset with those the member holds a responsibili
 through a group). That sum reads a few sets: a member's own datasets, not the thousands Everyone
 sees (at 1,000,000 incidents, summing every set a member could see read about 110,000 rows).
 
-The incident services call `incident_created`, `bucket_changed` and `datasets_changed` inside the
-transaction of the change they count; each is two upserts when the sets exist. The set's rows are
+The incidents' domain events call `incident_created`, `bucket_changed` and `datasets_changed`
+(incidents/reactions.py), inside the transaction of the change they count; each is two upserts when the sets exist. The set's rows are
 written first, then the org-wide and Everyone's rows, each statement locking its rows in a fixed
 order, so two transactions never wait on each other's rows in opposite orders (no deadlock on
 PostgreSQL). Last, the open incident counts on the datasets' rows change when the incident opens,
 closes or gains datasets while open (quell.catalog.counters, which locks them in id order).
 
 Whether a set counts for Everyone (`DatasetSet.public`) changes when a dataset's responsibilities
-do; `visibility_changed` then moves the sets' counts in or out of Everyone's rows. On PostgreSQL it
-first locks the tally table against writes (SHARE ROW EXCLUSIVE), and every incident write reads
+do (the catalog's ResponsibilitiesChanged event); `visibility_changed` then moves the sets' counts
+in or out of Everyone's rows. On PostgreSQL it first locks the tally table against writes (SHARE ROW
+EXCLUSIVE), and every incident write reads
 `public`, or creates a set, only in a statement after its first INSERT into the table (which takes
 the table's ROW EXCLUSIVE lock even when it writes no row). So either the write waited for the
 change and reads the committed new flags, or the change waited for the write and its recount sees
