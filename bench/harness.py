@@ -406,12 +406,20 @@ def write_operations(t: Targets, creds: Credentials) -> list[Operation]:
     pool = t.failing_result_ids
     half = len(pool) // 2
     quell_pool, floor_pool = pool[:half], pool[half:]
-    # Fresh incidents to attach to, made through the same service the API calls.
+    # Fresh incidents to attach to, made through the same service the API calls. The pools' results
+    # may be in loadgen's open incidents, and every create below reuses them: each is a separate
+    # incident on purpose (allowDuplicate), so the guard's refusal is not what is measured.
     target = incident_services.create_incident(
-        by=t.admin, title="Bench: results attached here", check_result_ids=[quell_pool[0]]
+        by=t.admin,
+        title="Bench: results attached here",
+        check_result_ids=[quell_pool[0]],
+        allow_duplicate=True,
     )
     floor_target = incident_services.create_incident(
-        by=t.admin, title="Bench: results attached here (floor)", check_result_ids=[floor_pool[0]]
+        by=t.admin,
+        title="Bench: results attached here (floor)",
+        check_result_ids=[floor_pool[0]],
+        allow_duplicate=True,
     )
     admin = queries.Caller(t.admin.pk, True)
 
@@ -421,7 +429,11 @@ def write_operations(t: Targets, creds: Credentials) -> list[Operation]:
         return lambda n: {"checkResultIds": [chosen[1 + n % (len(chosen) - 2)]]}
 
     def create_body(chosen: list[int]) -> Callable[[int], dict[str, Any]]:
-        return lambda n: {"title": f"Bench incident {n}", "checkResultIds": [chosen[n % len(chosen)]]}
+        return lambda n: {
+            "title": f"Bench incident {n}",
+            "checkResultIds": [chosen[n % len(chosen)]],
+            "allowDuplicate": True,
+        }
 
     token = creds.soda_token
 
@@ -446,7 +458,11 @@ def write_operations(t: Targets, creds: Credentials) -> list[Operation]:
             body=create_body(quell_pool),
             floor_path="/bench/floor/incidents/create",
             floor_body=create_body(floor_pool),
-            capture_body={"title": "Bench capture", "checkResultIds": [quell_pool[-1]]},
+            capture_body={
+                "title": "Bench capture",
+                "checkResultIds": [quell_pool[-1]],
+                "allowDuplicate": True,
+            },
             hand=lambda c: queries.create_incident(c, admin, "Bench incident", [floor_pool[-1]]),
         ),
         Operation(

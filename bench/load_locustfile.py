@@ -230,6 +230,8 @@ class ApiEditor(ApiUser):
             "description": "Opened by the load test.",
             "severity": self.rng.choice(SEVERITIES),
             "checkResultIds": results,
+            # Random failing results are often in an open incident already: a separate one, on purpose.
+            "allowDuplicate": True,
         }
         with self.client.post(
             "/api/v1/incidents", json=body, name="POST /api/v1/incidents", catch_response=True
@@ -550,6 +552,9 @@ class WebUser(QuellUser):
             values["status"] = next_status(values.get("status", "reported"))
             if values["status"] == "resolved" and not values.get("resolution_notes"):
                 values["resolution_notes"] = "Resolved from the incident page (load test)."
+            if values["status"] == "resolved" and not values.get("resolution_reason"):
+                # The page requires a reason to resolve (issue 20).
+                values["resolution_reason"] = "fixed"
             with self.client.post(
                 f"/incidents/{number}/edit",
                 data=values,

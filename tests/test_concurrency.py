@@ -39,7 +39,11 @@ def test_incidents_created_at_the_same_time_get_distinct_numbers(client_for: Cli
                 partial(
                     client.post,
                     "/incidents",
-                    json={"title": f"{who} in round {round_}", "checkResultIds": [world.orders_fail.pk]},
+                    json={
+                        "title": f"{who} in round {round_}",
+                        "checkResultIds": [world.orders_fail.pk],
+                        "allowDuplicate": True,
+                    },
                 )
                 for who, client in (("editor", editor), ("manager", manager))
             ]

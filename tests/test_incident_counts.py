@@ -85,6 +85,7 @@ def test_counts_equal_counting_after_many_random_changes(world: World) -> None:
                     check_result_ids=[r.pk for r in chosen],
                     status=status,
                     resolution_notes="Fixed." if status == Status.RESOLVED else "",
+                    allow_duplicate=True,  # random incidents share results
                 )
             )
         elif action == "status":
@@ -114,7 +115,10 @@ def test_a_rebuild_gives_the_same_counts_as_keeping_them(world: World) -> None:
     datasets, results = more_failing_results(world)
     for n, result in enumerate(results):
         incidents.create_incident(
-            by=world.admin, title=f"Kept {n}", check_result_ids=[result.pk, results[0].pk]
+            by=world.admin,
+            title=f"Kept {n}",
+            check_result_ids=[result.pk, results[0].pk],
+            allow_duplicate=True,
         )
     kept = {
         (row.dataset_set_id is None, row.everyone, row.status, row.severity, row.count)
@@ -139,9 +143,10 @@ def test_counts_stay_exact_when_changes_arrive_at_the_same_moment(
     datasets, results = more_failing_results(world)
     editor, manager, admin = client_for("editor"), client_for("manager"), client_for("admin")
     created = [
-        admin.post("/incidents", json={"title": f"Race {n}", "checkResultIds": [results[n % 2].pk]}).json()[
-            "id"
-        ]
+        admin.post(
+            "/incidents",
+            json={"title": f"Race {n}", "checkResultIds": [results[n % 2].pk], "allowDuplicate": True},
+        ).json()["id"]
         for n in range(4)
     ]
     rng = random.Random(7)
@@ -156,7 +161,9 @@ def test_counts_stay_exact_when_changes_arrive_at_the_same_moment(
                 json={"checkResultIds": [results[2 + round_ % 2].pk]},
             ),
             partial(
-                manager.post, "/incidents", json={"title": f"New {round_}", "checkResultIds": [results[0].pk]}
+                manager.post,
+                "/incidents",
+                json={"title": f"New {round_}", "checkResultIds": [results[0].pk], "allowDuplicate": True},
             ),
             partial(admin.patch, f"/incidents/{created[3]}", json={"status": rng.choice(STATUSES[:3])}),
         ]
@@ -175,11 +182,17 @@ def test_counts_of_a_title_search_count_the_matching_incidents_not_the_newest_on
     monkeypatch.setattr(title_search, "SEARCH_COUNT_CAP", 3)
     for n in range(5):
         incidents.create_incident(
-            by=world.admin, title=f"Pump {n} stalled", check_result_ids=[world.orders_fail.pk]
+            by=world.admin,
+            title=f"Pump {n} stalled",
+            check_result_ids=[world.orders_fail.pk],
+            allow_duplicate=True,
         )
     for n in range(5):
         incidents.create_incident(
-            by=world.admin, title=f"Late load {n}", check_result_ids=[world.orders_fail.pk]
+            by=world.admin,
+            title=f"Late load {n}",
+            check_result_ids=[world.orders_fail.pk],
+            allow_duplicate=True,
         )
 
     capped = incident_queries.status_counts(incident_queries.IncidentFilters(search="pump"), by=world.admin)
@@ -225,7 +238,7 @@ def test_counts_follow_a_dataset_that_everyone_comes_to_see_and_stops_seeing(wor
         ([results[0]], [results[1]], [results[2]], [results[0], results[2]], [results[3]])
     ):
         incidents.create_incident(
-            by=world.admin, title=f"Spread {n}", check_result_ids=[r.pk for r in chosen]
+            by=world.admin, title=f"Spread {n}", check_result_ids=[r.pk for r in chosen], allow_duplicate=True
         )
     incidents.update_incident(Incident.objects.get(title="Spread 0").pk, by=world.admin, status=Status.FIXING)
     assert tallied(world.outsider) == {"reported": 3}
@@ -281,9 +294,10 @@ def test_counts_stay_exact_when_everyone_gains_and_loses_a_dataset_during_incide
     datasets, results = more_failing_results(world)
     manager, admin = client_for("manager"), client_for("admin")
     created = [
-        admin.post("/incidents", json={"title": f"Race {n}", "checkResultIds": [results[n % 3].pk]}).json()[
-            "id"
-        ]
+        admin.post(
+            "/incidents",
+            json={"title": f"Race {n}", "checkResultIds": [results[n % 3].pk], "allowDuplicate": True},
+        ).json()["id"]
         for n in range(3)
     ]
     roles = dict(DatasetRole.objects.values_list("name", "pk"))
@@ -308,7 +322,9 @@ def test_counts_stay_exact_when_everyone_gains_and_loses_a_dataset_during_incide
                 json={"checkResultIds": [results[(round_ + 1) % 4].pk]},
             ),
             partial(
-                manager.post, "/incidents", json={"title": f"New {round_}", "checkResultIds": [results[0].pk]}
+                manager.post,
+                "/incidents",
+                json={"title": f"New {round_}", "checkResultIds": [results[0].pk], "allowDuplicate": True},
             ),
             partial(admin.patch, f"/incidents/{created[2]}", json={"status": rng.choice(STATUSES[:3])}),
         ]

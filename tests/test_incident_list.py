@@ -44,6 +44,7 @@ def report(
         lead_id=lead.pk if lead else None,
         description=description,
         resolution_notes="Reloaded the table." if status == Status.RESOLVED else "",
+        allow_duplicate=True,  # lists of incidents sharing results, on purpose
     )
     if created is not None:
         Incident.objects.filter(pk=incident.pk).update(created_at=created)

@@ -55,6 +55,7 @@ class Targets:
     customers_incident: int  # from the customers result only
     spanning_incident: int  # from an orders result and the customers result
     unlinked_orders_result: int  # a failing orders result in no incident yet
+    orders_incident_result: int  # the failing orders result in orders_incident
     customers_result: int
     manager: int
     editor: int
@@ -205,12 +206,29 @@ CALLS = [
         lambda t: {"title": "Late orders", "checkResultIds": [t.unlinked_orders_result]},
         (201, 201, 201, 403, 400),
     ),
+    # The customers result is in two open incidents: a separate one needs allowDuplicate.
     Call(
         "POST incidents from a customers result",
         "POST",
         "/incidents",
-        lambda t: {"title": "Few customers", "checkResultIds": [t.customers_result]},
+        lambda t: {"title": "Few customers", "checkResultIds": [t.customers_result], "allowDuplicate": True},
         (201, 403, 403, 403, 403),
+    ),
+    # Results already in an open incident: the permission answer first (403, or 400 for a result
+    # the caller cannot see), the duplicate guard's 409 only for those who may create.
+    Call(
+        "POST incidents from an orders result in an open incident",
+        "POST",
+        "/incidents",
+        lambda t: {"title": "Late orders", "checkResultIds": [t.orders_incident_result]},
+        (409, 409, 409, 403, 400),
+    ),
+    Call(
+        "POST incidents from a customers result in an open incident",
+        "POST",
+        "/incidents",
+        lambda t: {"title": "Few customers", "checkResultIds": [t.customers_result]},
+        (409, 403, 403, 403, 403),
     ),
     Call("GET an orders incident", "GET", "/incidents/{orders_incident}", None, READ_ORDERS),
     Call("GET a customers incident", "GET", "/incidents/{customers_incident}", None, ALL_200),
@@ -241,6 +259,25 @@ CALLS = [
         "PATCH",
         "/incidents/{customers_incident}",
         lambda t: {"title": "Renamed"},
+        ADMIN_ONLY,
+    ),
+    # Resolving with a reason needs Manage incidents, as any change does.
+    Call(
+        "PATCH an orders incident to resolve it, with a reason",
+        "PATCH",
+        "/incidents/{orders_incident}",
+        lambda t: {"status": "resolved", "resolutionNotes": "Planned.", "resolutionReason": "expected"},
+        CHANGE_ORDERS_INCIDENT,
+    ),
+    Call(
+        "POST a customers incident to resolve it, with a reason",
+        "POST",
+        "/incidents/{customers_incident}",
+        lambda t: {
+            "status": "resolved",
+            "resolutionNotes": "A test row.",
+            "resolutionReason": "falsePositive",
+        },
         ADMIN_ONLY,
     ),
     # Manage incidents on one of its datasets (orders) is enough to change a spanning incident.
@@ -420,7 +457,10 @@ WRITES = [
 
 
 def report(by: User, title: str, *results: CheckResult) -> Incident:
-    return incidents.create_incident(by=by, title=title, check_result_ids=[r.pk for r in results])
+    # The spanning incident shares the customers result with the customers incident, on purpose.
+    return incidents.create_incident(
+        by=by, title=title, check_result_ids=[r.pk for r in results], allow_duplicate=True
+    )
 
 
 @pytest.fixture
@@ -440,6 +480,7 @@ def targets(world: World) -> Targets:
             world.admin, "Both tables short", world.orders_warn, world.customers_fail
         ).pk,
         unlinked_orders_result=world.orders_fail_2.pk,
+        orders_incident_result=world.orders_fail.pk,
         customers_result=world.customers_fail.pk,
         manager=world.manager.pk,
         editor=world.editor.pk,

@@ -36,6 +36,7 @@ def stored(incident_id: int) -> dict[str, Any]:
             "status",
             "lead_id",
             "resolution_notes",
+            "resolution_reason",
             "resolved_at",
             "updated_at",
             "version",
@@ -169,6 +170,156 @@ def test_moving_between_open_statuses_is_recorded_as_a_change_not_a_reopening(
         "reported",
         "fixing",
     )
+
+
+# --- Resolution reason ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_resolving_with_a_reason_records_it_and_the_timeline_says_so(
+    client_for: ClientFor, world: World, method: str
+) -> None:
+    editor = client_for("editor")
+    incident = create_incident(editor, world.orders_fail.pk)
+    assert incident["resolutionReason"] is None
+
+    response = update(
+        editor,
+        incident["id"],
+        method,
+        status="resolved",
+        resolutionNotes="A test load, deleted since.",
+        resolutionReason="falsePositive",
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["resolutionReason"] == "falsePositive"
+    assert (
+        client_for("viewer").get(f"/incidents/{incident['id']}").json()["resolutionReason"] == "falsePositive"
+    )
+    changes = [
+        (e["type"], e["field"], e["oldValue"], e["newValue"]) for e in timeline(editor, incident["id"])
+    ]
+    assert ("changed", "resolutionReason", None, "falsePositive") in changes
+
+
+def test_a_client_resolving_without_a_reason_records_fixed(client_for: ClientFor, world: World) -> None:
+    editor = client_for("editor")
+    incident = create_incident(editor, world.orders_fail.pk)
+
+    # How Soda Cloud's clients resolve: they know no reasons.
+    response = update(editor, incident["id"], "post", status="resolved", resolutionNotes="Reloaded.")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["resolutionReason"] == "fixed"
+
+
+@pytest.mark.parametrize("status", [None, "investigating"])
+def test_a_reason_for_an_incident_that_stays_or_becomes_open_is_refused_and_changes_nothing(
+    client_for: ClientFor, world: World, status: str | None
+) -> None:
+    editor = client_for("editor")
+    incident = create_incident(editor, world.orders_fail.pk)
+    before = stored(incident["id"])
+
+    response = update(editor, incident["id"], status=status, resolutionReason="expected")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "resolution_reason_needs_resolved"
+    assert response.json()["field"] == "resolutionReason"
+    assert stored(incident["id"]) == before
+
+
+def test_reopening_with_a_reason_is_refused(client_for: ClientFor, world: World) -> None:
+    editor = client_for("editor")
+    incident = create_incident(editor, world.orders_fail.pk, status="resolved", resolutionNotes="Done.")
+    before = stored(incident["id"])
+
+    response = update(editor, incident["id"], status="reported", resolutionReason="fixed")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "resolution_reason_needs_resolved"
+    assert stored(incident["id"]) == before
+
+
+@pytest.mark.parametrize("status", [None, "resolved"])
+def test_a_person_may_not_give_the_reason_recovered(
+    client_for: ClientFor, world: World, status: str | None
+) -> None:
+    editor = client_for("editor")
+    incident = create_incident(editor, world.orders_fail.pk)
+    if status is None:
+        update(editor, incident["id"], status="resolved", resolutionNotes="Reloaded.")
+    before = stored(incident["id"])
+
+    response = update(
+        editor, incident["id"], status=status, resolutionNotes="Reloaded.", resolutionReason="recovered"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "resolution_reason_reserved"
+    assert stored(incident["id"]) == before
+
+
+def test_an_unknown_reason_is_refused_by_the_schema(client_for: ClientFor, world: World) -> None:
+    editor = client_for("editor")
+    incident = create_incident(editor, world.orders_fail.pk, status="resolved", resolutionNotes="Done.")
+
+    response = update(editor, incident["id"], resolutionReason="gremlins")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_request"
+    assert Incident.objects.get(pk=incident["id"]).resolution_reason == "fixed"
+
+
+def test_the_reason_of_a_resolved_incident_may_change_and_the_timeline_says_from_what(
+    client_for: ClientFor, world: World
+) -> None:
+    editor = client_for("editor")
+    incident = create_incident(editor, world.orders_fail.pk, status="resolved", resolutionNotes="Done.")
+
+    response = update(editor, incident["id"], resolutionReason="duplicate")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["resolutionReason"] == "duplicate"
+    assert response.json()["version"] == incident["version"] + 1
+    last = timeline(editor, incident["id"])[-1]
+    assert (last["type"], last["field"], last["oldValue"], last["newValue"]) == (
+        "changed",
+        "resolutionReason",
+        "fixed",
+        "duplicate",
+    )
+
+
+def test_sending_the_current_reason_again_changes_nothing(client_for: ClientFor, world: World) -> None:
+    editor = client_for("editor")
+    incident = create_incident(editor, world.orders_fail.pk, status="resolved", resolutionNotes="Done.")
+    before = stored(incident["id"])
+
+    response = update(editor, incident["id"], status="resolved", resolutionReason="fixed")
+
+    assert response.status_code == 200, response.text
+    assert stored(incident["id"]) == before
+
+
+def test_reopening_clears_the_reason_and_resolving_again_records_a_new_one(
+    client_for: ClientFor, world: World
+) -> None:
+    editor = client_for("editor")
+    incident = create_incident(
+        editor, world.orders_fail.pk, status="resolved", resolutionNotes="Done.", resolutionReason="expected"
+    )
+
+    reopened = update(editor, incident["id"], status="investigating")
+    # The reopening says that the reason went: no event of its own.
+    last = timeline(editor, incident["id"])[-1]
+    resolved = update(editor, incident["id"], status="resolved")
+
+    assert reopened.status_code == 200, reopened.text
+    assert reopened.json()["resolutionReason"] is None
+    assert (last["type"], last["field"]) == ("reopened", "status")
+    assert resolved.json()["resolutionReason"] == "fixed"
 
 
 # --- Lead -----------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ router = Router(tags=["incidents"])
 
 SeverityName = Literal["minor", "major", "critical"]
 StatusName = Literal["reported", "investigating", "fixing", "resolved"]
+ReasonName = Literal["fixed", "expected", "falsePositive", "duplicate", "noActionNeeded", "recovered"]
 IncidentId = Annotated[
     int, Path(ge=1, le=MAX_ID, description="The incident's id (not its number: see `number`).", example=3)
 ]
@@ -63,6 +64,12 @@ CURSOR_PATTERN = "^[A-Za-z0-9_.:-]*$"
 CURSOR_MAX = 300
 SEVERITIES = "`minor`, `major` or `critical`"
 STATUSES = "`reported`, `investigating`, `fixing` or `resolved`"
+REASONS = "`fixed`, `expected`, `falsePositive`, `duplicate`, `noActionNeeded` or `recovered`"
+# What a client may send as a reason, and what it may not (services._settle_reason).
+REASON_RULES = (
+    "`recovered` is Quell's own, for incidents its rules resolve when the checks pass again (400 "
+    "`resolution_reason_reserved`)"
+)
 
 
 class DatasetRef(Schema):
@@ -96,6 +103,10 @@ class IncidentOut(Schema):
     lastUpdated: datetime = Field(description="When it last changed (a comment counts too).")
     resolvedAt: datetime | None = Field(description="When it was resolved; null while it is open.")
     resolutionNotes: str = Field(description="What was done about it; required to resolve.")
+    resolutionReason: ReasonName | None = Field(
+        description=f"Why it was resolved: {REASONS}; null while it is open, and for incidents "
+        "resolved before Quell recorded reasons."
+    )
     checkResults: list[LinkedResultOut] = Field(
         description="Its warn and fail results you can see: newest `dataTimestamp` first; results with "
         "the same data time in id order."
@@ -109,6 +120,27 @@ class IncidentOut(Schema):
 class ConflictOut(ErrorOut):
     current: IncidentOut = Field(description="The incident as it is now: apply your change to this one.")
 
+
+class IncidentRef(Schema):
+    id: int = Field(description="The incident's id, which the API's paths take.")
+    number: int = Field(description="The incident's number, shown as #12.")
+    name: str = Field(description="The incident's title.")
+
+
+class DuplicateOut(ErrorOut):
+    incident: IncidentRef = Field(
+        description="The open incident the results are already in (the newest, when several): add them "
+        "to it with `POST /incidents/{id}/checkResults`, or send `allowDuplicate` to open another."
+    )
+
+
+# A reason goes with the status resolved only (services._resolving_reason).
+_REASON_NEEDS_RESOLVED: JsonDict = {
+    "anyOf": [
+        {"properties": {"resolutionReason": {"type": "null"}}},
+        {"properties": {"status": {"const": "resolved"}}, "required": ["status"]},
+    ]
+}
 
 _RESOLVED_NEEDS_NOTES: JsonDict = {
     "anyOf": [
@@ -144,6 +176,7 @@ class IncidentCreateIn(Body):
                 _one_of_the_two("title", "name", {"type": "string"}),
                 _one_of_the_two("checkResultIds", "monitorResultIds", {"type": "array"}),
                 _RESOLVED_NEEDS_NOTES,
+                _REASON_NEEDS_RESOLVED,
                 _NOT_BOTH_RESULT_LISTS,
             ]
         }
@@ -183,6 +216,11 @@ class IncidentCreateIn(Body):
         description="Who leads it; defaults to you. An active user with Manage incidents on the dataset "
         "of one of the results, or 400 (`unknown_lead`, `lead_cannot_view`, `lead_cannot_manage`).",
     )
+    allowDuplicate: bool = Field(
+        False,
+        description="Open it even though some of the results are already in an open incident; without "
+        "it, that is refused (409 `duplicate_incident`) with the incident to add them to instead.",
+    )
     status: StatusName = Field(
         "reported", description=f"Where it starts: {STATUSES} (the default is reported)."
     )
@@ -191,6 +229,11 @@ class IncidentCreateIn(Body):
         description="What was done about it: required (not blank) with status `resolved`.",
         max_length=services.DESCRIPTION_MAX,
         pattern=TEXT_PATTERN,
+    )
+    resolutionReason: ReasonName | None = Field(
+        None,
+        description=f"Why it is resolved, with status `resolved` only (400 "
+        f"`resolution_reason_needs_resolved`): {REASONS}; `fixed` when left out. {REASON_RULES}.",
     )
 
 
@@ -221,6 +264,12 @@ class IncidentUpdateIn(Body):
         description="New resolution notes (empty clears them, unless the incident is or becomes resolved).",
         max_length=services.DESCRIPTION_MAX,
         pattern=TEXT_PATTERN,
+    )
+    resolutionReason: ReasonName | None = Field(
+        None,
+        description=f"Why it is resolved: {REASONS}. Only for an incident that is or becomes resolved "
+        "(400 `resolution_reason_needs_resolved`); resolving without one records `fixed`, and "
+        f"reopening clears it. {REASON_RULES}.",
     )
     leadId: Id | None = Field(
         None,
@@ -270,7 +319,9 @@ class TimelineEventOut(Schema):
     )
     actor: UserRef | None = Field(description="Who did it; null when no one did (Quell itself).")
     created: datetime = Field(description="When it happened.")
-    field: str | None = Field(description="For a change: the field that changed (`status`, `lead`, ...).")
+    field: str | None = Field(
+        description="For a change: the field that changed (`status`, `lead`, `resolutionReason`, ...)."
+    )
     oldValue: Any = Field(description="For a change: the value before (for `lead`, the user).")
     newValue: Any = Field(description="For a change: the value after (for `lead`, the user).")
     text: str | None = Field(description="A comment's text, or the title the incident was created with.")
@@ -303,6 +354,11 @@ class IncidentQuery(PageParams):
         default_factory=list,
         max_length=len(get_args(SeverityName)),
         description=f"Keeps incidents of these severities: {SEVERITIES} (repeat the parameter).",
+    )
+    resolutionReason: list[ReasonName] = Field(
+        default_factory=list,
+        max_length=len(get_args(ReasonName)),
+        description=f"Keeps incidents resolved for these reasons: {REASONS} (repeat the parameter).",
     )
     datasetId: list[Id] = Field(
         default_factory=list,
@@ -367,6 +423,7 @@ def incident_out(
                 "lastUpdated": i.updated_at,
                 "resolvedAt": i.resolved_at,
                 "resolutionNotes": i.resolution_notes,
+                "resolutionReason": i.resolution_reason or None,
                 "checkResults": [
                     {
                         "id": r.id,
@@ -443,6 +500,7 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> HttpRes
     filters = incident_queries.IncidentFilters(
         statuses=list(query.status),
         severities=list(query.severity),
+        resolution_reasons=list(query.resolutionReason),
         dataset_ids=query.datasetId,
         lead_ids=query.leadId,
         reporter_ids=query.reporterId,
@@ -476,14 +534,18 @@ def list_incidents(request: HttpRequest, query: Query[IncidentQuery]) -> HttpRes
 
 @router.post(
     "/incidents",
-    response={201: IncidentOut, **WRITE_ERRORS, **UNPROCESSABLE},
+    response={201: IncidentOut, **WRITE_ERRORS, 409: DuplicateOut, **UNPROCESSABLE},
     summary="Create an incident",
     description="Opens an incident from warn or fail check results. Needs Manage incidents on the "
     "dataset of every result (403 otherwise). The results must exist, be visible to you and warn or "
-    "fail (400 `unknown_check_results`, `check_result_not_failing`); the lead, you unless `leadId` "
+    "fail (400 `unknown_check_results`, `check_result_not_failing`), and not already in an open "
+    "incident you can see unless `allowDuplicate` is true (409 `duplicate_incident`, with the newest "
+    "such incident: add the results to it instead); the lead, you unless `leadId` "
     "names another, must be an active user with Manage incidents on one of their datasets (400 "
     "`unknown_lead`, `lead_cannot_view`, `lead_cannot_manage`). A resolution note is required to "
-    "create it resolved.",
+    "create it resolved; a `resolutionReason` goes with status `resolved` only (400 "
+    "`resolution_reason_needs_resolved`), is `fixed` when left out, and may not be `recovered` (400 "
+    "`resolution_reason_reserved`).",
     openapi_extra=request_examples(
         emails=(
             "From the demo's failing missing_count(email) on snowflake_prod/customers",
@@ -510,6 +572,8 @@ def create_incident(request: HttpRequest, payload: IncidentCreateIn) -> Status[d
         lead_id=payload.leadId,
         status=payload.status,
         resolution_notes=payload.resolutionNotes or "",
+        resolution_reason=payload.resolutionReason,
+        allow_duplicate=payload.allowDuplicate,
     )
     return Status(201, _one(incident))
 
@@ -541,6 +605,7 @@ def _update(request: HttpRequest, incident_id: int, payload: IncidentUpdateIn) -
             severity=payload.severity,
             status=payload.status,
             resolution_notes=payload.resolutionNotes,
+            resolution_reason=payload.resolutionReason,
             lead_id=payload.leadId,
         )
     except Conflict as conflict:
@@ -556,7 +621,10 @@ UPDATE_DESCRIPTION = (
     "current ones change nothing. Needs Manage incidents on one of the incident's datasets (403 "
     "otherwise; 404 if you cannot view it). Send the `version` you read to refuse a stale change "
     "(409 with the incident as it is now). Resolving needs resolution notes, given or kept (400 "
-    "`resolution_notes_required`); a new lead must be an active user with Manage incidents on one of "
+    "`resolution_notes_required`), and records `resolutionReason` (`fixed` when left out); a reason is "
+    "given only for an incident that is or becomes resolved (400 `resolution_reason_needs_resolved`), "
+    "may change while it stays resolved, is cleared by reopening, and may not be `recovered` (400 "
+    "`resolution_reason_reserved`); a new lead must be an active user with Manage incidents on one of "
     "the incident's datasets (400 `unknown_lead`, `lead_cannot_view`, `lead_cannot_manage`)."
 )
 UPDATE_EXAMPLES = request_examples(
@@ -566,6 +634,7 @@ UPDATE_EXAMPLES = request_examples(
         {
             "status": "resolved",
             "resolutionNotes": "The collector was restarted; sessions arrive on time again.",
+            "resolutionReason": "fixed",
         },
     ),
     lead=("Hand it to Marco Rossi, who manages every dataset", {"leadId": 2, "severity": "critical"}),

@@ -28,6 +28,22 @@ class Status(models.TextChoices):
 OPEN_STATUSES = (Status.REPORTED, Status.INVESTIGATING, Status.FIXING)
 
 
+class ResolutionReason(models.TextChoices):
+    """Why an incident was resolved (Monte Carlo's closing reasons, and `recovered` for the rules)."""
+
+    FIXED = "fixed", "Fixed"
+    EXPECTED = "expected", "Expected behaviour"
+    FALSE_POSITIVE = "falsePositive", "False positive"
+    DUPLICATE = "duplicate", "Duplicate"
+    NO_ACTION_NEEDED = "noActionNeeded", "No action needed"
+    # Set only by the incident rules, when every linked check passes again: never by a person.
+    RECOVERED = "recovered", "Recovered"
+
+
+# The reasons a person may give; `recovered` says that Quell resolved it by itself.
+PERSON_REASONS = tuple(reason for reason in ResolutionReason if reason != ResolutionReason.RECOVERED)
+
+
 class IncidentQuerySet(models.QuerySet["Incident"]):
     """A queryset that can load what its incidents show once it is evaluated (see with_loader)."""
 
@@ -71,6 +87,11 @@ class Incident(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_notes = models.TextField(blank=True)
+    # One of ResolutionReason while resolved; "" while open, and for incidents resolved before
+    # reasons were recorded. db_default: a process of the previous release inserts without it.
+    resolution_reason = models.CharField(
+        max_length=20, choices=ResolutionReason.choices, blank=True, default="", db_default=""
+    )
     # Bumped on every change of a field; a write carrying an older version is refused (409).
     version = models.PositiveIntegerField(default=1)
     datasets: models.ManyToManyField[Dataset, IncidentDataset] = models.ManyToManyField(
@@ -113,6 +134,8 @@ class Incident(models.Model):
             ),
             # sort=updated: last changed first.
             models.Index(fields=["-updated_at", "-id"], name="incident_updated"),
+            # resolution reason filter, newest first (a rare reason must not walk every incident).
+            models.Index(fields=["resolution_reason", "-created_at", "-id"], name="incident_reason_created"),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Value
+from django.db.models import Exists, OuterRef, Value
 from django.utils import timezone
 
 from quell.accounts import permissions
@@ -22,16 +22,18 @@ from quell.catalog.models import FAILING_OUTCOMES, CheckResult, Dataset
 from quell.incidents.details import load_details
 from quell.incidents.events import IncidentChanged, IncidentCreated
 from quell.incidents.models import (
+    OPEN_STATUSES,
     EventKind,
     Incident,
     IncidentCheckResult,
     IncidentDataset,
     NumberSequence,
+    ResolutionReason,
     Severity,
     Status,
     TimelineEvent,
 )
-from quell.incidents.queries import can_manage, check_choices, visible_incidents
+from quell.incidents.queries import can_manage, check_choices, open_incidents_of_results, visible_incidents
 from quell.lib import events as domain_events
 from quell.lib.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from quell.lib.seen import mark_checked
@@ -56,7 +58,12 @@ def create_incident(
     lead_id: int | None = None,
     status: str = Status.REPORTED,
     resolution_notes: str = "",
+    resolution_reason: str | None = None,
+    allow_duplicate: bool = False,
 ) -> Incident:
+    """Open an incident from warn and fail results. When one of them is already in an open incident
+    the caller can see, DuplicateIncident names it, unless `allow_duplicate` (the caller confirmed
+    they want a separate incident): people add to the open one rather than open a second unawares."""
     title = _clean_title(title)
     description = _clean_text("description", description, DESCRIPTION_MAX)
     check_choices("severity", [severity], Severity.values)
@@ -64,18 +71,23 @@ def create_incident(
     resolution_notes = _clean_text("resolution notes", resolution_notes, DESCRIPTION_MAX, "resolutionNotes")
     if status == Status.RESOLVED and not resolution_notes:
         raise _notes_required()
+    reason = _resolving_reason(status, resolution_reason)
     if not check_result_ids:
         raise Invalid(
             "An incident needs at least one warn or fail check result.",
             code="check_results_required",
             field="checkResultIds",
         )
-    results = _failing_results(check_result_ids, by)
+    results = _failing_results(check_result_ids, by, mark_open=not allow_duplicate)
     datasets = {result.dataset_id: result.dataset for result in results}
     permissions.require_on_each(
         by, list(datasets.values()), permissions.MANAGE_INCIDENTS, "create an incident from its check results"
     )
     lead = by if lead_id is None else _lead(lead_id, set(datasets))
+    # Last of the checks, after the permission's: a 409 says everything else was fine, so the
+    # caller's confirmation (allow_duplicate) is all the retry needs.
+    if not allow_duplicate:
+        _refuse_a_duplicate(results, by)
 
     with transaction.atomic():
         now = timezone.now()
@@ -91,6 +103,7 @@ def create_incident(
             updated_at=now,
             resolved_at=now if status == Status.RESOLVED else None,
             resolution_notes=resolution_notes,
+            resolution_reason=reason,
         )
         IncidentDataset.objects.bulk_create(
             IncidentDataset(incident=incident, dataset_id=ds) for ds in datasets
@@ -126,6 +139,7 @@ TIMELINE_FIELD_NAMES = {
     "severity": "severity",
     "status": "status",
     "resolution_notes": "resolutionNotes",
+    "resolution_reason": "resolutionReason",
     "lead_id": "lead",
 }
 EDITABLE_FIELDS = tuple(TIMELINE_FIELD_NAMES)
@@ -156,6 +170,8 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
             new["resolution_notes"] = _clean_text(
                 "resolution notes", changes["resolution_notes"], DESCRIPTION_MAX, "resolutionNotes"
             )
+        if "resolution_reason" in changes:
+            new["resolution_reason"] = _known_reason(changes["resolution_reason"])
         new_lead: User | None = None
         if "lead_id" in changes and changes["lead_id"] != incident.lead_id:
             new_lead = _lead(int(changes["lead_id"]), dataset_ids)
@@ -166,6 +182,7 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
         final_notes = new.get("resolution_notes", incident.resolution_notes)
         if final_status == Status.RESOLVED and not final_notes:
             raise _notes_required(kept=True)
+        _settle_reason(incident, new, given="resolution_reason" in changes)
         if not new:
             return _as_written(incident, by)
 
@@ -176,6 +193,8 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
             old = getattr(incident, key)
             field_name = TIMELINE_FIELD_NAMES[key]
             reopened = key == "status" and old == Status.RESOLVED
+            # A reason not recorded is null, as the incident's representation shows it.
+            shown = (old or None, value or None) if key == "resolution_reason" else (old, value)
             events.append(
                 TimelineEvent(
                     incident=incident,
@@ -183,8 +202,8 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
                     actor=by,
                     created_at=now,
                     field=field_name,
-                    old_value=old,
-                    new_value=value,
+                    old_value=shown[0],
+                    new_value=shown[1],
                 )
             )
             setattr(incident, key, value)
@@ -192,6 +211,9 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
             incident.lead = new_lead  # so the answer does not read it again
         if "status" in new:
             incident.resolved_at = now if final_status == Status.RESOLVED else None
+            if final_status != Status.RESOLVED:
+                # Reopening clears the reason as it clears resolved_at: the reopening says so.
+                incident.resolution_reason = ""
         incident.updated_at = now
         incident.version += 1
         incident.save()
@@ -367,16 +389,25 @@ def _links_and_datasets(incident: Incident, check_result_ids: list[int]) -> tupl
     return linked, dataset_ids
 
 
-def _failing_results(check_result_ids: list[int], by: User) -> list[CheckResult]:
+def _failing_results(check_result_ids: list[int], by: User, *, mark_open: bool = False) -> list[CheckResult]:
+    """The results, each one the caller can view and warn or fail; Unprocessable otherwise.
+
+    `mark_open` annotates each with `in_open_incident` (whether any open incident links it) in the
+    same statement: the duplicate guard's first look, free for results in no open incident.
+    """
     ids = list(dict.fromkeys(check_result_ids))
     if len(ids) > MAX_RESULTS_PER_CALL:
         raise Invalid(f"At most {MAX_RESULTS_PER_CALL} check results at once.", field="checkResultIds")
-    found = {
-        result.pk: result
-        for result in permissions.only_viewable(CheckResult.objects.filter(pk__in=ids), by).select_related(
-            "dataset__data_source", "check_ref"
+    results = permissions.only_viewable(CheckResult.objects.filter(pk__in=ids), by)
+    if mark_open:
+        results = results.annotate(
+            in_open_incident=Exists(
+                IncidentCheckResult.objects.filter(
+                    check_result=OuterRef("pk"), incident__status__in=OPEN_STATUSES
+                )
+            )
         )
-    }
+    found = {result.pk: result for result in results.select_related("dataset__data_source", "check_ref")}
     missing = [str(result_id) for result_id in ids if result_id not in found]
     if missing:
         raise Unprocessable(
@@ -392,6 +423,61 @@ def _failing_results(check_result_ids: list[int], by: User) -> list[CheckResult]
             field="checkResultIds",
         )
     return [found[result_id] for result_id in ids]
+
+
+class DuplicateIncident(Invalid):
+    """Results of the new incident are already in an open incident (`incident`, the newest of them
+    the caller can see); nothing was written. Adding them to it, or asking again with the caller's
+    confirmation (allow_duplicate), succeeds.
+
+    A 409, as Taken: the request conflicts with what exists. An Invalid, so a form that does not
+    offer the choice still shows it like any other refusal.
+    """
+
+    status = 409
+    code = "duplicate_incident"
+
+    def __init__(self, incident: Incident, result_ids: list[int]) -> None:
+        self.incident = incident
+        self.result_ids = result_ids
+        one = len(result_ids) == 1
+        super().__init__(
+            f"Check result{'' if one else 's'} {_some_ids(result_ids)} {'is' if one else 'are'} already in "
+            f"open incident #{incident.number} '{incident.title}'. Add {'it' if one else 'them'} to that "
+            "incident, or confirm a separate incident with allowDuplicate."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        incident = {"id": self.incident.pk, "number": self.incident.number, "name": self.incident.title}
+        return super().as_dict() | {"incident": incident}
+
+
+IDS_NAMED = 10
+
+
+def _some_ids(ids: list[int]) -> str:
+    """The first IDS_NAMED ids, and how many more: a refusal of 1,000 results stays readable."""
+    named = ", ".join(str(pk) for pk in ids[:IDS_NAMED])
+    return named if len(ids) <= IDS_NAMED else f"{named} and {len(ids) - IDS_NAMED} more"
+
+
+def _refuse_a_duplicate(results: list[CheckResult], by: User) -> None:
+    """DuplicateIncident when one of these results (from _failing_results with `mark_open`) is in an
+    open incident the caller can see; results in none cost no statement."""
+    marked = [result.pk for result in results if result.in_open_incident]  # type: ignore[attr-defined]
+    if not marked:
+        return
+    found = open_incidents_of_results(marked, by=by)
+    if not found:
+        # Only an incident the caller cannot see holds them. The services keep an incident on its
+        # results' datasets, which the caller views (they could not create from them otherwise), so
+        # this takes rows put there by hand; naming it would show it to them, and adding to it is
+        # not theirs to do.
+        return
+    # Each list is newest first (created_at, then id), as is the incident chosen among them.
+    newest = max((listed[0] for listed in found.values()), key=lambda i: (i.created_at, i.pk))
+    held = sorted(pk for pk, listed in found.items() if any(i.pk == newest.pk for i in listed))
+    raise DuplicateIncident(newest, held)
 
 
 def _lead(user_id: int, dataset_ids: set[int]) -> User:
@@ -447,11 +533,73 @@ def _clean_text(name: str, text: str | None, limit: int, field: str = "") -> str
     return require_plain_text(text, field or name, label=f"The {name}", multiline=True)
 
 
+def _known_reason(reason: str) -> str:
+    if reason not in ResolutionReason.values:
+        raise Invalid(
+            f"resolutionReason must be one of {', '.join(ResolutionReason.values)}, not {reason!r}.",
+            code="invalid_resolution_reason",
+            field="resolutionReason",
+        )
+    return reason
+
+
+def _reason_needs_resolved(*, kept: bool = False) -> Invalid:
+    """`kept`: for a change, whose status may be the one the incident keeps (see _notes_required)."""
+    return (Unprocessable if kept else Invalid)(
+        "A resolution reason is given only with the status resolved: resolve the incident, or leave "
+        "the reason out.",
+        code="resolution_reason_needs_resolved",
+        field="resolutionReason",
+    )
+
+
+def _reserved_reason() -> Unprocessable:
+    return Unprocessable(
+        "The reason recovered is Quell's own, for incidents its rules resolve when the checks pass "
+        "again: choose another reason.",
+        code="resolution_reason_reserved",
+        field="resolutionReason",
+    )
+
+
+def _resolving_reason(status: str, reason: str | None) -> str:
+    """The reason a new incident in `status` records: the one given, `fixed` when resolved without
+    one (Soda's clients know no reasons), and none while open."""
+    if reason is None:
+        return ResolutionReason.FIXED if status == Status.RESOLVED else ""
+    _known_reason(reason)
+    if status != Status.RESOLVED:
+        raise _reason_needs_resolved()
+    if reason == ResolutionReason.RECOVERED:
+        raise _reserved_reason()
+    return reason
+
+
+def _settle_reason(incident: Incident, new: dict[str, Any], *, given: bool) -> None:
+    """Complete `new` (update_incident's changes, equal values dropped) with the reason it implies.
+
+    A reason goes with the status resolved only: resolving without one records `fixed` (Soda's
+    clients send none), and one given for an incident that stays or becomes open is refused
+    (reopening clears the reason, in update_incident). `recovered` is the rules' alone: a person may
+    keep it but not set it.
+    """
+    resolved = new.get("status", incident.status) == Status.RESOLVED
+    if given and not resolved:
+        raise _reason_needs_resolved(kept=True)
+    if new.get("resolution_reason") == ResolutionReason.RECOVERED:
+        raise _reserved_reason()
+    if resolved and incident.status != Status.RESOLVED and "resolution_reason" not in new:
+        new["resolution_reason"] = ResolutionReason.FIXED
+
+
+NOTES_REQUIRED = "A resolution note is required to resolve an incident: say what was done."
+
+
 def _notes_required(*, kept: bool = False) -> Invalid:
     """`kept`: for a change, which may rely on notes the incident keeps (a request alone cannot show
     the rule is met, so the API answers it as an Unprocessable, not as a schema violation)."""
     return (Unprocessable if kept else Invalid)(
-        "A resolution note is required to resolve an incident: say what was done.",
+        NOTES_REQUIRED,
         code="resolution_notes_required",
         field="resolutionNotes",
     )

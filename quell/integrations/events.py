@@ -31,7 +31,7 @@ from quell.integrations.models import (
 
 # The incident changes that notify (gap 6: one message per change of state, not per keystroke);
 # title and description edits alone do not.
-NOTIFYING_FIELDS = {"status", "lead", "severity", "resolutionNotes"}
+NOTIFYING_FIELDS = {"status", "lead", "severity", "resolutionNotes", "resolutionReason"}
 
 
 def _subscribers(event_type: str) -> list[Integration]:

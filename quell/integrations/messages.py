@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
+from quell.incidents.models import ResolutionReason
 from quell.integrations.models import Event, EventType, Integration
 from quell.integrations.webhook.transport import results_for
 
@@ -37,12 +38,23 @@ def _who(value: Any) -> str:
     return "nobody" if value in (None, "") else str(value)
 
 
+def _reason(value: Any) -> str:
+    """A resolution reason as people read it ("False positive"); "none" when not recorded."""
+    if value in ResolutionReason.values:
+        return str(ResolutionReason(value).label)
+    return "none" if value in (None, "") else str(value)
+
+
 def _change_line(change: dict[str, Any]) -> str:
-    name = {"resolutionNotes": "Resolution notes", "lead": "Lead"}.get(
-        change["field"], change["field"].capitalize()
-    )
+    name = {
+        "resolutionNotes": "Resolution notes",
+        "resolutionReason": "Resolution reason",
+        "lead": "Lead",
+    }.get(change["field"], change["field"].capitalize())
     if change["field"] == "lead":
         return f"{name}: {_who(change.get('old'))} → {_who(change.get('new'))}"
+    if change["field"] == "resolutionReason":
+        return f"{name}: {_reason(change.get('old'))} → {_reason(change.get('new'))}"
     if change["field"] == "resolutionNotes":
         return f"{name}: {_clip(str(change.get('new') or ''), 200)}"
     return f"{name}: {change.get('old')} → {change.get('new')}"
@@ -69,7 +81,9 @@ def _incident_message(event: Event) -> Message:
         lines.append(f"By {_who(payload['changedBy'])}")
     text = incident.get("description", "") if created else ""
     if incident["status"] == "resolved" and incident.get("resolutionNotes"):
-        text = f"Resolved: {incident['resolutionNotes']}"
+        reason = incident.get("resolutionReason")
+        text = f"Resolved ({_reason(reason)}): " if reason else "Resolved: "
+        text += incident["resolutionNotes"]
     tone = (
         "good"
         if incident["status"] == "resolved"

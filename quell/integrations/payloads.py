@@ -101,6 +101,8 @@ def incident_payload(incident: Incident) -> dict[str, Any]:
         "createdTimestamp": timestamp(incident.created_at),
         "lastUpdatedTimestamp": timestamp(incident.updated_at),
         "resolutionNotes": incident.resolution_notes,
+        # Quell's own field (Soda's incidents have no reason): null while open or not recorded.
+        "resolutionReason": incident.resolution_reason or None,
         "resolutionTimestamp": timestamp(incident.resolved_at),
         "links": [
             {

@@ -16,9 +16,9 @@ from django.utils.safestring import SafeString, mark_safe
 
 from quell.accounts.models import DATASET_PERMISSIONS, GlobalRole, User
 from quell.catalog.models import AttributeType, Dataset
-from quell.incidents.models import Severity, Status
+from quell.incidents.models import PERSON_REASONS, ResolutionReason, Severity, Status
 from quell.incidents.paging import SORTS
-from quell.incidents.services import DESCRIPTION_MAX, TITLE_MAX
+from quell.incidents.services import DESCRIPTION_MAX, NOTES_REQUIRED, TITLE_MAX
 from quell.lib.zones import zone_names
 
 OPEN = "open"
@@ -135,6 +135,7 @@ class IncidentFilterForm(forms.Form):
     q = forms.CharField(label="Title", required=False, max_length=200)
     status = forms.MultipleChoiceField(label="Status", required=False, choices=STATUS_FILTER_CHOICES)
     severity = forms.MultipleChoiceField(label="Severity", required=False, choices=Severity.choices)
+    reason = forms.MultipleChoiceField(label="Reason", required=False, choices=ResolutionReason.choices)
     lead = QueryMultipleChoiceField(label="Lead", required=False)
     reporter = QueryMultipleChoiceField(label="Reporter", required=False)
     dataset = QueryMultipleChoiceField(label="Dataset", required=False)
@@ -184,6 +185,8 @@ class IncidentCreateForm(forms.Form):
         coerce=int,
         error_messages={"required": "Select one or more warn or fail results."},
     )
+    # Shown once the service refused a duplicate (services.DuplicateIncident): ticked, it confirms.
+    allow_duplicate = forms.BooleanField(label="Open a separate incident anyway", required=False)
 
     def __init__(
         self, *args: Any, leads: QuerySet[User], lead_options: Any, results: Any, **kwargs: Any
@@ -222,16 +225,42 @@ class IncidentEditForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Required to resolve: say what was done.",
     )
+    # No default: whoever resolves says why (the API, for Soda's clients, records `fixed`).
+    resolution_reason = forms.ChoiceField(
+        label="Resolution reason",
+        required=False,
+        choices=[("", "Choose a reason"), *((reason.value, reason.label) for reason in PERSON_REASONS)],
+        help_text="Required to resolve: why it is resolved.",
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
     def __init__(
         self, *args: Any, leads: QuerySet[User], lead_options: Any, current_lead: int, **kwargs: Any
     ) -> None:
         """`leads` are every valid new lead; `lead_options` the few the <select> offers. The current
-        lead stays valid even if they lost access since, so the form still saves."""
+        lead stays valid even if they lost access since, so the form still saves; so does the current
+        reason, `recovered` included, which only Quell's rules set."""
         super().__init__(*args, **kwargs)
         _lead_choices(self, leads, lead_options)
         self.fields["lead"].also_valid = {current_lead}  # type: ignore[attr-defined]
+        if self.initial.get("resolution_reason") == ResolutionReason.RECOVERED:
+            recovered = ResolutionReason.RECOVERED
+            field = self.fields["resolution_reason"]
+            field.choices = [*field.choices, (recovered.value, recovered.label)]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        """Resolving needs a reason here: a select with no default, so none is recorded by accident.
+
+        Checked before the service sees the change, so the note's rule (the service's) is said here
+        too, when the note is missing as well: one answer names both fields.
+        """
+        data = super().clean() or {}
+        resolving = data.get("status") == Status.RESOLVED and self.initial.get("status") != Status.RESOLVED
+        if resolving and not data.get("resolution_reason"):
+            self.add_error("resolution_reason", "Choose why it is resolved.")
+            if "resolution_notes" in data and not data["resolution_notes"].strip():
+                self.add_error("resolution_notes", NOTES_REQUIRED)
+        return data
 
 
 # Service field names (the API's) to the form fields that show their errors.
@@ -242,6 +271,7 @@ INCIDENT_FIELDS = {
     "status": "status",
     "leadId": "lead",
     "resolutionNotes": "resolution_notes",
+    "resolutionReason": "resolution_reason",
     "checkResultIds": "results",
 }
 

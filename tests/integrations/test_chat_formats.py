@@ -95,6 +95,30 @@ def test_teams_card_lists_failing_checks_and_links_the_dataset(
 
 
 @pytest.mark.parametrize("kind", ["slack", "msteams"])
+def test_a_resolution_says_why_and_a_change_of_reason_says_from_what(
+    world: World, receiver: Receiver, fast: LazySettings, kind: str
+) -> None:
+    incident = incidents.create_incident(
+        by=world.editor, title="Orders", check_result_ids=[world.orders_fail.pk]
+    )
+    add_webhook(world, receiver.url, kind=kind, events=["incidentUpdated"])
+    incidents.update_incident(
+        incident.pk,
+        by=world.editor,
+        status="resolved",
+        resolution_notes="A test load.",
+        resolution_reason="expected",
+    )
+    incidents.update_incident(incident.pk, by=world.editor, resolution_reason="falsePositive")
+    drain()
+
+    resolved, changed = (texts(request.json()) for request in receiver.wait_for(2))
+    assert any("Resolved (Expected behaviour): A test load." in text for text in resolved)
+    assert any("Resolution reason: none → Expected behaviour" in text for text in resolved)
+    assert any("Resolution reason: Expected behaviour → False positive" in text for text in changed)
+
+
+@pytest.mark.parametrize("kind", ["slack", "msteams"])
 def test_their_urls_are_never_shown_again(world: World, fast: LazySettings, kind: str) -> None:
     integration, _ = add_webhook(world, "http://127.0.0.1:9/services/T000/B000/XXXXSECRET?sig=abc", kind=kind)
     found = integrations.get_integration(integration.pk, by=world.admin)

@@ -71,6 +71,60 @@ def test_each_change_of_state_sends_one_update_saying_what_changed(
     assert body["changedBy"]["email"] == "editor@example.com"
 
 
+def test_resolving_sends_the_reason_in_the_incident_and_among_the_changes(
+    world: World, receiver: Receiver, fast: LazySettings
+) -> None:
+    incident = incidents.create_incident(
+        by=world.editor, title="Real", check_result_ids=[world.orders_fail.pk]
+    )
+    add_webhook(world, receiver.url)
+    incidents.update_incident(
+        incident.pk,
+        by=world.editor,
+        status="resolved",
+        resolution_notes="Planned maintenance.",
+        resolution_reason="expected",
+    )
+    drain()
+
+    body = receiver.wait_for(1)[0].json()
+    assert body["incident"]["resolutionReason"] == "expected"
+    changes = {change["field"]: change for change in body["changes"]}
+    assert (changes["resolutionReason"]["old"], changes["resolutionReason"]["new"]) == (None, "expected")
+
+
+def test_an_open_incident_is_sent_without_a_reason(
+    world: World, receiver: Receiver, fast: LazySettings
+) -> None:
+    add_webhook(world, receiver.url)
+    incidents.create_incident(by=world.editor, title="Real", check_result_ids=[world.orders_fail.pk])
+    drain()
+
+    body = receiver.wait_for(1)[0].json()
+    assert body["event"] == "incidentCreated"
+    assert body["incident"]["resolutionReason"] is None
+
+
+def test_changing_only_the_reason_of_a_resolved_incident_sends_an_update(
+    world: World, receiver: Receiver, fast: LazySettings
+) -> None:
+    incident = incidents.create_incident(
+        by=world.editor,
+        title="Real",
+        check_result_ids=[world.orders_fail.pk],
+        status="resolved",
+        resolution_notes="Reloaded.",
+    )
+    add_webhook(world, receiver.url)
+    incidents.update_incident(incident.pk, by=world.editor, resolution_reason="falsePositive")
+    drain()
+
+    body = receiver.wait_for(1)[0].json()
+    assert body["event"] == "incidentUpdated"
+    assert body["incident"]["resolutionReason"] == "falsePositive"
+    assert body["changes"] == [{"field": "resolutionReason", "old": "fixed", "new": "falsePositive"}]
+
+
 def test_a_title_or_description_edit_alone_sends_nothing(
     world: World, receiver: Receiver, fast: LazySettings
 ) -> None:

@@ -14,7 +14,9 @@ from tests.integrations.conftest import Receiver, Reply, add_webhook, drain
 
 
 def open_incident(world: World, title: str = "Orders are empty") -> int:
-    return incidents.create_incident(by=world.editor, title=title, check_result_ids=[world.orders_fail.pk]).pk
+    return incidents.create_incident(
+        by=world.editor, title=title, check_result_ids=[world.orders_fail.pk], allow_duplicate=True
+    ).pk
 
 
 def only_delivery() -> Delivery:

@@ -91,7 +91,10 @@ def burst(world: World, incidents_count: int, updates: int) -> None:
     """Open incidents and move each through `updates` severity changes: 1 + updates events per incident."""
     opened = [
         incidents.create_incident(
-            by=world.admin, title=f"Burst {n}", check_result_ids=[world.customers_fail.pk]
+            by=world.admin,
+            title=f"Burst {n}",
+            check_result_ids=[world.customers_fail.pk],
+            allow_duplicate=True,
         )
         for n in range(incidents_count)
     ]

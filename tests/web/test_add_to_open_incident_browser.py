@@ -109,3 +109,43 @@ def test_without_scripts_the_form_page_adds_to_the_open_incident_too(
         world.orders_fail.pk,
         *(r.pk for r in later),
     }
+
+
+def test_creating_from_a_result_in_the_open_incident_is_refused_until_the_box_is_ticked(
+    live_server: object, world: World
+) -> None:
+    base = live_server.url  # type: ignore[attr-defined]
+    incident = incidents.create_incident(
+        by=world.editor, title="Orders table is empty", check_result_ids=[world.orders_fail.pk]
+    )
+    check_id = world.orders_fail.check_ref_id
+    httpx.get(f"{base}/login/", timeout=120)
+
+    with chromium() as browser:
+        page = new_page(browser)
+        page.set_default_timeout(30_000)
+        violations = watch_for_violations(page)
+        log_in(page, base, "editor@example.com")
+        page.goto(f"{base}/checks/{check_id}")
+        open_create_incident(page)
+        dialog = page.locator("dialog#create-incident")
+        dialog.get_by_label("Name").fill("Orders are empty again")
+        dialog.locator(f"#result-{world.orders_fail.pk}").check()
+        dialog.get_by_role("button", name="Create new incident").click()
+
+        refusal = dialog.locator("#duplicate-incident")
+        expect(refusal).to_contain_text("1 of the chosen results is already in open incident")
+        expect(refusal.get_by_role("link", name=f"#{incident.number} Orders table is empty")).to_be_visible()
+        expect(dialog.get_by_role("button", name=f"Add to #{incident.number}")).to_be_visible()
+        expect(dialog.get_by_label("Name")).to_have_value("Orders are empty again")
+        expect(dialog.locator(f"#result-{world.orders_fail.pk}")).to_be_checked()
+
+        dialog.get_by_label("Open a separate incident anyway").check()
+        dialog.get_by_role("button", name="Create new incident").click()
+        page.wait_for_url(re.compile(r"/incidents/\d+$"))
+        number = int(page.url.rsplit("/", 1)[1])
+        assert violations == []
+
+    # The refused attempt created nothing: one incident besides the open one.
+    created = Incident.objects.exclude(pk=incident.pk).get()
+    assert (created.number, created.title) == (number, "Orders are empty again")

@@ -176,12 +176,15 @@ def test_an_editor_creates_finds_filters_and_resolves_an_incident(live_server: o
         error = page.locator("#id_resolution_notes_error")
         expect(error).to_be_visible()
         expect(error).to_contain_text("A resolution note is required to resolve an incident")
+        expect(page.locator("#id_resolution_reason_error")).to_contain_text("Choose why it is resolved.")
         expect(page.locator(".page-head .badges")).to_contain_text("Fixing")
         screenshot(page, "resolve-refused")
 
+        edit.get_by_label("Resolution reason").select_option(label="Fixed")
         edit.get_by_label("Resolution note").fill("Reran the export after the disk was freed.")
         edit.get_by_role("button", name="Save").click()
         expect(page.locator(".page-head .badges")).to_contain_text("Resolved")
+        expect(page.locator("#fact-reason")).to_have_text("Fixed")
         expect(page.locator("#fact-resolution")).to_have_text("Reran the export after the disk was freed.")
 
         # Include one more result, found with the picker's search.
@@ -200,6 +203,7 @@ def test_an_editor_creates_finds_filters_and_resolves_an_incident(live_server: o
         expect(timeline).to_contain_text("created the incident")
         expect(timeline).to_contain_text("made Manager the lead (was Editor)")
         expect(timeline).to_contain_text("wrote the resolution note:")
+        expect(timeline).to_contain_text("gave the resolution reason Fixed")
         expect(timeline).to_contain_text("Added a disk-space alert")
         assert timeline.get_by_text("changed the status from").count() == 3
         assert timeline.get_by_text("included the check result").count() == 3

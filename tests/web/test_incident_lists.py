@@ -137,7 +137,10 @@ def test_a_search_past_its_count_cap_claims_the_cap_with_a_plus_and_separates_th
     monkeypatch.setattr(title_search, "SEARCH_COUNT_CAP", 2)
     for n in range(4):
         incidents.create_incident(
-            by=world.editor, title=f"Pump {n} stalled", check_result_ids=[world.orders_fail.pk]
+            by=world.editor,
+            title=f"Pump {n} stalled",
+            check_result_ids=[world.orders_fail.pk],
+            allow_duplicate=True,
         )
 
     body = client_as("admin").get("/incidents/?q=pump").content.decode()
@@ -166,7 +169,10 @@ def test_large_counts_separate_thousands(client_as: ClientAs, world: World) -> N
 def test_a_page_holds_fifty_and_links_to_the_next(client_as: ClientAs, world: World) -> None:
     for n in range(51):
         incidents.create_incident(
-            by=world.editor, title=f"Problem {n}", check_result_ids=[world.orders_fail.pk]
+            by=world.editor,
+            title=f"Problem {n}",
+            check_result_ids=[world.orders_fail.pk],
+            allow_duplicate=True,
         )
 
     first = client_as("editor").get("/incidents/").content.decode()
@@ -187,7 +193,10 @@ def next_link(body: str) -> str:
 def test_next_follows_on_from_the_last_row_shown(client_as: ClientAs, world: World) -> None:
     for n in range(51):
         incidents.create_incident(
-            by=world.editor, title=f"Problem {n}", check_result_ids=[world.orders_fail.pk]
+            by=world.editor,
+            title=f"Problem {n}",
+            check_result_ids=[world.orders_fail.pk],
+            allow_duplicate=True,
         )
     first = client_as("editor").get("/incidents/").content.decode()
 
@@ -202,7 +211,11 @@ def test_next_follows_on_from_the_last_row_shown(client_as: ClientAs, world: Wor
 def test_next_keeps_the_sort(client_as: ClientAs, world: World, several: dict[str, Incident]) -> None:
     for n in range(50):
         incidents.create_incident(
-            by=world.editor, title=f"Minor {n}", severity="minor", check_result_ids=[world.orders_fail.pk]
+            by=world.editor,
+            title=f"Minor {n}",
+            severity="minor",
+            check_result_ids=[world.orders_fail.pk],
+            allow_duplicate=True,
         )
     first = client_as("admin").get("/incidents/?sort=severity").content.decode()
 
@@ -224,7 +237,10 @@ def test_a_forged_cursor_is_refused_with_a_message(client_as: ClientAs, several:
 def test_paging_keeps_the_filters(client_as: ClientAs, world: World) -> None:
     for n in range(51):
         incidents.create_incident(
-            by=world.editor, title=f"Problem {n}", check_result_ids=[world.orders_fail.pk]
+            by=world.editor,
+            title=f"Problem {n}",
+            check_result_ids=[world.orders_fail.pk],
+            allow_duplicate=True,
         )
 
     body = client_as("editor").get("/incidents/?status=reported&q=problem").content.decode()
@@ -269,6 +285,67 @@ def test_the_dataset_tab_filters_by_lead_status_reporter_and_severity(
     assert listed(client_as, url, role="viewer") == expected
 
 
+def test_the_reason_filter_keeps_the_incidents_resolved_for_those_reasons(
+    client_as: ClientAs, world: World, several: dict[str, Incident]
+) -> None:
+    incidents.update_incident(
+        several["empty"].pk,
+        by=world.editor,
+        status="resolved",
+        resolution_notes="The export was paused for the migration.",
+        resolution_reason="expected",
+    )
+
+    assert listed(client_as, "/incidents/?reason=expected") == ["Orders table is empty"]
+    # "Missing order ids" was resolved without a reason given: recorded as fixed.
+    assert listed(client_as, "/incidents/?reason=fixed") == ["Missing order ids"]
+    assert listed(client_as, "/incidents/?reason=fixed&reason=expected") == [
+        "Missing order ids",
+        "Orders table is empty",
+    ]
+    assert listed(client_as, "/incidents/?reason=falsePositive") == []
+
+
+def test_the_counts_per_status_follow_the_reason_filter(
+    client_as: ClientAs, world: World, several: dict[str, Incident]
+) -> None:
+    body = client_as("admin").get("/incidents/?reason=fixed").content.decode()
+    counts = body.split('aria-label="Incidents by status"')[1].split("</nav>")[0]
+
+    assert 'Reported</span> <span class="count">0<' in counts
+    assert 'Resolved</span> <span class="count">1<' in counts
+
+
+def test_the_dataset_tab_filters_by_reason(
+    client_as: ClientAs, world: World, several: dict[str, Incident]
+) -> None:
+    incidents.update_incident(
+        several["customers"].pk,
+        by=world.admin,
+        status="resolved",
+        resolution_notes="A test customer was deleted.",
+        resolution_reason="falsePositive",
+    )
+
+    assert listed(client_as, f"/datasets/{world.orders.pk}/incidents?reason=fixed", role="viewer") == [
+        "Missing order ids"
+    ]
+    assert (
+        listed(client_as, f"/datasets/{world.orders.pk}/incidents?reason=falsePositive", role="viewer") == []
+    )
+    assert listed(client_as, f"/datasets/{world.customers.pk}/incidents?reason=falsePositive") == [
+        "Too few customers"
+    ]
+
+
+def test_the_list_says_why_a_resolved_incident_was_resolved(
+    client_as: ClientAs, several: dict[str, Incident]
+) -> None:
+    body = client_as("admin").get("/incidents/?status=resolved").content.decode()
+
+    assert '<span class="reason">Fixed</span>' in body
+
+
 def test_the_filter_form_shows_the_filters_from_the_url(
     client_as: ClientAs, world: World, several: dict[str, Incident]
 ) -> None:
@@ -281,11 +358,23 @@ def test_the_filter_form_shows_the_filters_from_the_url(
     assert 'value="stale"' in body
 
 
+def test_the_reason_filter_offers_every_reason_and_shows_the_one_chosen(
+    client_as: ClientAs, several: dict[str, Incident]
+) -> None:
+    body = client_as("admin").get("/incidents/?reason=noActionNeeded").content.decode()
+    picker = body.split('<select id="f-reason" name="reason">')[1].split("</select>")[0]
+
+    assert '<option value="noActionNeeded" selected>No action needed</option>' in picker
+    for label in ("Fixed", "Expected behaviour", "False positive", "Duplicate", "Recovered"):
+        assert f">{label}</option>" in picker
+    assert "Clear filters" in body
+
+
 def test_filters_left_on_any_are_no_filter_and_no_error(
     client_as: ClientAs, several: dict[str, Incident]
 ) -> None:
     # What the filter form submits when only the title is filled in.
-    url = "/incidents/?q=&status=&severity=&lead=&reporter=&dataset=&sort="
+    url = "/incidents/?q=&status=&severity=&reason=&lead=&reporter=&dataset=&sort="
     body = client_as("admin").get(url).content.decode()
 
     assert "(ignored)" not in body

@@ -31,6 +31,7 @@ def save(client_as: ClientAs, role: str, incident: Incident, **changes: Any) -> 
         "status": incident.status,
         "lead": incident.lead_id,
         "resolution_notes": incident.resolution_notes,
+        "resolution_reason": incident.resolution_reason,
         "version": incident.version,
         **changes,
     }
@@ -100,7 +101,14 @@ def test_the_status_moves_through_each_step_and_each_is_on_the_timeline(
 def test_resolving_without_a_note_is_refused_at_the_note_field(
     client_as: ClientAs, world: World, orders_incident: Incident
 ) -> None:
-    response = save(client_as, "editor", orders_incident, status="resolved", resolution_notes="  ")
+    response = save(
+        client_as,
+        "editor",
+        orders_incident,
+        status="resolved",
+        resolution_notes="  ",
+        resolution_reason="fixed",
+    )
 
     assert response.status_code == 400
     body = response.content.decode()
@@ -122,7 +130,14 @@ def test_the_form_says_at_the_field_that_resolving_needs_a_note(
 def test_resolving_with_a_note_resolves_and_shows_the_note(
     client_as: ClientAs, world: World, orders_incident: Incident
 ) -> None:
-    save(client_as, "editor", orders_incident, status="resolved", resolution_notes="Reran the load.")
+    save(
+        client_as,
+        "editor",
+        orders_incident,
+        status="resolved",
+        resolution_notes="Reran the load.",
+        resolution_reason="fixed",
+    )
 
     orders_incident.refresh_from_db()
     assert orders_incident.status == "resolved"
@@ -130,6 +145,150 @@ def test_resolving_with_a_note_resolves_and_shows_the_note(
     body = page(client_as, "viewer", orders_incident)
     assert 'id="fact-resolution">Reran the load.' in body
     assert "wrote the resolution note:" in body
+
+
+def reason_error(response: Any) -> str:
+    body = response.content.decode()
+    assert 'id="id_resolution_reason_error"' in body, "no error at the reason field"
+    return body.split('id="id_resolution_reason_error"')[1].split("</small>")[0]
+
+
+def test_resolving_without_a_reason_is_refused_at_the_reason_field(
+    client_as: ClientAs, world: World, orders_incident: Incident
+) -> None:
+    response = save(
+        client_as, "editor", orders_incident, status="resolved", resolution_notes="Reran the load."
+    )
+
+    assert response.status_code == 400
+    assert "Choose why it is resolved." in reason_error(response)
+    orders_incident.refresh_from_db()
+    assert orders_incident.status == "reported"
+    assert orders_incident.version == 1
+
+
+def test_resolving_without_a_reason_nor_a_note_names_both_fields_at_once(
+    client_as: ClientAs, world: World, orders_incident: Incident
+) -> None:
+    response = save(client_as, "editor", orders_incident, status="resolved")
+
+    assert response.status_code == 400
+    assert "Choose why it is resolved." in reason_error(response)
+    note_error = response.content.decode().split('id="id_resolution_notes_error"')[1].split("</small>")[0]
+    assert "A resolution note is required to resolve an incident" in note_error
+
+
+def test_the_reason_select_has_no_default_and_offers_only_what_people_may_choose(
+    client_as: ClientAs, world: World, orders_incident: Incident
+) -> None:
+    body = page(client_as, "editor", orders_incident)
+    select = body.split('name="resolution_reason"')[1].split("</select>")[0]
+
+    assert '<option value="" selected>Choose a reason</option>' in select
+    for value, label in [
+        ("fixed", "Fixed"),
+        ("expected", "Expected behaviour"),
+        ("falsePositive", "False positive"),
+        ("duplicate", "Duplicate"),
+        ("noActionNeeded", "No action needed"),
+    ]:
+        assert f'<option value="{value}">{label}</option>' in select
+    assert "recovered" not in select
+    assert "Required to resolve: why it is resolved." in body
+
+
+def test_resolving_with_a_reason_records_it_shows_it_and_puts_it_on_the_timeline(
+    client_as: ClientAs, world: World, orders_incident: Incident
+) -> None:
+    response = save(
+        client_as,
+        "editor",
+        orders_incident,
+        status="resolved",
+        resolution_notes="The export was paused for the migration.",
+        resolution_reason="expected",
+    )
+
+    assert response.status_code == 302
+    orders_incident.refresh_from_db()
+    assert orders_incident.resolution_reason == "expected"
+    body = page(client_as, "viewer", orders_incident)
+    assert 'id="fact-reason">Expected behaviour<' in body
+    assert "gave the resolution reason <strong>Expected behaviour</strong>" in body
+
+
+def test_changing_the_reason_of_a_resolved_incident_is_on_the_timeline(
+    client_as: ClientAs, world: World, orders_incident: Incident
+) -> None:
+    incidents.update_incident(
+        orders_incident.pk,
+        by=world.editor,
+        status="resolved",
+        resolution_notes="Reloaded.",
+        resolution_reason="fixed",
+    )
+
+    response = save(client_as, "editor", orders_incident, resolution_reason="falsePositive")
+
+    assert response.status_code == 302
+    orders_incident.refresh_from_db()
+    assert orders_incident.resolution_reason == "falsePositive"
+    body = page(client_as, "viewer", orders_incident)
+    assert (
+        "changed the resolution reason from <strong>Fixed</strong> to <strong>False positive</strong>" in body
+    )
+
+
+def test_reopening_from_the_form_clears_the_reason(
+    client_as: ClientAs, world: World, orders_incident: Incident
+) -> None:
+    incidents.update_incident(
+        orders_incident.pk,
+        by=world.editor,
+        status="resolved",
+        resolution_notes="Reloaded.",
+        resolution_reason="fixed",
+    )
+
+    # The form still holds the reason it showed: reopening must not be refused for it.
+    response = save(client_as, "editor", orders_incident, status="investigating")
+
+    assert response.status_code == 302
+    orders_incident.refresh_from_db()
+    assert (orders_incident.status, orders_incident.resolution_reason) == ("investigating", "")
+    assert 'id="fact-reason"' not in page(client_as, "viewer", orders_incident)
+
+
+def test_an_incident_resolved_before_reasons_saves_without_one(
+    client_as: ClientAs, world: World, orders_incident: Incident
+) -> None:
+    incidents.update_incident(
+        orders_incident.pk, by=world.editor, status="resolved", resolution_notes="Reloaded."
+    )
+    Incident.objects.filter(pk=orders_incident.pk).update(resolution_reason="")  # as the upgrade leaves it
+
+    response = save(client_as, "editor", orders_incident, title="Orders table was empty")
+
+    assert response.status_code == 302
+    orders_incident.refresh_from_db()
+    assert (orders_incident.title, orders_incident.resolution_reason) == ("Orders table was empty", "")
+
+
+def test_an_incident_quell_resolved_as_recovered_keeps_its_reason_when_edited(
+    client_as: ClientAs, world: World, orders_incident: Incident
+) -> None:
+    incidents.update_incident(
+        orders_incident.pk, by=world.editor, status="resolved", resolution_notes="Passed again."
+    )
+    Incident.objects.filter(pk=orders_incident.pk).update(resolution_reason="recovered")  # as a rule would
+
+    shown = page(client_as, "editor", orders_incident)
+    response = save(client_as, "editor", orders_incident, severity="minor")
+
+    assert '<option value="recovered" selected>Recovered</option>' in shown
+    assert response.status_code == 302
+    orders_incident.refresh_from_db()
+    assert (orders_incident.severity, orders_incident.resolution_reason) == ("minor", "recovered")
 
 
 def test_a_stale_save_shows_the_other_change_and_overwrites_nothing(

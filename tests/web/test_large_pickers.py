@@ -48,6 +48,7 @@ def crowd(world: World) -> Crowd:
             title=f"Customers problem {n:03}",
             lead_id=person.pk,
             check_result_ids=[world.customers_fail.pk],
+            allow_duplicate=True,  # one result, many leads' incidents
         )
         for n, person in enumerate(people[:LEADS])
     ]
@@ -348,6 +349,8 @@ def test_create_incident_accepts_a_lead_who_was_not_listed(
             "severity": "minor",
             "lead": late.pk,
             "results": world.customers_fail.pk,
+            # The crowd's incidents hold this result: a separate one, confirmed.
+            "allow_duplicate": "on",
         },
     )
 

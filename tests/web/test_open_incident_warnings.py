@@ -37,7 +37,11 @@ def label_of(body: str, result: CheckResult, prefix: str = "result") -> str:
 
 
 def open_incident(world: World, title: str, *results: CheckResult) -> Incident:
-    return incidents.create_incident(by=world.editor, title=title, check_result_ids=[r.pk for r in results])
+    """An open incident of the editor's; results already in one are confirmed (allow_duplicate), as
+    these tests put a check in several open incidents on purpose."""
+    return incidents.create_incident(
+        by=world.editor, title=title, check_result_ids=[r.pk for r in results], allow_duplicate=True
+    )
 
 
 def link_to(incident: Incident) -> str:
@@ -259,6 +263,98 @@ def test_the_dialog_costs_the_same_however_many_results_are_in_open_incidents(
         body = dialog(client, world)
     assert body.count('class="in-incident"') > 12
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+# --- Creating from results already in an open incident (the service's duplicate guard) -------------
+
+
+def create_new(client: Client, world: World, *results: CheckResult, **fields: Any) -> Any:
+    """Press "Create new incident" from the dialog, with a name, a description and these results."""
+    data = {
+        "title": "Orders are empty",
+        "description": "No rows since Tuesday.",
+        "severity": "critical",
+        "lead": world.manager.pk,
+        "results": [r.pk for r in results],
+        **fields,
+    }
+    return client.post(f"{check_url(world)}/create-incident", data, HTTP_HX_REQUEST="true")
+
+
+def refusal(body: str) -> str:
+    return body.split('id="duplicate-incident"')[1].split("</div>")[0]
+
+
+def test_creating_from_a_result_in_an_open_incident_is_refused_with_add_to_and_a_box_to_confirm(
+    client_as: ClientAs, world: World
+) -> None:
+    (later,) = push_at(world.admin, "orders", day(1), ("row_count > 0", "fail", 0))
+    incident = open_incident(world, "Orders table is empty", world.orders_fail)
+
+    response = create_new(client_as("editor"), world, world.orders_fail, later)
+
+    assert response.status_code == 409
+    body = response.content.decode()
+    assert body.lstrip().startswith('<form id="create-incident-form"')
+    said = refusal(body)
+    assert f"1 of the chosen results is already in open incident {link_to(incident)}" in said
+    assert '<input type="checkbox" name="allow_duplicate" id="id_allow_duplicate">' in said
+    assert "Open a separate incident anyway" in said
+    buttons = body.split('<footer class="form-buttons">')[1]
+    assert f'<button type="submit" name="add_to" value="{incident.pk}"' in buttons
+    # Everything entered is kept.
+    assert 'value="Orders are empty"' in body
+    assert "No rows since Tuesday.</textarea>" in body
+    assert f'<option value="{world.manager.pk}" selected>' in body
+    assert f'value="{world.orders_fail.pk}" checked' in body
+    assert f'value="{later.pk}" checked' in body
+    assert Incident.objects.count() == 1
+
+
+def test_ticking_the_box_opens_the_separate_incident(client_as: ClientAs, world: World) -> None:
+    incident = open_incident(world, "Orders table is empty", world.orders_fail)
+
+    response = create_new(client_as("editor"), world, world.orders_fail, allow_duplicate="on")
+
+    created = Incident.objects.exclude(pk=incident.pk).get()
+    assert response["HX-Redirect"] == f"/incidents/{created.number}"
+    assert (created.title, created.lead) == ("Orders are empty", world.manager)
+    assert list(created.check_results.values_list("pk", flat=True)) == [world.orders_fail.pk]
+
+
+def test_a_ticked_box_stays_ticked_when_the_form_comes_back_for_another_reason(
+    client_as: ClientAs, world: World
+) -> None:
+    open_incident(world, "Orders table is empty", world.orders_fail)
+
+    response = create_new(client_as("editor"), world, world.orders_fail, title=" ", allow_duplicate="on")
+
+    assert response.status_code == 400
+    assert 'name="allow_duplicate" id="id_allow_duplicate" checked>' in response.content.decode()
+    assert Incident.objects.count() == 1
+
+
+def test_add_to_from_the_refusal_reaches_an_incident_beyond_the_few_the_dialog_offers(
+    client_as: ClientAs, world: World
+) -> None:
+    later = [
+        r for n in (1, 2, 3) for r in push_at(world.admin, "orders", day(n), ("row_count > 0", "fail", 0))
+    ]
+    oldest = open_incident(world, "Orders table is empty", world.orders_fail)
+    for n, result in enumerate(later):
+        open_incident(world, f"Empty again {n}", result)
+    (unlinked,) = push_at(world.admin, "orders", day(4), ("row_count > 0", "fail", 0))
+    client = client_as("editor")
+    # The dialog offers the newest three, not it.
+    assert f'name="add_to" value="{oldest.pk}"' not in dialog(client, world)
+
+    refused = create_new(client, world, world.orders_fail, unlinked)
+    assert f'name="add_to" value="{oldest.pk}"' in refused.content.decode()
+    response = add_to(client, world, oldest, world.orders_fail, unlinked)
+
+    assert response["Location"] == f"/incidents/{oldest.number}#results"
+    assert set(oldest.check_results.values_list("pk", flat=True)) == {world.orders_fail.pk, unlinked.pk}
+    assert Incident.objects.count() == 4
 
 
 # --- The incident page's "Include more check results" ---------------------------------------------

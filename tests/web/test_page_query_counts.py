@@ -174,7 +174,10 @@ def test_a_search_page_makes_at_most_one_prefix_search_of_the_full_text_index_on
     monkeypatch.setattr(title_search, "SEARCH_COUNT_CAP", 2)
     for n in range(4):
         incidents.create_incident(
-            by=world.editor, title=f"Pump {n} stalled", check_result_ids=[world.orders_fail.pk]
+            by=world.editor,
+            title=f"Pump {n} stalled",
+            check_result_ids=[world.orders_fail.pk],
+            allow_duplicate=True,
         )
 
     with CaptureQueriesContext(connection) as captured:

@@ -78,6 +78,7 @@ def test_open_counts_are_exact_for_each_person_and_follow_severity_and_status_ch
             title=f"Also critical {n}",
             severity="critical",
             check_result_ids=[world.orders_fail.pk],
+            allow_duplicate=True,
         )
     on_customers = incidents.create_incident(
         by=world.admin, title="Customers", severity="minor", check_result_ids=[world.customers_fail.pk]

@@ -139,7 +139,10 @@ def test_the_result_page_costs_the_same_for_3_and_for_30_failed_rows_and_inciden
         )
         for n in range(size // 3):
             incidents.create_incident(
-                by=world.editor, title=f"Missing {size} {n}", check_result_ids=[stored.pk]
+                by=world.editor,
+                title=f"Missing {size} {n}",
+                check_result_ids=[stored.pk],
+                allow_duplicate=True,
             )
         return stored
 

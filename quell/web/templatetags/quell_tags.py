@@ -253,6 +253,16 @@ def reader_zone(context: Context) -> SafeString:
 
 
 @register.filter
+def reason_label(value: str | None) -> str:
+    """A resolution reason as people read it ("False positive"); "not recorded" for none."""
+    from quell.incidents.models import ResolutionReason
+
+    if value in ResolutionReason.values:
+        return str(ResolutionReason(value).label)
+    return str(value) if value else "not recorded"
+
+
+@register.filter
 def get_item(mapping: dict[object, object], key: object) -> object:
     return mapping.get(key)
 

@@ -227,7 +227,9 @@ def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
     """The Create Incident form: in the check page's dialog, or as a page of its own without scripts.
 
     When the check is already in open incidents, each result names those it is in, and the form
-    offers "Add to #N" (a submit button named `add_to`) beside creating a new one.
+    offers "Add to #N" (a submit button named `add_to`) beside creating a new one. Creating from
+    results in an open incident is refused (the service's DuplicateIncident, 409) with that
+    incident's "Add to #N" and a box to tick, "Open a separate incident anyway", that confirms.
     """
     by = signed_in(request)
     check = catalog_queries.get_check(check_id, by=by)
@@ -245,6 +247,7 @@ def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
     open_incidents = incident_queries.open_incidents_of_check(check, by=by)
     in_open = incident_queries.open_incidents_of_results([r.pk for r in form.failing_results], by=by)  # type: ignore[attr-defined]
     status = 200
+    duplicate: incidents.DuplicateIncident | None = None
     if request.method == "POST" and "add_to" in request.POST:
         status = 400
         target = _add_to_open_incident(request, by, form, open_incidents, in_open)
@@ -262,7 +265,12 @@ def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
                     severity=data["severity"],
                     lead_id=data["lead"],
                     check_result_ids=data["results"],
+                    allow_duplicate=data["allow_duplicate"],
                 )
+            except incidents.DuplicateIncident as refused:
+                status = 409
+                duplicate = refused
+                open_incidents = _offering(open_incidents, refused.incident, by)
             except Invalid as error:
                 apply_error(form, error, INCIDENT_FIELDS)
             else:
@@ -274,8 +282,18 @@ def create_incident(request: HttpRequest, check_id: int) -> HttpResponse:
         "form": form,
         "result_choices": [(r, in_open.get(r.pk, [])) for r in form.failing_results],  # type: ignore[attr-defined]
         "open_incidents": open_incidents,
+        "duplicate": duplicate,
     }
     return render(request, template, context, status=status)
+
+
+def _offering(offered: list[Incident], incident: Incident, by: User) -> list[Incident]:
+    """The form's "Add to #N" incidents with `incident` among them: a refused duplicate's may be older
+    than the newest few the dialog offers."""
+    if any(i.pk == incident.pk for i in offered):
+        return offered
+    incident.can_change = incident_queries.can_manage(incident, by)  # type: ignore[attr-defined]
+    return [*offered, incident]
 
 
 def _add_to_open_incident(
@@ -285,11 +303,13 @@ def _add_to_open_incident(
     offered: list[Incident],
     in_open: dict[int, list[Incident]],
 ) -> Incident | None:
-    """The form's "Add to #N": the chosen results into one of the check's open incidents it offered,
-    through attach_check_results (which refuses, 403, a caller who may not change it). The incident,
-    or None with the reason on the form when nothing was added."""
+    """The form's "Add to #N": the chosen results into one of the check's open incidents it offered
+    (the newest few, or one holding a listed result, as a refused duplicate names), through
+    attach_check_results (which refuses, 403, a caller who may not change it). The incident, or None
+    with the reason on the form when nothing was added."""
     chosen = form.clean_results_only()
-    target = next((i for i in offered if str(i.pk) == request.POST.get("add_to")), None)
+    holding = (incident for listed in in_open.values() for incident in listed)
+    target = next((i for i in [*offered, *holding] if str(i.pk) == request.POST.get("add_to")), None)
     if target is None:
         # Resolved, or no longer among the newest few, since the form was shown.
         form.add_error(None, "That incident is no longer one of this check's open incidents. Choose again.")

@@ -68,6 +68,7 @@ def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None
     filters = incident_queries.IncidentFilters(
         statuses=statuses,
         severities=form.value("severity"),
+        resolution_reasons=form.value("reason"),
         lead_ids=form.value("lead"),
         reporter_ids=form.value("reporter"),
         dataset_ids=[dataset.pk] if dataset else form.value("dataset"),
@@ -106,7 +107,7 @@ def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None
         "open_chosen": OPEN in chosen,
         "any_status_chosen": bool(chosen),
         "filtered": any(
-            form.value(name) for name in ("q", "status", "severity", "lead", "reporter", "dataset")
+            form.value(name) for name in ("q", "status", "severity", "reason", "lead", "reporter", "dataset")
         ),
         "incidents": found.rows,
         "pager": {
@@ -204,6 +205,7 @@ def _edit_initial(incident: Incident) -> dict[str, Any]:
         "status": incident.status,
         "lead": incident.lead_id,
         "resolution_notes": incident.resolution_notes,
+        "resolution_reason": incident.resolution_reason,
         "version": incident.version,
     }
 
@@ -355,6 +357,10 @@ def edit_incident(request: HttpRequest, number: int) -> HttpResponse:
             status=data["status"],
             lead_id=data["lead"],
             resolution_notes=data["resolution_notes"],
+            # The select still shows the reason when reopening, which clears it (the service).
+            resolution_reason=(data["resolution_reason"] or None)
+            if data["status"] == Status.RESOLVED
+            else None,
         )
     except Conflict:
         current = incident_queries.get_incident(incident.pk, by=by)
