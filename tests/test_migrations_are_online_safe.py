@@ -269,7 +269,10 @@ class Checker:
                 "verifies by scanning the table under an exclusive lock: use a field without one "
                 "(IntegerField with a validator instead of PositiveIntegerField).",
             )
-        if big and (getattr(field, "db_index", False) or field.unique or field.is_relation):
+        # A foreign key without a database constraint (db_constraint=False) and without an index
+        # is a plain column: nothing to validate or build.
+        validated = field.is_relation and getattr(field, "db_constraint", True)
+        if big and (getattr(field, "db_index", False) or field.unique or validated):
             yield (
                 "index-under-lock",
                 f"AddField {op.model_name}.{op.name} on {table} builds an index (or validates a foreign "

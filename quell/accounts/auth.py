@@ -22,7 +22,7 @@ class EmailBackend(ModelBackend):
         email = (username or kwargs.get("email") or "").strip().lower()
         if not email or password is None:
             return None
-        user = User.objects.filter(email=email).first()
+        user = User.objects.filter(email=email, is_system=False).first()
         if user is None:
             # Hash anyway so a missing account takes as long as a wrong password.
             User().set_password(password)

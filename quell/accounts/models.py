@@ -46,6 +46,9 @@ class User(AbstractBaseUser):
     date_joined = models.DateTimeField(default=timezone.now)
     # The IANA zone this person reads times in ("Europe/Berlin"); empty: their browser's zone.
     time_zone = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # Quell itself (accounts.services.system_user): the actor of what the incident rules do. It has an
+    # admin's rights, no usable password and no API keys, and is left out of every list of people.
+    is_system = models.BooleanField(default=False, db_default=False, editable=False)
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -205,6 +208,9 @@ class Organization(models.Model):
     keep_scans_days = models.PositiveIntegerField(null=True, blank=True, default=90)
     keep_failed_rows_days = models.PositiveIntegerField(null=True, blank=True, default=30)
     keep_delivery_log_days = models.PositiveIntegerField(null=True, blank=True, default=30)
+    # A warn or fail result of a check already in an open incident is attached to it on ingest
+    # (quell.automation), for incidents opened by hand as for those the rules open.
+    fold_results = models.BooleanField(default=True, db_default=True)
 
     def __str__(self) -> str:
         return self.name

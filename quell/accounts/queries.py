@@ -21,19 +21,20 @@ from quell.lib.errors import Invalid, NotFound
 
 def list_users(*, by: User) -> QuerySet[User]:
     require_admin(by, "list users")
-    return User.objects.order_by("email", "id")
+    return User.objects.filter(is_system=False).order_by("email", "id")
 
 
 def get_user(user_id: int, *, by: User) -> User:
     require_admin(by, "manage users")
-    user = User.objects.filter(pk=user_id).first()
+    # Quell's own actor is nobody's to manage: it is not a user an admin sees (services.system_user).
+    user = User.objects.filter(pk=user_id, is_system=False).first()
     if user is None:
         raise NotFound(f"User {user_id} not found.")
     return user
 
 
 def user_by_email(email: str) -> User:
-    user = User.objects.filter(email=email.strip().lower()).first()
+    user = User.objects.filter(email=email.strip().lower(), is_system=False).first()
     if user is None:
         raise NotFound(f"There is no user {email}.")
     return user
@@ -48,7 +49,7 @@ def list_people(*, by: User) -> QuerySet[User]:
     """
     if not by.is_active:
         return User.objects.none()
-    return User.objects.order_by("name", "email", "id")
+    return User.objects.filter(is_system=False).order_by("name", "email", "id")
 
 
 # --- Groups ---------------------------------------------------------------------------------------
@@ -101,7 +102,9 @@ def member_candidates(group_id: int, *, by: User) -> QuerySet[User]:
     require_admin(by, "change group members")
     group = changeable_group(group_id, by=by)
     membership = UserGroup.members.through.objects.filter(usergroup_id=group.pk, user_id=OuterRef("pk"))
-    return User.objects.filter(~Exists(membership), is_active=True).order_by("name", "email", "id")
+    return User.objects.filter(~Exists(membership), is_active=True, is_system=False).order_by(
+        "name", "email", "id"
+    )
 
 
 def changeable_group(group_id: int, *, by: User) -> UserGroup:

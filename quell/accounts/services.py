@@ -74,6 +74,8 @@ def create_user(
 def set_admin(email: str, password: str) -> User:
     """Create or promote an admin with this password (the `createadmin` command)."""
     user = User.objects.filter(email=email.strip().lower()).first()
+    if user is not None:
+        _refuse_system(user, "log in")
     if user is None:
         return create_user(by=None, email=email, password=password, global_role=GlobalRole.ADMIN)
     _validated_password(password, user, "password")
@@ -86,7 +88,43 @@ def set_admin(email: str, password: str) -> User:
     return user
 
 
+SYSTEM_EMAIL = "quell@system.invalid"  # .invalid (RFC 2606): no mail can ever reach it
+SYSTEM_NAME = "Quell"
+
+
+def system_user() -> User:
+    """Quell itself, the actor of what the incident rules do (created on first use).
+
+    An admin, so the incident services' permission checks pass for it as for any admin; it cannot
+    log in (no usable password), gets no API keys and is left out of every list of people
+    (accounts.queries). Made on first use rather than by a migration: a test database emptied
+    between tests, or an organisation restored from a dump without it, gets it back.
+    """
+    user = User.objects.filter(is_system=True).order_by("pk").first()
+    if user is not None:
+        return user
+    try:
+        # A savepoint: two ingests creating it at once (PostgreSQL) leave one, and the loser's
+        # transaction stays usable.
+        with transaction.atomic():
+            user = User(email=SYSTEM_EMAIL, name=SYSTEM_NAME, global_role=GlobalRole.ADMIN, is_system=True)
+            user.set_unusable_password()
+            user.save()
+            return user
+    except IntegrityError:
+        return User.objects.get(email=SYSTEM_EMAIL)
+
+
+def _refuse_system(user: User, what: str) -> None:
+    if user.is_system:
+        raise Unprocessable(
+            f"{user.display_name} is Quell itself (the actor of the incident rules): it cannot {what}.",
+            code="system_user",
+        )
+
+
 def create_api_key(*, user: User, name: str = "") -> tuple[ApiKey, str]:
+    _refuse_system(user, "have API keys")
     if not user.is_active:
         raise Invalid(f"{user.email} is deactivated and cannot get an API key.")
     name = require_plain_text((name or "").strip(), "name", label="The key's name")
@@ -144,7 +182,8 @@ def _role_name_taken(name: str) -> Taken:
 
 
 def _other_active_admins(user: User) -> bool:
-    return User.objects.filter(global_role=GlobalRole.ADMIN, is_active=True).exclude(pk=user.pk).exists()
+    others = User.objects.filter(global_role=GlobalRole.ADMIN, is_active=True, is_system=False)
+    return others.exclude(pk=user.pk).exists()
 
 
 def _revoke_api_keys(user: User) -> None:
@@ -254,7 +293,7 @@ def set_group_members(group_id: int, user_ids: list[int], *, by: User) -> UserGr
     with transaction.atomic():
         group = changeable_group(group_id, by=by)
         wanted = set(user_ids)
-        users = list(User.objects.filter(pk__in=wanted))
+        users = list(User.objects.filter(pk__in=wanted, is_system=False))
         _refuse_unknown(wanted, users, "members")
         group.members.set(users)
         permissions.forget_groups()
@@ -273,7 +312,7 @@ def _known_users(user_ids: Collection[int], field: str) -> list[User]:
         raise Invalid(
             f"Change at most {MEMBERS_PER_CHANGE} people at a time.", code="too_many_users", field=field
         )
-    users = list(User.objects.filter(pk__in=wanted))
+    users = list(User.objects.filter(pk__in=wanted, is_system=False))
     _refuse_unknown(wanted, users, field)
     return users
 
@@ -465,7 +504,7 @@ def set_password(user_id: int, new: str, *, by: User | None) -> User:
     """
     with transaction.atomic():
         if by is None:
-            user = User.objects.filter(pk=user_id).first()
+            user = User.objects.filter(pk=user_id, is_system=False).first()
             if user is None:
                 raise NotFound(f"User {user_id} not found.")
         else:

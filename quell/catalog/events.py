@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from quell.accounts.models import User
 from quell.catalog.models import CheckResult, Scan
@@ -17,6 +17,9 @@ class ResultsIngested(DomainEvent):
     scan: Scan
     results: Sequence[CheckResult]
     by: User | None
+    # Each result's check's newest outcome before this scan ("" for a check it created): the rules
+    # tell a check that passes again from one that keeps passing without reading its history.
+    outcomes_before: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -356,6 +356,7 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
         keys.append((dataset.pk, identity))
         described.setdefault((dataset.pk, identity), (dataset, result.check))
     checks = upsert_checks(described, scan_input.source)
+    outcomes_before = {check.pk: check.last_outcome for check in checks.values()}
 
     results: list[CheckResult] = []
     # One arrival time for the whole scan (housekeeping expires results by it).
@@ -401,7 +402,7 @@ def _ingest(scan_input: ScanInput, by: User, on_progress: Progress | None) -> tu
 
     _attach_samples(scan_input, results, by)
     _apply_contracts(scan_input, datasets, by)
-    events.record(ResultsIngested(scan=scan, results=results, by=by))
+    events.record(ResultsIngested(scan=scan, results=results, by=by, outcomes_before=outcomes_before))
     return scan, results
 
 

@@ -85,7 +85,7 @@ def set_responsibilities(
     roles = DatasetRole.objects.in_bulk({item.role_id for item in items})
     user_ids = {item.principal_id for item in items if item.type == "user"}
     group_ids = {item.principal_id for item in items if item.type == "userGroup"}
-    users = User.objects.filter(is_active=True).in_bulk(user_ids)
+    users = User.objects.filter(is_active=True, is_system=False).in_bulk(user_ids)
     groups = UserGroup.objects.in_bulk(group_ids)
     seen: set[tuple[str, int]] = set()
     rows: list[Responsibility] = []

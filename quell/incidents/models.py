@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, models
 from django.db.models import F
 from django.utils import timezone
 
-from quell.catalog.models import CheckResult, Dataset
+from quell.catalog.models import Check, CheckResult, DataSource, Dataset
 
 
 class Severity(models.TextChoices):
@@ -94,6 +95,22 @@ class Incident(models.Model):
     )
     # Bumped on every change of a field; a write carrying an older version is refused (409).
     version = models.PositiveIntegerField(default=1)
+    # The rule that opened it (quell.automation); null for incidents opened by a person. Indexed
+    # online by 0010 (the column is added to a big table first, its index without a write lock).
+    # No database constraint: validating one would lock the incidents table while PostgreSQL reads
+    # it all; deleting a rule sets this to null through Django's on_delete, as every delete here runs.
+    rule = models.ForeignKey(
+        "IncidentRule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="incidents",
+        db_index=False,
+        db_constraint=False,
+    )
+    # While open: since when every linked check's newest result passes (null while any does not).
+    # Kept by quell.automation on ingest; not an edit, so it moves no version.
+    passing_since = models.DateTimeField(null=True, blank=True)
     datasets: models.ManyToManyField[Dataset, IncidentDataset] = models.ManyToManyField(
         Dataset, through="IncidentDataset", related_name="incidents"
     )
@@ -136,6 +153,8 @@ class Incident(models.Model):
             models.Index(fields=["-updated_at", "-id"], name="incident_updated"),
             # resolution reason filter, newest first (a rare reason must not walk every incident).
             models.Index(fields=["resolution_reason", "-created_at", "-id"], name="incident_reason_created"),
+            # incidents a rule opened (and the SET NULL of deleting a rule).
+            models.Index(fields=["rule", "-created_at", "-id"], name="incident_rule_created"),
         ]
 
     def __str__(self) -> str:
@@ -185,6 +204,10 @@ class EventKind(models.TextChoices):
     REOPENED = "reopened", "Reopened"
     RESULT_ATTACHED = "resultAttached", "Check result attached"
     COMMENT = "comment", "Comment"
+    # A linked check's result passed after warning or failing (quell.automation).
+    CHECK_PASSED = "checkPassed", "Check passed"
+    # This incident was merged into another (`new_value` names the target) or others into it.
+    MERGED = "merged", "Merged"
 
 
 class TimelineEvent(models.Model):
@@ -201,6 +224,9 @@ class TimelineEvent(models.Model):
     check_result = models.ForeignKey(
         CheckResult, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The name of the rule on whose behalf Quell (the system actor) did this; "" for a person's
+    # change. A name, not a key: the timeline keeps saying which rule acted after the rule is gone.
+    rule_name = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ("created_at", "id")
@@ -315,3 +341,86 @@ class IncidentTally(models.Model):
     def __str__(self) -> str:
         where = self.dataset_set_id or ("everyone" if self.everyone else "all")
         return f"{self.count} {self.status} {self.severity} in {where}"
+
+
+def default_outcomes() -> list[str]:
+    return ["fail"]
+
+
+DEFAULT_TITLE_TEMPLATE = "{check} failed on {dataset}"
+
+
+class IncidentRule(models.Model):
+    """Opens, reopens and resolves incidents on ingest by itself (quell.automation; docs/automation.md).
+
+    Rules are tried in `position` order; the first whose scope and trigger match a check's result
+    acts. Scope: `datasets` (when `dataset_scoped`; a rule made for datasets matches none of them once
+    they are all deleted, rather than every dataset), `data_sources` (empty: any), `check_attributes`
+    (every key must equal the check's attribute).
+    """
+
+    name = models.CharField(max_length=200)
+    enabled = models.BooleanField(default=True)
+    position = models.PositiveIntegerField(default=0)
+    dataset_scoped = models.BooleanField(default=False)
+    datasets: models.ManyToManyField[Dataset, Any] = models.ManyToManyField(
+        Dataset, blank=True, related_name="incident_rules"
+    )
+    data_sources: models.ManyToManyField[DataSource, Any] = models.ManyToManyField(
+        DataSource, blank=True, related_name="incident_rules"
+    )
+    check_attributes = models.JSONField(default=dict, blank=True)
+    outcomes = models.JSONField(default=default_outcomes)
+    consecutive = models.PositiveIntegerField(default=1)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MAJOR)
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    title_template = models.CharField(max_length=300, default=DEFAULT_TITLE_TEMPLATE)
+    resolve_after_passes = models.PositiveIntegerField(null=True, blank=True)
+    reopen_within_days = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("position", "id")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Mute(models.Model):
+    """A check or a whole dataset muted until a time: its results are stored and shown, but no rule
+    opens, folds into, reopens or resolves an incident for it. One per check or dataset (muting
+    again replaces it); it ends by itself when `until` passes."""
+
+    check_ref = models.ForeignKey(Check, null=True, blank=True, on_delete=models.CASCADE, related_name="mutes")
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="mutes")
+    until = models.DateTimeField()
+    reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(check_ref__isnull=False, dataset__isnull=True)
+                | models.Q(check_ref__isnull=True, dataset__isnull=False),
+                name="mute_check_or_dataset",
+            ),
+            models.UniqueConstraint(
+                fields=["check_ref"], condition=models.Q(check_ref__isnull=False), name="mute_check_once"
+            ),
+            models.UniqueConstraint(
+                fields=["dataset"], condition=models.Q(dataset__isnull=False), name="mute_dataset_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = f"check {self.check_ref_id}" if self.check_ref_id else f"dataset {self.dataset_id}"
+        return f"{what} muted until {self.until}"

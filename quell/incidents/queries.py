@@ -329,7 +329,9 @@ def lead_candidates(dataset_ids: set[int], *, by: User, search: str = "") -> Que
     ids = visibility.viewable_among(by, dataset_ids)
     if not ids:
         return User.objects.none()
-    users = people_matching(User.objects.filter(is_active=True).order_by("name", "email", "id"), search)
+    users = people_matching(
+        User.objects.filter(is_active=True, is_system=False).order_by("name", "email", "id"), search
+    )
     managing = Responsibility.objects.filter(
         dataset_id__in=ids, role__view_dataset=True, role__manage_incidents=True
     )

@@ -10,6 +10,9 @@ read uses a write.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -27,6 +30,7 @@ from quell.incidents.models import (
     Incident,
     IncidentCheckResult,
     IncidentDataset,
+    IncidentRule,
     NumberSequence,
     ResolutionReason,
     Severity,
@@ -60,10 +64,14 @@ def create_incident(
     resolution_notes: str = "",
     resolution_reason: str | None = None,
     allow_duplicate: bool = False,
+    rule: IncidentRule | None = None,
 ) -> Incident:
     """Open an incident from warn and fail results. When one of them is already in an open incident
     the caller can see, DuplicateIncident names it, unless `allow_duplicate` (the caller confirmed
-    they want a separate incident): people add to the open one rather than open a second unawares."""
+    they want a separate incident): people add to the open one rather than open a second unawares.
+
+    `rule`: the incident rule on whose behalf Quell opens it (quell.automation; `by` is then the
+    system user): the incident and its timeline name it."""
     title = _clean_title(title)
     description = _clean_text("description", description, DESCRIPTION_MAX)
     check_choices("severity", [severity], Severity.values)
@@ -104,7 +112,9 @@ def create_incident(
             resolved_at=now if status == Status.RESOLVED else None,
             resolution_notes=resolution_notes,
             resolution_reason=reason,
+            rule=rule,
         )
+        rule_name = rule.name if rule is not None else ""
         IncidentDataset.objects.bulk_create(
             IncidentDataset(incident=incident, dataset_id=ds) for ds in datasets
         )
@@ -113,7 +123,14 @@ def create_incident(
             for result in results
         )
         events = [
-            TimelineEvent(incident=incident, kind=EventKind.CREATED, actor=by, created_at=now, text=title)
+            TimelineEvent(
+                incident=incident,
+                kind=EventKind.CREATED,
+                actor=by,
+                created_at=now,
+                text=title,
+                rule_name=rule_name,
+            )
         ]
         events += [
             TimelineEvent(
@@ -122,6 +139,7 @@ def create_incident(
                 actor=by,
                 created_at=now,
                 check_result=result,
+                rule_name=rule_name,
             )
             for result in results
         ]
@@ -145,8 +163,18 @@ TIMELINE_FIELD_NAMES = {
 EDITABLE_FIELDS = tuple(TIMELINE_FIELD_NAMES)
 
 
-def update_incident(incident_id: int, *, by: User, version: int | None = None, **changes: Any) -> Incident:
-    """Change any of EDITABLE_FIELDS. Unchanged values are ignored; a stale `version` is a Conflict."""
+def update_incident(
+    incident_id: int,
+    *,
+    by: User,
+    version: int | None = None,
+    rule: IncidentRule | None = None,
+    **changes: Any,
+) -> Incident:
+    """Change any of EDITABLE_FIELDS. Unchanged values are ignored; a stale `version` is a Conflict.
+
+    `rule`: the incident rule on whose behalf Quell changes it (quell.automation): only then may the
+    reason be `recovered`, and the timeline names the rule."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise Invalid(f"Cannot change {', '.join(sorted(unknown))}.")
@@ -182,7 +210,7 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
         final_notes = new.get("resolution_notes", incident.resolution_notes)
         if final_status == Status.RESOLVED and not final_notes:
             raise _notes_required(kept=True)
-        _settle_reason(incident, new, given="resolution_reason" in changes)
+        _settle_reason(incident, new, given="resolution_reason" in changes, by_rule=rule is not None)
         if not new:
             return _as_written(incident, by)
 
@@ -204,6 +232,7 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
                     field=field_name,
                     old_value=shown[0],
                     new_value=shown[1],
+                    rule_name=rule.name if rule is not None else "",
                 )
             )
             setattr(incident, key, value)
@@ -212,8 +241,10 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
         if "status" in new:
             incident.resolved_at = now if final_status == Status.RESOLVED else None
             if final_status != Status.RESOLVED:
-                # Reopening clears the reason as it clears resolved_at: the reopening says so.
+                # Reopening clears the reason as it clears resolved_at: the reopening says so. Whether
+                # its checks pass is the rules' to say again from the next results.
                 incident.resolution_reason = ""
+                incident.passing_since = None
         incident.updated_at = now
         incident.version += 1
         incident.save()
@@ -233,9 +264,15 @@ def update_incident(incident_id: int, *, by: User, version: int | None = None, *
 
 
 def attach_check_results(
-    incident_id: int, check_result_ids: list[int], *, by: User, version: int | None = None
+    incident_id: int,
+    check_result_ids: list[int],
+    *,
+    by: User,
+    version: int | None = None,
+    rule: IncidentRule | None = None,
 ) -> Incident:
-    """Link more warn/fail results; results already linked are left as they are."""
+    """Link more warn/fail results; results already linked are left as they are. `rule`: as for
+    update_incident (a rule reopening an incident attaches the failure that reopened it)."""
     if not check_result_ids:
         raise Invalid(
             "Give at least one check result to attach.", code="check_results_required", field="checkResultIds"
@@ -269,12 +306,15 @@ def attach_check_results(
                 actor=by,
                 created_at=now,
                 check_result=result,
+                rule_name=rule.name if rule is not None else "",
             )
             for result in new_results
         )
         incident.updated_at = now
         incident.version += 1
-        incident.save(update_fields=["updated_at", "version"])
+        # A warn or fail result attached: its checks do not all pass any more.
+        incident.passing_since = None
+        incident.save(update_fields=["updated_at", "version", "passing_since"])
         domain_events.record(
             IncidentChanged(
                 incident=incident,
@@ -304,6 +344,139 @@ def add_comment(incident_id: int, text: str, *, by: User) -> TimelineEvent:
         # never makes someone's open edit form stale.
         Incident.objects.filter(pk=incident.pk).update(updated_at=now)
     return event
+
+
+# --- Quell's own changes (quell.automation, on ingest) ------------------------------------------
+
+
+def _require_system(by: User, what: str) -> None:
+    if not by.is_system:
+        raise Forbidden(f"Only Quell itself {what}.")
+
+
+def fold_results(folds: Mapping[int, Sequence[CheckResult]], *, by: User) -> list[Incident]:
+    """Attach new warn and fail results to open incidents (incident id -> results): ingest's folding.
+
+    What attach_check_results does for one incident (links, datasets, timeline events, version,
+    IncidentChanged with the added results) for every incident a scan folds into, in a few
+    statements however many there are: a nightly scan folds into each open incident of its checks.
+    Incidents are locked in id order (two scans folding into the same ones cannot deadlock); one
+    resolved meanwhile is left out, as are results it links already. Returns those changed.
+    """
+    _require_system(by, "folds results into incidents")
+    if not folds:
+        return []
+    with transaction.atomic():
+        incidents = list(
+            Incident.objects.select_for_update(of=("self",))
+            .filter(pk__in=list(folds), status__in=OPEN_STATUSES)
+            .order_by("pk")
+        )
+        ids = [incident.pk for incident in incidents]
+        result_ids = {result.pk for results in folds.values() for result in results}
+        linked = set(
+            IncidentCheckResult.objects.filter(incident_id__in=ids, check_result_id__in=result_ids)
+            .order_by()
+            .values_list("incident_id", "check_result_id")
+        )
+        known: defaultdict[int, set[int]] = defaultdict(set)
+        for incident_id, dataset_id in (
+            IncidentDataset.objects.filter(incident_id__in=ids).order_by().values_list("incident_id", "dataset_id")
+        ):
+            known[incident_id].add(dataset_id)
+        now = timezone.now()
+        links: list[IncidentCheckResult] = []
+        timeline: list[TimelineEvent] = []
+        new_datasets: list[IncidentDataset] = []
+        changed: list[tuple[Incident, list[CheckResult], set[int]]] = []
+        for incident in incidents:
+            new_results = [
+                result
+                for result in {result.pk: result for result in folds[incident.pk]}.values()
+                if (incident.pk, result.pk) not in linked and result.outcome in FAILING_OUTCOMES
+            ]
+            if not new_results:
+                continue
+            added = {result.dataset_id for result in new_results} - known[incident.pk]
+            new_datasets += [IncidentDataset(incident=incident, dataset_id=ds) for ds in sorted(added)]
+            links += [
+                IncidentCheckResult(incident=incident, check_result=result, added_by=by, added_at=now)
+                for result in new_results
+            ]
+            timeline += [
+                TimelineEvent(
+                    incident=incident,
+                    kind=EventKind.RESULT_ATTACHED,
+                    actor=by,
+                    created_at=now,
+                    check_result=result,
+                )
+                for result in new_results
+            ]
+            incident.updated_at = now
+            incident.version += 1
+            incident.passing_since = None
+            changed.append((incident, new_results, added))
+        if not changed:
+            return []
+        IncidentDataset.objects.bulk_create(new_datasets)
+        IncidentCheckResult.objects.bulk_create(links)
+        TimelineEvent.objects.bulk_create(timeline)
+        Incident.objects.bulk_update(
+            [incident for incident, _, _ in changed], ["updated_at", "version", "passing_since"]
+        )
+        for incident, new_results, added in changed:
+            domain_events.record(
+                IncidentChanged(
+                    incident=incident,
+                    by=by,
+                    status_before=incident.status,
+                    severity_before=incident.severity,
+                    dataset_ids_before=frozenset(known[incident.pk]),
+                    dataset_ids=frozenset(known[incident.pk] | added),
+                    added_results=new_results,
+                )
+            )
+    return [incident for incident, _, _ in changed]
+
+
+def record_passes(passes: Mapping[int, Sequence[CheckResult]], *, by: User) -> int:
+    """Say on each open incident's timeline that a linked check passed (incident id -> pass results).
+
+    Activity, not an edit (as a comment): no version, no "last updated", no integration event; the
+    incident's "all checks passing since" is set_passing_since's. Returns the events written.
+    """
+    _require_system(by, "records passing checks")
+    if not passes:
+        return 0
+    open_ids = set(
+        Incident.objects.filter(pk__in=list(passes), status__in=OPEN_STATUSES).values_list("pk", flat=True)
+    )
+    now = timezone.now()
+    events = [
+        TimelineEvent(
+            incident_id=incident_id,
+            kind=EventKind.CHECK_PASSED,
+            actor=by,
+            created_at=now,
+            check_result=result,
+            text=result.check_ref.name,
+        )
+        for incident_id in sorted(open_ids)
+        for result in passes[incident_id]
+    ]
+    TimelineEvent.objects.bulk_create(events)
+    return len(events)
+
+
+def set_passing_since(since: Mapping[int, datetime | None], *, by: User) -> None:
+    """Set since when every linked check of each open incident passes (null: one does not)."""
+    _require_system(by, "records passing checks")
+    by_value: defaultdict[datetime | None, list[int]] = defaultdict(list)
+    for incident_id, moment in since.items():
+        by_value[moment].append(incident_id)
+    for moment, ids in by_value.items():
+        Incident.objects.filter(pk__in=ids, status__in=OPEN_STATUSES).update(passing_since=moment)
 
 
 # --- Helpers --------------------------------------------------------------------------------------
@@ -487,7 +660,7 @@ def _lead(user_id: int, dataset_ids: set[int]) -> User:
     act on it, so a lead needs Manage incidents on at least one of its datasets, as changing it
     does (queries.can_manage).
     """
-    lead = User.objects.filter(pk=user_id, is_active=True).first()
+    lead = User.objects.filter(pk=user_id, is_active=True, is_system=False).first()
     if lead is None:
         raise Unprocessable(
             f"There is no active user {user_id} to lead this incident.", code="unknown_lead", field="leadId"
@@ -575,7 +748,7 @@ def _resolving_reason(status: str, reason: str | None) -> str:
     return reason
 
 
-def _settle_reason(incident: Incident, new: dict[str, Any], *, given: bool) -> None:
+def _settle_reason(incident: Incident, new: dict[str, Any], *, given: bool, by_rule: bool = False) -> None:
     """Complete `new` (update_incident's changes, equal values dropped) with the reason it implies.
 
     A reason goes with the status resolved only: resolving without one records `fixed` (Soda's
@@ -586,7 +759,7 @@ def _settle_reason(incident: Incident, new: dict[str, Any], *, given: bool) -> N
     resolved = new.get("status", incident.status) == Status.RESOLVED
     if given and not resolved:
         raise _reason_needs_resolved(kept=True)
-    if new.get("resolution_reason") == ResolutionReason.RECOVERED:
+    if new.get("resolution_reason") == ResolutionReason.RECOVERED and not by_rule:
         raise _reserved_reason()
     if resolved and incident.status != Status.RESOLVED and "resolution_reason" not in new:
         new["resolution_reason"] = ResolutionReason.FIXED
