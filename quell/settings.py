@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "quell.accounts",
     "quell.catalog",
     "quell.incidents",
+    "quell.automation",
     "quell.ingest",
     "quell.integrations",
     "quell.ops",

@@ -10,7 +10,7 @@ from django.db import connection, models
 from django.db.models import F
 from django.utils import timezone
 
-from quell.catalog.models import Check, CheckResult, DataSource, Dataset
+from quell.catalog.models import Check, CheckResult, Dataset, DataSource
 
 
 class Severity(models.TextChoices):
@@ -196,6 +196,32 @@ class IncidentCheckResult(models.Model):
 
     def __str__(self) -> str:
         return f"result {self.check_result_id} in incident {self.incident_id}"
+
+
+class IncidentCheck(models.Model):
+    """A check some result of the incident comes from: which incidents cover a check, without walking
+    the check's history of results (the rules ask this of every check of every scan).
+
+    Kept by the incidents' reactions to IncidentCreated and IncidentChanged (results added), in the
+    change's transaction; never removed while the incident exists (links are never removed either).
+    """
+
+    # Each is the first column of one of the two indexes below, so neither gets one of its own.
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="covered_checks", db_index=False
+    )
+    check_ref = models.ForeignKey(
+        Check, on_delete=models.CASCADE, related_name="incident_coverage", db_index=False
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["check_ref", "incident"], name="incident_check_once"),
+        ]
+        indexes = [models.Index(fields=["incident", "check_ref"], name="incident_check_by_incident")]
+
+    def __str__(self) -> str:
+        return f"check {self.check_ref_id} in incident {self.incident_id}"
 
 
 class EventKind(models.TextChoices):

@@ -7,7 +7,7 @@ rolls back with it: the counts the Incidents page shows never drift from the inc
 from __future__ import annotations
 
 from quell.catalog.events import ResponsibilitiesChanged
-from quell.incidents import tallies
+from quell.incidents import coverage, tallies
 from quell.incidents.events import IncidentChanged, IncidentCreated
 from quell.lib.events import handles
 
@@ -15,6 +15,17 @@ from quell.lib.events import handles
 @handles(IncidentCreated)
 def count_the_new_incident(event: IncidentCreated) -> None:
     tallies.incident_created(sorted(event.dataset_ids), (event.incident.status, event.incident.severity))
+
+
+@handles(IncidentCreated)
+def note_the_checks_of_the_new_incident(event: IncidentCreated) -> None:
+    coverage.cover(event.incident.pk, event.results)
+
+
+@handles(IncidentChanged)
+def note_the_checks_of_added_results(event: IncidentChanged) -> None:
+    if event.added_results:
+        coverage.cover(event.incident.pk, event.added_results)
 
 
 @handles(IncidentChanged)

@@ -42,6 +42,7 @@ from quell.incidents.models import (
     OPEN_STATUSES,
     EventKind,
     Incident,
+    IncidentCheck,
     IncidentCheckResult,
     IncidentDataset,
     NumberSequence,
@@ -760,6 +761,7 @@ def _incidents(
     incident_rows: list[Incident] = []
     dataset_rows: list[IncidentDataset] = []
     link_rows: list[IncidentCheckResult] = []
+    covered_rows: list[IncidentCheck] = []
     events: list[TimelineEvent] = []
     for i, plan in enumerate(plans):
         incident_id = incident_base + i
@@ -781,6 +783,7 @@ def _incidents(
             )
         )
         seen_datasets: set[int] = set()
+        covered: set[int] = set()
         for c, day in plan.links:
             result_id = result_base + c * scale.days + day
             link_rows.append(
@@ -797,6 +800,9 @@ def _incidents(
                     check_result_id=result_id,
                 )
             )
+            if checks[c].id not in covered:
+                covered.add(checks[c].id)
+                covered_rows.append(IncidentCheck(incident_id=incident_id, check_ref_id=checks[c].id))
             dataset_id = datasets[checks[c].dataset_index].id
             if dataset_id not in seen_datasets:
                 seen_datasets.add(dataset_id)
@@ -871,6 +877,7 @@ def _incidents(
     writer.insert(Incident, incident_rows, len(incident_rows), "incidents")
     writer.insert(IncidentDataset, dataset_rows, len(dataset_rows), "incident datasets")
     writer.insert(IncidentCheckResult, link_rows, len(link_rows), "incident results")
+    writer.insert(IncidentCheck, covered_rows, len(covered_rows), "incident checks")
     writer.insert(TimelineEvent, events, len(events), "timeline events")
     last = number_base + len(plans)
     NumberSequence.objects.update_or_create(name="incident", defaults={"last_value": last})
@@ -899,6 +906,7 @@ def _reset_sequences() -> None:
         Incident,
         IncidentDataset,
         IncidentCheckResult,
+        IncidentCheck,
         TimelineEvent,
     ]
     statements = connection.ops.sequence_reset_sql(no_style(), written)

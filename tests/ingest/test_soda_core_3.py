@@ -10,6 +10,7 @@ import pytest
 from quell.accounts.models import Organization
 from quell.catalog import services as catalog
 from quell.catalog.models import Check, CheckResult, FailedRowsSample, Measurement, Scan
+from quell.incidents.models import Incident, IncidentRule
 from tests.conftest import ClientFor, World
 from tests.ingest.conftest import make_duckdb, run_in
 
@@ -215,3 +216,24 @@ def test_an_incident_can_be_opened_from_a_failed_result(scanner: Scanner, client
 
     assert response.status_code == 201, response.text
     assert response.json()["checkResults"][0]["checkName"] == "duplicate_count(order_id) = 0"
+
+
+def test_a_scan_run_twice_folds_its_second_failure_into_the_incident_the_first_opened(
+    scanner: Scanner, client_for: ClientFor
+) -> None:
+    IncidentRule.objects.create(name="Sales checks", check_attributes={"domain": "sales"}, severity="critical")
+
+    first, output = scanner.scan()
+    second, output_2 = scanner.scan()
+
+    assert (first, second) == (2, 2), output + output_2
+    # Only "No missing customers" has the attribute domain: sales; it failed in both scans.
+    (incident,) = Incident.objects.all()
+    assert incident.rule is not None
+    assert incident.rule.name == "Sales checks"
+    assert incident.severity == "critical"
+    results = list(incident.check_results.select_related("check_ref").order_by("id"))
+    assert [r.check_ref.name for r in results] == ["No missing customers"] * 2
+    assert len({r.scan_id for r in results}) == 2
+    shown = client_for("editor").get(f"/incidents/{incident.pk}").json()
+    assert shown["rule"]["name"] == "Sales checks"
