@@ -417,3 +417,16 @@ def _body(check: str) -> dict[str, Any]:
         "dataTimestamp": DAY0.isoformat(),
         "results": [{"dataSource": "lake", "dataset": "events", "check": {"name": check}, "outcome": "fail"}],
     }
+
+
+def test_a_rule_still_waiting_for_consecutive_failures_lets_a_later_rule_act(
+    client_for: ClientFor, world: World
+) -> None:
+    rule("Twice in a row", consecutive=2)
+    rule("Anything", severity="minor")
+
+    push(client_for("editor"), "fail", 0)
+
+    (incident,) = incidents_of("row_count > 0")
+    assert incident.rule is not None
+    assert incident.rule.name == "Anything"

@@ -71,7 +71,7 @@ def an_incident(world: World, *results: CheckResult, by: str = "editor") -> Inci
 # --- Statement counts -------------------------------------------------------------------------------
 
 
-def test_creating_an_incident_takes_eleven_statements(world: World) -> None:
+def test_creating_an_incident_takes_twelve_statements(world: World) -> None:
     an_incident(world, world.orders_fail)  # its combination of datasets is known from now on
 
     status, issued = statements(
@@ -81,9 +81,9 @@ def test_creating_an_incident_takes_eleven_statements(world: World) -> None:
     assert status == 201
     # The results, the number, the incident, its dataset, the org-wide counter, the dataset set's
     # counter (the set looked up inside it), the dataset's open incident count, the links, the
-    # timeline, the integrations that might want to hear of it, and the API's read of external
-    # links. Nothing is read back.
-    assert_at_most(11, issued)
+    # timeline, the checks it covers (for the rules), the integrations that might want to hear of
+    # it, and the API's read of external links. Nothing is read back.
+    assert_at_most(12, issued)
 
 
 def test_an_incident_on_a_new_combination_of_datasets_adds_only_the_sets_rows(world: World) -> None:
@@ -98,10 +98,10 @@ def test_an_incident_on_a_new_combination_of_datasets_adds_only_the_sets_rows(wo
     )
 
     assert status == 201
-    # Eleven as above, plus the set (after reading whether Everyone can view one of its datasets),
+    # Twelve as above, plus the set (after reading whether Everyone can view one of its datasets),
     # its members and its counter by id once the lookup found no set. (Both datasets' open incident
     # counts change in one statement.)
-    assert_at_most(15, issued)
+    assert_at_most(16, issued)
 
 
 def test_a_member_creating_an_incident_adds_only_the_permission_checks(world: World) -> None:
@@ -112,12 +112,12 @@ def test_a_member_creating_an_incident_adds_only_the_permission_checks(world: Wo
     )
 
     assert status == 201
-    # Eleven as for an admin, plus the editor's groups (the results are read with a probe of each
+    # Twelve as for an admin, plus the editor's groups (the results are read with a probe of each
     # one's dataset, see permissions.only_viewable) and their permissions on the results' datasets.
-    assert_at_most(13, issued)
+    assert_at_most(14, issued)
 
 
-def test_attaching_a_result_of_a_dataset_the_incident_has_takes_eleven_statements(world: World) -> None:
+def test_attaching_a_result_of_a_dataset_the_incident_has_takes_twelve_statements(world: World) -> None:
     incident = an_incident(world, world.orders_fail)
 
     status, issued = statements(
@@ -131,9 +131,9 @@ def test_attaching_a_result_of_a_dataset_the_incident_has_takes_eleven_statement
     assert status == 200
     # The incident (locked; its lead and reporter by a read of their own, see
     # services._incident_for_change), the results, the links and datasets it has (one statement), the
-    # link, the timeline, the version, the integrations, then its datasets and results for the answer
-    # and the API's read of external links.
-    assert_at_most(11, issued)
+    # link, the timeline, the version, the checks it covers, the integrations, then its datasets and
+    # results for the answer and the API's read of external links.
+    assert_at_most(12, issued)
 
 
 def test_attaching_a_result_of_another_dataset_moves_the_incident_to_that_set(world: World) -> None:
@@ -149,9 +149,9 @@ def test_attaching_a_result_of_another_dataset_moves_the_incident_to_that_set(wo
     )
 
     assert status == 200
-    # Eleven as above, plus the new dataset, both sets in one lookup, both counters in one upsert,
+    # Twelve as above, plus the new dataset, both sets in one lookup, both counters in one upsert,
     # and the new dataset's open incident count.
-    assert_at_most(15, issued)
+    assert_at_most(16, issued)
 
 
 def test_changing_the_status_takes_eleven_statements(world: World) -> None:

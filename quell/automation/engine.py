@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,7 +51,7 @@ from quell.incidents.models import (
 )
 from quell.incidents.mutes import muted_check_ids
 from quell.incidents.rule_titles import render_title
-from quell.lib.errors import QuellError
+from quell.lib.errors import QuellError, Unprocessable
 
 logger = logging.getLogger(__name__)
 
@@ -151,15 +151,28 @@ def apply_rules(results: Sequence[CheckResult], outcomes_before: Mapping[int, st
 
 
 def _open_incidents_covering(check_ids: list[int]) -> dict[int, list[int]]:
-    """Check id -> the open incidents covering it, newest first."""
-    rows = (
-        IncidentCheck.objects.filter(check_ref_id__in=check_ids, incident__status__in=OPEN_STATUSES)
+    """Check id -> the open incidents covering it, newest first.
+
+    Two statements, each by an index: the checks' incidents (check, incident), then which of those
+    are open (by id). As one join, both databases started from the status index, at every open
+    incident of the organisation, so the scan's cost grew with the organisation (docs/performance.md,
+    "Incident rules on ingest")."""
+    pairs = list(
+        IncidentCheck.objects.filter(check_ref_id__in=check_ids)
         .order_by()
-        .values_list("check_ref_id", "incident_id", "incident__created_at")
+        .values_list("check_ref_id", "incident_id")
+    )
+    if not pairs:
+        return {}
+    created = dict(
+        Incident.objects.filter(pk__in={incident_id for _, incident_id in pairs}, status__in=OPEN_STATUSES)
+        .order_by()
+        .values_list("pk", "created_at")
     )
     found: defaultdict[int, list[tuple[datetime, int]]] = defaultdict(list)
-    for check_id, incident_id, created_at in rows:
-        found[check_id].append((created_at, incident_id))
+    for check_id, incident_id in pairs:
+        if incident_id in created:
+            found[check_id].append((created[incident_id], incident_id))
     return {check_id: [pk for _, pk in sorted(pairs, reverse=True)] for check_id, pairs in found.items()}
 
 
@@ -199,18 +212,25 @@ def _open_or_reopen(
     rules = _enabled_rules()
     if not rules:
         return
+    leads = _Leads()
     for result in candidates:
-        rule = next((rule for rule in rules if rule.matches(result)), None)
-        if rule is None:
+        # The first rule whose scope and trigger match: a rule still waiting for its consecutive
+        # results lets a later one act.
+        rule, triggering = next(
+            (
+                (rule, found)
+                for rule in rules
+                if rule.matches(result) and (found := _triggering_results(rule.rule, result)) is not None
+            ),
+            (None, None),
+        )
+        if rule is None or triggering is None:
             continue
         try:
             # A savepoint: a rule that cannot act leaves the scan and the other checks' incidents be.
             with transaction.atomic():
-                triggering = _triggering_results(rule.rule, result)
-                if triggering is None:
-                    continue
                 if not _reopen(rule.rule, result, system):
-                    _open(rule.rule, triggering, result, system)
+                    _open(rule.rule, triggering, result, system, leads)
         except QuellError as error:
             logger.warning(
                 "rule %r could not act on check %s (result %s): %s",
@@ -260,7 +280,9 @@ def _reopen(rule: IncidentRule, result: CheckResult, system: User) -> bool:
     return True
 
 
-def _open(rule: IncidentRule, result_ids: list[int], result: CheckResult, system: User) -> Incident:
+def _open(
+    rule: IncidentRule, result_ids: list[int], result: CheckResult, system: User, leads: _Leads
+) -> Incident:
     check = result.check_ref
     dataset = result.dataset
     title = render_title(
@@ -278,68 +300,112 @@ def _open(rule: IncidentRule, result_ids: list[int], result: CheckResult, system
         f"Opened by Quell's rule '{rule.name}': check '{' '.join(check.name.split())}' on "
         f"{dataset.data_source.name}/{dataset.name} reported {result.outcome} {times}."
     )
+    lead_id = leads.lead_for(rule, dataset)
+    if lead_id is None:
+        # create_incident would make its caller, Quell, the lead: an incident nobody can act on.
+        raise Unprocessable(
+            f"Nobody who may change incidents on {dataset.data_source.name}/{dataset.name} can lead one.",
+            code="no_lead",
+        )
     return incident_services.create_incident(
         by=system,
         title=title,
         description=description,
         check_result_ids=result_ids,
         severity=rule.severity,
-        lead_id=_lead_for(rule, dataset),
+        lead_id=lead_id,
         allow_duplicate=True,
         rule=rule,
     )
 
 
-def _lead_for(rule: IncidentRule, dataset: Dataset) -> int | None:
-    """Who leads an incident the rule opens on this dataset (docs/automation.md, "Who leads"):
+class _Leads:
+    """Who leads an incident a rule opens on a dataset (docs/automation.md, "Who leads"):
 
     the rule's lead; else the first person, in the dataset's responsibility order, whose role there
     has Manage incidents (a group's first active member by name); else the dataset's owner; else
     whoever made the rule; else the first admin. The first of these who is active and may change the
     incident leads it; None when nobody may (the rule is then skipped, as create_incident refuses).
+
+    One per scan: the people, the datasets' managers and who may manage what are read once each and
+    only as far as the first who may lead, not once per incident opened (nothing a rule does in the
+    scan changes them).
     """
-    candidates: list[User] = []
-    if rule.lead is not None:
-        candidates.append(rule.lead)
-    responsibilities = (
-        Responsibility.objects.filter(dataset_id=dataset.pk, role__manage_incidents=True)
-        .select_related("user", "group")
-        .order_by("id")
-    )
-    for responsibility in responsibilities:
-        if responsibility.user is not None:
-            candidates.append(responsibility.user)
-        elif responsibility.group is not None:
-            members = (
-                User.objects.filter(is_active=True, is_system=False).order_by("name", "email", "id")
-                if responsibility.group.is_everyone
-                else responsibility.group.members.filter(is_active=True, is_system=False).order_by(
-                    "name", "email", "id"
-                )
+
+    def __init__(self) -> None:
+        self._chosen: dict[tuple[int, int], int | None] = {}
+        self._managers: dict[int, list[User]] = {}
+        self._users: dict[int, User | None] = {}
+        self._admin: list[User | None] = []
+        self._may_manage: dict[tuple[int, int], bool] = {}
+
+    def lead_for(self, rule: IncidentRule, dataset: Dataset) -> int | None:
+        key = (rule.pk, dataset.pk)
+        if key not in self._chosen:
+            self._chosen[key] = next(
+                (user.pk for user in self._candidates(rule, dataset) if self._may_lead(user, dataset)), None
             )
-            first = members.first()
-            if first is not None:
-                candidates.append(first)
-    for user_id in (dataset.owner_id, rule.created_by_id):
-        if user_id is not None:
-            user = User.objects.filter(pk=user_id).first()
-            if user is not None:
-                candidates.append(user)
-    admin = (
-        User.objects.filter(global_role=GlobalRole.ADMIN, is_active=True, is_system=False)
-        .order_by("id")
-        .first()
-    )
-    if admin is not None:
-        candidates.append(admin)
-    for candidate in candidates:
-        if not candidate.is_active or candidate.is_system:
-            continue
-        if candidate.is_admin or permissions.MANAGE_INCIDENTS in permissions.permissions_on(
-            candidate, dataset.pk
-        ):
-            return candidate.pk
-    return None
+        return self._chosen[key]
+
+    def _candidates(self, rule: IncidentRule, dataset: Dataset) -> Iterator[User]:
+        if rule.lead is not None:
+            yield rule.lead
+        yield from self._managers_of(dataset)
+        for user_id in (dataset.owner_id, rule.created_by_id):
+            if user_id is not None:
+                user = self._user(user_id)
+                if user is not None:
+                    yield user
+        if not self._admin:
+            self._admin.append(
+                User.objects.filter(global_role=GlobalRole.ADMIN, is_active=True, is_system=False)
+                .order_by("id")
+                .first()
+            )
+        if self._admin[0] is not None:
+            yield self._admin[0]
+
+    def _managers_of(self, dataset: Dataset) -> list[User]:
+        if dataset.pk not in self._managers:
+            managers: list[User] = []
+            responsibilities = (
+                Responsibility.objects.filter(dataset_id=dataset.pk, role__manage_incidents=True)
+                .select_related("user", "group")
+                .order_by("id")
+            )
+            for responsibility in responsibilities:
+                if responsibility.user is not None:
+                    managers.append(responsibility.user)
+                elif responsibility.group is not None:
+                    members = (
+                        User.objects.filter(is_active=True, is_system=False).order_by("name", "email", "id")
+                        if responsibility.group.is_everyone
+                        else responsibility.group.members.filter(is_active=True, is_system=False).order_by(
+                            "name", "email", "id"
+                        )
+                    )
+                    first = members.first()
+                    if first is not None:
+                        managers.append(first)
+            self._managers[dataset.pk] = managers
+        return self._managers[dataset.pk]
+
+    def _user(self, user_id: int) -> User | None:
+        if user_id not in self._users:
+            self._users[user_id] = User.objects.filter(pk=user_id).first()
+        return self._users[user_id]
+
+    def _may_lead(self, user: User, dataset: Dataset) -> bool:
+        if not user.is_active or user.is_system:
+            return False
+        if user.is_admin:
+            return True
+        key = (user.pk, dataset.pk)
+        if key not in self._may_manage:
+            self._may_manage[key] = permissions.MANAGE_INCIDENTS in permissions.permissions_on(
+                user, dataset.pk
+            )
+        return self._may_manage[key]
 
 
 def _note_passes(
@@ -433,8 +499,7 @@ def _recover(incidents: list[Incident], checks_of: dict[int, list[int]], system:
 def _passing_streaks(check_ids: list[int], passes: int) -> dict[str, list[int]] | None:
     """Check name -> the ids of its newest `passes` results, when each check's are all passes; None
     as soon as one check has not passed that many times in a row."""
-    streaks: dict[str, list[int]] = {}
-    names = dict(Check.objects.filter(pk__in=check_ids).values_list("pk", "name"))
+    streaks: dict[int, list[int]] = {}
     for check_id in sorted(check_ids):
         recent = list(
             CheckResult.objects.filter(check_ref_id=check_id)
@@ -443,8 +508,10 @@ def _passing_streaks(check_ids: list[int], passes: int) -> dict[str, list[int]] 
         )
         if len(recent) < passes or any(outcome != Outcome.PASS for _, outcome in recent):
             return None
-        streaks[" ".join(names.get(check_id, str(check_id)).split())] = [pk for pk, _ in reversed(recent)]
-    return streaks
+        streaks[check_id] = [pk for pk, _ in reversed(recent)]
+    # Named only once it recovers: most incidents asked about have not passed often enough yet.
+    names = dict(Check.objects.filter(pk__in=check_ids).values_list("pk", "name"))
+    return {" ".join(names.get(check_id, str(check_id)).split()): ids for check_id, ids in streaks.items()}
 
 
 def _recovery_note(rule: IncidentRule, streaks: dict[str, list[int]]) -> str:
