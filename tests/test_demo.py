@@ -28,10 +28,14 @@ from quell.incidents.models import (
     EventKind,
     Incident,
     IncidentCheckResult,
+    IncidentRule,
+    Mute,
+    ResolutionReason,
     Severity,
     Status,
     TimelineEvent,
 )
+from quell.incidents.mutes import muted_check_ids
 from quell.incidents.queries import visible_incidents
 from tests.conftest import OWN_SQLITE_DATA_DIR, make_user, push
 
@@ -56,7 +60,8 @@ def test_people_in_every_role_log_in_with_the_demo_password(demo: DemoSummary) -
         assert isinstance(found, User), login.email
         assert authenticate(None, email=login.email, password="wrong-password") is None
     assert user("admin@quell.example").global_role == GlobalRole.ADMIN
-    assert User.objects.filter(global_role=GlobalRole.ADMIN).count() == 1
+    # The admin, and Quell's system user, who acts for the incident rules and cannot log in.
+    assert User.objects.filter(global_role=GlobalRole.ADMIN, is_system=False).count() == 1
     holders = {
         role: set(
             Responsibility.objects.filter(role__name=role, user__isnull=False).values_list(
@@ -148,7 +153,7 @@ def test_checks_have_four_weeks_of_daily_results_with_every_outcome(demo: DemoSu
 
 def test_incidents_cover_every_status_and_severity(demo: DemoSummary) -> None:
     incidents = list(Incident.objects.all())
-    assert 8 <= len(incidents) <= 10
+    assert 12 <= len(incidents) <= 15
     assert {i.status for i in incidents} == set(Status.values)
     assert {i.severity for i in incidents} == set(Severity.values)
     assert len({i.lead_id for i in incidents}) >= 3
@@ -167,9 +172,10 @@ def test_incidents_cover_every_status_and_severity(demo: DemoSummary) -> None:
     by_number = sorted(incidents, key=lambda i: i.number)
     assert [i.created_at for i in by_number] == sorted(i.created_at for i in incidents)
 
-    reopened = Incident.objects.filter(timeline__kind=EventKind.REOPENED).distinct()
-    assert reopened.count() == 1
-    assert reopened.get().status != Status.RESOLVED
+    # One reopened by a person, one by the rule that had resolved it; both open now.
+    reopenings = TimelineEvent.objects.filter(kind=EventKind.REOPENED)
+    assert sorted(reopenings.values_list("rule_name", flat=True)) == ["", "Critical tables"]
+    assert all(event.incident.status != Status.RESOLVED for event in reopenings)
 
     # Results attached after the incident was reported, and more than one dataset in one incident.
     late_links = [
@@ -186,6 +192,104 @@ def test_incidents_cover_every_status_and_severity(demo: DemoSummary) -> None:
         times = list(incident.timeline.order_by("id").values_list("created_at", flat=True))
         assert times == sorted(times)
         assert times[-1] < NOW
+
+
+def test_two_rules_open_and_resolve_incidents_as_the_history_arrives(demo: DemoSummary) -> None:
+    critical, every = IncidentRule.objects.order_by("position")
+    assert (critical.name, critical.severity, critical.consecutive) == (
+        "Critical tables",
+        Severity.CRITICAL,
+        1,
+    )
+    assert (critical.resolve_after_passes, critical.reopen_within_days, critical.lead) == (2, 7, None)
+    assert set(critical.datasets.values_list("name", flat=True)) == {"orders", "payments"}
+    assert (every.name, every.dataset_scoped, every.outcomes, every.consecutive) == (
+        "Every failure",
+        False,
+        ["fail"],
+        2,
+    )
+    assert every.lead == user("sam@quell.example")
+    assert critical.created_at < NOW
+
+    quell = User.objects.get(is_system=True)
+    opened = Incident.objects.filter(rule__isnull=False)
+    assert {incident.rule_id for incident in opened} == {critical.pk, every.pk}
+    assert {incident.reporter_id for incident in opened} == {quell.pk}
+    assert all(incident.created_at > critical.created_at for incident in opened)
+    assert opened.filter(rule=critical, severity=Severity.CRITICAL).count() >= 2
+
+    # "Every failure" waited for the second failure in a row, and opened with both; Sam, its lead,
+    # leads it, and Quell attached the failures that followed.
+    users = opened.get(rule=every, datasets__name="users")
+    assert users.lead == user("sam@quell.example")
+    links = list(users.links.select_related("check_result").order_by("check_result__data_timestamp"))
+    assert [link.check_result.outcome for link in links] == [Outcome.FAIL] * 4
+    assert [link.added_at == users.created_at for link in links] == [True, True, False, False]
+    assert {link.added_by_id for link in links[2:]} == {quell.pk}
+    # Sam cannot manage inventory, so its incident went to the first Manager there.
+    inventory = opened.get(rule=every, datasets__name="inventory")
+    assert inventory.lead == user("marco@quell.example")
+
+    # "Critical tables" resolved one as recovered after two passes, and says which results passed.
+    recovered = Incident.objects.get(resolution_reason=ResolutionReason.RECOVERED)
+    assert (recovered.rule, recovered.status) == (critical, Status.RESOLVED)
+    assert recovered.resolution_notes.startswith("Resolved by Quell's rule 'Critical tables'")
+    assert recovered.resolution_notes.count("#") == 2
+    # The check said it passed once, at the first pass; the second resolved it.
+    passed = recovered.timeline.get(kind=EventKind.CHECK_PASSED)
+    resolution = recovered.timeline.filter(actor=quell, rule_name=critical.name, kind=EventKind.CHANGED)
+    assert set(resolution.values_list("field", flat=True)) == {
+        "status",
+        "resolutionReason",
+        "resolutionNotes",
+    }
+    resolved_at = recovered.resolved_at
+    assert resolved_at is not None
+    assert {event.created_at for event in resolution} == {resolved_at}
+    assert passed.actor == quell
+    assert passed.created_at.date() + dt.timedelta(days=1) == resolved_at.date()
+    assert recovered.created_at < resolved_at < NOW
+
+    # And reopened another, same number, when its check failed again within reopenWithinDays.
+    reopened = Incident.objects.get(timeline__kind=EventKind.REOPENED, timeline__rule_name=critical.name)
+    assert reopened.rule == critical
+    assert reopened.is_open
+    assert reopened.timeline.filter(
+        kind=EventKind.CHANGED, field="resolutionReason", new_value=ResolutionReason.RECOVERED
+    ).exists()
+
+
+def test_later_failures_fold_into_open_incidents_people_opened_too(demo: DemoSummary) -> None:
+    quell = User.objects.get(is_system=True)
+    folded = TimelineEvent.objects.filter(kind=EventKind.RESULT_ATTACHED, actor=quell, rule_name="")
+    by_hand = folded.filter(incident__rule__isnull=True)
+    assert by_hand.values("incident").distinct().count() >= 4
+    assert not folded.filter(check_result__outcome=Outcome.PASS).exists()
+    # A pass of a check of an open incident says so, once, as it comes.
+    assert TimelineEvent.objects.filter(kind=EventKind.CHECK_PASSED, actor=quell).exists()
+    assert Incident.objects.filter(status=Status.RESOLVED, resolution_reason=ResolutionReason.FIXED).exists()
+    assert Incident.objects.filter(resolution_reason=ResolutionReason.EXPECTED).count() == 2
+
+
+def test_a_muted_check_fails_on_and_opens_nothing(demo: DemoSummary) -> None:
+    mute = Mute.objects.select_related("check_ref").get()
+    check = mute.check_ref
+    assert check is not None
+    assert (check.dataset.name, check.name) == ("inventory", "min(quantity_on_hand) >= 0")
+    assert mute.created_by == user("elena@quell.example")
+    assert mute.reason.strip()
+    assert mute.created_at < NOW < mute.until
+    assert muted_check_ids([(check.pk, check.dataset_id)]) == {check.pk}
+
+    since = CheckResult.objects.filter(check_ref=check, data_timestamp__gt=mute.created_at)
+    assert since.count() >= 2
+    assert set(since.values_list("outcome", flat=True)) == {Outcome.FAIL}
+    assert not IncidentCheckResult.objects.filter(check_result__in=since).exists()
+    # Before the mute, "Every failure" had opened one, which Elena resolved as expected.
+    assert Incident.objects.get(rule__name="Every failure", datasets__name="inventory").resolution_reason == (
+        ResolutionReason.EXPECTED
+    )
 
 
 def _fingerprint() -> list[Any]:

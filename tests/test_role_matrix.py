@@ -13,6 +13,7 @@ show an outsider anything of `orders`, even when an incident spans `orders` and 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from django.utils import timezone
 
 from quell.accounts.models import DatasetRole, Organization, Responsibility, User
 from quell.catalog import services as catalog
@@ -32,8 +34,17 @@ from quell.catalog.models import (
     DataSource,
     Scan,
 )
+from quell.incidents import mute_services
+from quell.incidents import rules as incident_rules
 from quell.incidents import services as incidents
-from quell.incidents.models import Incident, IncidentCheckResult, IncidentDataset, TimelineEvent
+from quell.incidents.models import (
+    Incident,
+    IncidentCheckResult,
+    IncidentDataset,
+    IncidentRule,
+    Mute,
+    TimelineEvent,
+)
 from quell.integrations import services as integration_services
 from quell.integrations.models import Delivery, Event, Integration
 from tests.conftest import ClientFor, World
@@ -72,6 +83,11 @@ class Targets:
     # Added for the integrations endpoints.
     integration: int = 0
     delivery: int = 0
+    # Added for the incident rules: one of orders (the manager's and editor's to change), one of
+    # every dataset and one of orders and customers (both an admin's alone).
+    orders_rule: int = 0
+    everywhere_rule: int = 0
+    spanning_rule: int = 0
 
 
 Body = Callable[[Targets], dict[str, Any]]
@@ -85,6 +101,8 @@ class Call:
     body: Body | None
     # The statuses for admin, manager, editor, viewer and outsider; a bad key and no key always get 401.
     statuses: tuple[int, int, int, int, int]
+    # Callers whose 200 changes nothing: a bulk write that answers which items it refused, and why.
+    refused_inside: tuple[str, ...] = ()
 
     @property
     def writes(self) -> bool:
@@ -325,6 +343,41 @@ CALLS = [
 ]
 
 
+# Merging needs Manage incidents on the incident merged into and on every one merged (all or nothing);
+# a bulk change answers 200 and lists the incidents it refused, changing the others.
+CALLS += [
+    Call(
+        "POST a merge of a spanning incident into an orders incident",
+        "POST",
+        "/incidents/{orders_incident}/merge",
+        lambda t: {"incidentIds": [t.spanning_incident]},
+        CHANGE_ORDERS_INCIDENT,
+    ),
+    Call(
+        "POST a merge of a customers incident into an orders incident",
+        "POST",
+        "/incidents/{orders_incident}/merge",
+        lambda t: {"incidentIds": [t.customers_incident]},
+        (200, 403, 403, 403, 404),
+    ),
+    Call(
+        "POST a merge of an orders incident into a customers incident",
+        "POST",
+        "/incidents/{customers_incident}/merge",
+        lambda t: {"incidentIds": [t.orders_incident]},
+        (200, 403, 403, 403, 404),
+    ),
+    Call(
+        "POST a bulk change of an orders and a customers incident",
+        "POST",
+        "/incidents/bulk",
+        lambda t: {"incidentIds": [t.orders_incident, t.customers_incident], "status": "investigating"},
+        ALL_200,
+        refused_inside=("viewer", "outsider"),
+    ),
+]
+
+
 def _fixture(path: str) -> Any:
     return json.loads((Path(__file__).parent / "ingest" / "fixtures" / path).read_text())
 
@@ -432,6 +485,131 @@ CALLS += [
     ),
 ]
 
+# Incident rules: anyone reads the rules of every dataset and of datasets they view; making or changing
+# one takes Configure dataset on each of its datasets (the manager and editor on orders), and a rule of
+# every dataset, or one reaching a dataset the caller does not configure, is an admin's alone. A dataset
+# the caller cannot see is as unknown as a missing one (400 unknown_datasets).
+CHANGE_ORDERS_RULE = (200, 200, 200, 403, 404)
+CALLS += [
+    Call("GET incidentRules", "GET", "/incidentRules", None, ALL_200),
+    Call(
+        "POST incidentRules for orders",
+        "POST",
+        "/incidentRules",
+        lambda t: {"name": "Orders", "datasetIds": [t.orders]},
+        (201, 201, 201, 403, 400),
+    ),
+    Call(
+        "POST incidentRules for orders and customers",
+        "POST",
+        "/incidentRules",
+        lambda t: {"name": "Both", "datasetIds": [t.orders, t.customers]},
+        (201, 403, 403, 403, 400),
+    ),
+    Call(
+        "POST incidentRules for every dataset",
+        "POST",
+        "/incidentRules",
+        lambda t: {"name": "Everything"},
+        ADMIN_CREATES,
+    ),
+    Call("GET an orders rule", "GET", "/incidentRules/{orders_rule}", None, READ_ORDERS),
+    Call("GET a rule of every dataset", "GET", "/incidentRules/{everywhere_rule}", None, ALL_200),
+    Call("GET a spanning rule", "GET", "/incidentRules/{spanning_rule}", None, ALL_200),
+    Call(
+        "PATCH an orders rule",
+        "PATCH",
+        "/incidentRules/{orders_rule}",
+        lambda t: {"name": "Orders, nightly", "position": 0},
+        CHANGE_ORDERS_RULE,
+    ),
+    Call(
+        "PATCH an orders rule to reach customers too",
+        "PATCH",
+        "/incidentRules/{orders_rule}",
+        lambda t: {"datasetIds": [t.orders, t.customers]},
+        (200, 403, 403, 403, 404),
+    ),
+    Call(
+        "PATCH a rule of every dataset",
+        "PATCH",
+        "/incidentRules/{everywhere_rule}",
+        lambda t: {"enabled": False},
+        ADMIN_ONLY,
+    ),
+    Call(
+        "PATCH a spanning rule",
+        "PATCH",
+        "/incidentRules/{spanning_rule}",
+        lambda t: {"severity": "critical"},
+        ADMIN_ONLY,
+    ),
+    Call("DELETE an orders rule", "DELETE", "/incidentRules/{orders_rule}", None, (204, 204, 204, 403, 404)),
+    Call(
+        "DELETE a rule of every dataset",
+        "DELETE",
+        "/incidentRules/{everywhere_rule}",
+        None,
+        (204, 403, 403, 403, 403),
+    ),
+]
+
+
+def a_mute(t: Targets) -> dict[str, Any]:
+    # From the moment it is sent: a mute must end in the future.
+    return {"until": (timezone.now() + dt.timedelta(days=1)).isoformat(), "reason": "Planned migration."}
+
+
+# Muting takes Manage incidents on the dataset. The targets' checks and datasets are muted already
+# (muted_before), so unmuting any of them changes what is stored.
+CALLS += [
+    Call(
+        "POST an orders check's mute", "POST", "/checks/{orders_check}/mute", a_mute, CHANGE_ORDERS_INCIDENT
+    ),
+    Call(
+        "DELETE an orders check's mute",
+        "DELETE",
+        "/checks/{orders_check}/mute",
+        None,
+        (204, 204, 204, 403, 404),
+    ),
+    Call("POST a customers check's mute", "POST", "/checks/{customers_check}/mute", a_mute, ADMIN_ONLY),
+    Call(
+        "DELETE a customers check's mute",
+        "DELETE",
+        "/checks/{customers_check}/mute",
+        None,
+        (204, 403, 403, 403, 403),
+    ),
+    Call("POST orders' mute", "POST", "/datasets/{orders}/mute", a_mute, CHANGE_ORDERS_INCIDENT),
+    Call("DELETE orders' mute", "DELETE", "/datasets/{orders}/mute", None, (204, 204, 204, 403, 404)),
+    Call("POST customers' mute", "POST", "/datasets/{customers}/mute", a_mute, ADMIN_ONLY),
+    Call("DELETE customers' mute", "DELETE", "/datasets/{customers}/mute", None, (204, 403, 403, 403, 403)),
+]
+
+
+def muted_before(world: World) -> None:
+    """Both datasets and a check of each muted for a week, so that unmuting them changes something."""
+    until = timezone.now() + dt.timedelta(days=7)
+    for check in (world.orders_fail, world.customers_fail):
+        mute_services.mute_check(check.check_ref_id, by=world.admin, until=until, reason="Before.")
+    for dataset in (world.orders, world.customers):
+        mute_services.mute_dataset(dataset.pk, by=world.admin, until=until, reason="Before.")
+
+
+def rules_to_change(world: World) -> dict[str, int]:
+    """A rule of every dataset, one of orders and one of orders and customers, in that order."""
+
+    def rule(name: str, *datasets: Any) -> int:
+        made = incident_rules.create_rule(by=world.admin, name=name, dataset_ids=[d.pk for d in datasets])
+        return made.rule.pk
+
+    return {
+        "everywhere_rule": rule("Everything"),
+        "orders_rule": rule("Orders", world.orders),
+        "spanning_rule": rule("Both", world.orders, world.customers),
+    }
+
 
 def integration_with_a_delivery(world: World) -> tuple[int, int]:
     """A webhook (hearing no event) and a delivered test message of it, to read and redeliver."""
@@ -469,6 +647,7 @@ def targets(world: World) -> Targets:
         return world.role(name).pk
 
     integration, delivery = integration_with_a_delivery(world)
+    muted_before(world)
     return Targets(
         orders=world.orders.pk,
         customers=world.customers.pk,
@@ -497,6 +676,7 @@ def targets(world: World) -> Targets:
         ).pk,
         integration=integration,
         delivery=delivery,
+        **rules_to_change(world),
     )
 
 
@@ -520,6 +700,10 @@ def database_state() -> dict[str, list[Any]]:
         Integration,
         Event,
         Delivery,
+        IncidentRule,
+        IncidentRule.datasets.through,
+        IncidentRule.data_sources.through,
+        Mute,
     ]
     return {model.__name__: list(model.objects.order_by("pk").values_list()) for model in models}
 
@@ -567,7 +751,7 @@ def test_every_caller_writing_gets_exactly_the_status_the_permission_model_gives
 
     assert response.status_code == status, response.text
     assert_error_shape(response)
-    if status >= 400:
+    if status >= 400 or role in call.refused_inside:
         assert database_state() == before, "a refused write changed the database"
     else:
         assert database_state() != before, "the request body did not exercise the write"
@@ -606,6 +790,9 @@ def test_every_operation_of_the_api_is_in_the_matrix(client_for: ClientFor) -> N
         "{attribute}": "{definition_id}",
         "{integration}": "{integration_id}",
         "{delivery}": "{delivery_id}",
+        "{orders_rule}": "{rule_id}",
+        "{everywhere_rule}": "{rule_id}",
+        "{spanning_rule}": "{rule_id}",
     }
     for ours, theirs in templates.items():
         called = {(method, path.replace(ours, theirs)) for method, path in called}
@@ -763,3 +950,25 @@ def test_an_outsider_cannot_tell_a_private_result_from_a_missing_one(
 
     assert private.status_code == missing.status_code == 400
     assert private.json()["code"] == missing.json()["code"] == "unknown_check_results"
+
+
+def test_an_outsider_lists_no_rule_of_orders_and_only_customers_of_a_spanning_rule(
+    client_for: ClientFor, targets: Targets
+) -> None:
+    response = client_for("outsider").get("/incidentRules")
+
+    assert response.status_code == 200
+    shown = {rule["id"]: rule["datasetIds"] for rule in response.json()}
+    assert shown == {targets.everywhere_rule: [], targets.spanning_rule: [targets.customers]}
+
+
+def test_a_configurer_of_orders_sees_which_rules_reach_orders(
+    client_for: ClientFor, targets: Targets
+) -> None:
+    shown = {rule["id"]: rule["datasetIds"] for rule in client_for("editor").get("/incidentRules").json()}
+
+    assert shown == {
+        targets.everywhere_rule: [],
+        targets.orders_rule: [targets.orders],
+        targets.spanning_rule: sorted([targets.orders, targets.customers]),
+    }

@@ -33,8 +33,13 @@ class EmailBackend(ModelBackend):
 
 
 def user_for_api_key(key_id: str, secret: str) -> User | None:
-    """The active user that owns this live key, or None."""
-    key = ApiKey.objects.select_related("user").filter(key_id=key_id, revoked_at__isnull=True).first()
+    """The active user that owns this live key, or None. Never Quell itself (User.is_system): the
+    services give it no key, and one put in the table by other means opens nothing either."""
+    key = (
+        ApiKey.objects.select_related("user")
+        .filter(key_id=key_id, revoked_at__isnull=True, user__is_system=False)
+        .first()
+    )
     if key is None or not key.matches(secret) or not key.user.is_active:
         return None
     now = timezone.now()

@@ -43,6 +43,8 @@ MANAGE_INCIDENTS = "manage_incidents"
 MANAGE_CHECKS = "manage_checks"
 MANAGE_PERMISSIONS = "manage_permissions"
 VIEW_FAILED_ROWS = "view_failed_rows"
+# Change a dataset's settings; also what makes an incident rule for it (quell.incidents.rules).
+CONFIGURE_DATASET = "configure_dataset"
 
 
 # The groups of each user asked about, while a request is answered: a member's incidents page asked
@@ -179,6 +181,23 @@ def require_on_each(user: User, datasets: Sequence[OnDataset], permission: str, 
     for dataset in datasets:
         if permission not in held[dataset.pk]:
             raise Forbidden(f"You need the {_label(permission)} permission on dataset {dataset} to {action}.")
+
+
+def holds_anywhere(user: User, permission: str) -> bool:
+    """Whether `user` holds `permission` (with View dataset, as everywhere) on some dataset: an
+    admin always. One probe of the responsibilities, the groups read first as in holds_on."""
+    assert permission in PERMISSION_FIELDS, permission
+    if not user.is_active:
+        return False
+    if user.is_admin:
+        return True
+    groups = [pk for pk, _ in _groups_of(user)]
+    return (
+        Responsibility.objects.filter(Q(user=user) | Q(group_id__in=groups), role__view_dataset=True)
+        .filter(**{f"role__{permission}": True})
+        .order_by()
+        .exists()
+    )
 
 
 def can_create_datasets(user: User) -> bool:

@@ -137,7 +137,10 @@ def update_organization(
     name: str | None = None,
     default_dataset_role_id: int | None = None,
     clear_default_role: bool = False,
+    fold_results: bool | None = None,
 ) -> Organization:
+    """Change what is given; None leaves a setting as it is. `fold_results`: whether a new warn or
+    fail result of a check already in an open incident is attached to it on ingest."""
     require_admin(by, "change organisation settings")
     org = Organization.get()
     if name is not None:
@@ -155,6 +158,8 @@ def update_organization(
                 field="defaultDatasetRoleId",
             )
         org.default_dataset_role = role
+    if fold_results is not None:
+        org.fold_results = fold_results
     org.save()
     return org
 

@@ -110,6 +110,10 @@ class OrganizationOut(Schema):
     usersCanCreateDatasets: bool = Field(
         description="Whether every user may create datasets by pushing results (admins always may)."
     )
+    foldResults: bool = Field(
+        description="Whether a new warn or fail result of a check already in an open incident is "
+        "attached to that incident on ingest (the newest one if several), by Quell itself."
+    )
 
 
 class OrganizationIn(Body):
@@ -125,6 +129,12 @@ class OrganizationIn(Body):
         description="The dataset role (GET /datasets/roles) the Everyone group gets on each new dataset. "
         "Null makes new datasets private; left out: unchanged. A role that does not exist is a 400 `unknown_role`.",
         examples=[4],
+    )
+    foldResults: bool | None = Field(
+        None,
+        description="Attach new warn and fail results of a check to its open incident automatically "
+        "(on by default). Left out or null: unchanged.",
+        examples=[False],
     )
 
 
@@ -171,6 +181,7 @@ def organization_out(org: Organization) -> dict[str, Any]:
         "name": org.name,
         "defaultDatasetRoleId": org.default_dataset_role_id,
         "usersCanCreateDatasets": org.users_can_create_datasets,
+        "foldResults": org.fold_results,
     }
 
 
@@ -259,7 +270,8 @@ def change_own_password(request: HttpRequest, payload: PasswordChangeIn) -> Stat
     "/organization",
     response={200: OrganizationOut, **COMMON_ERRORS},
     summary="The organisation",
-    description="Its name, the default dataset role and whether users may create datasets. Any user.",
+    description="Its name, the default dataset role, whether users may create datasets and whether "
+    "new results fold into open incidents. Any user.",
 )
 def get_organization(request: HttpRequest) -> dict[str, Any]:
     return organization_out(queries.get_organization(by=caller(request)))
@@ -268,15 +280,20 @@ def get_organization(request: HttpRequest) -> dict[str, Any]:
 @router.put(
     "/organization",
     response={200: OrganizationOut, **COMMON_ERRORS, 403: ErrorOut, 413: ErrorOut, **UNPROCESSABLE},
-    summary="Change the organisation's name or the default dataset role",
+    summary="Change the organisation's name, the default dataset role or folding",
     description="Admins only (403 for others). Fields left out stay as they are; "
-    "`defaultDatasetRoleId: null` makes new datasets private. A role id that names no role is a 400 `unknown_role`.",
+    "`defaultDatasetRoleId: null` makes new datasets private. A role id that names no role is a 400 `unknown_role`. "
+    "`foldResults: false` stops attaching new results to open incidents by themselves.",
     openapi_extra=request_examples(
         viewers=(
             "Everyone may view new datasets (the built-in Viewer role)",
             {"name": "Acme Data", "defaultDatasetRoleId": 4},
         ),
         private=("New datasets are private", {"defaultDatasetRoleId": None}),
+        unfolded=(
+            "New results stay out of open incidents until someone attaches them",
+            {"foldResults": False},
+        ),
     ),
 )
 def update_organization(request: HttpRequest, payload: OrganizationIn) -> dict[str, Any]:
@@ -286,6 +303,7 @@ def update_organization(request: HttpRequest, payload: OrganizationIn) -> dict[s
         name=payload.name,
         default_dataset_role_id=payload.defaultDatasetRoleId,
         clear_default_role=clear,
+        fold_results=payload.foldResults,
     )
     return organization_out(org)
 

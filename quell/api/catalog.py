@@ -35,8 +35,10 @@ from quell.api.base import (
     text,
     user_ref,
 )
+from quell.api.mutes import MutedOut, muted_out
 from quell.catalog import ingest, queries, services
 from quell.catalog.models import Check, CheckResult, Dataset
+from quell.incidents.mutes import mutes_of_checks, mutes_of_datasets
 from quell.lib.text import NON_BLANK_ONE_LINE_PATTERN, NON_BLANK_TEXT_PATTERN
 
 router = Router(tags=["datasets and checks"])
@@ -65,6 +67,9 @@ class DatasetOut(Schema):
     incidentCount: int = Field(description="How many incidents involve the dataset, resolved ones too.")
     openIncidentCount: int = Field(description="How many of them are not resolved.")
     checkCount: int = Field(description="How many checks the dataset has.")
+    muted: MutedOut | None = Field(
+        description="The mute of the whole dataset (scope `dataset`) until it ends; null when not muted."
+    )
     cloudUrl: str = Field(description="The dataset's page in Quell.")
 
 
@@ -88,6 +93,10 @@ class CheckOut(Schema):
         description=f"The latest result's outcome: {OUTCOMES}; null before any."
     )
     lastResultTimestamp: datetime | None = Field(description="The data time of the latest result.")
+    muted: MutedOut | None = Field(
+        description="The mute the check is under until it ends: its own (scope `check`) or its whole "
+        "dataset's (`dataset`), whichever ends later; null when not muted."
+    )
     cloudUrl: str = Field(description="The check's page in Quell.")
 
 
@@ -267,6 +276,8 @@ class ResultQuery(PageParams):
 
 
 def dataset_out(datasets: Iterable[Dataset]) -> list[dict[str, Any]]:
+    datasets = list(datasets)
+    mutes = mutes_of_datasets(ds.pk for ds in datasets)  # one statement for the page
     return [
         {
             "id": ds.pk,
@@ -277,6 +288,7 @@ def dataset_out(datasets: Iterable[Dataset]) -> list[dict[str, Any]]:
             "incidentCount": ds.incident_count,  # type: ignore[attr-defined]
             "openIncidentCount": ds.open_incident_count,
             "checkCount": ds.check_count,
+            "muted": muted_out(mutes.get(ds.pk)),
             "cloudUrl": f"{settings.BASE_URL}/datasets/{ds.pk}",
         }
         for ds in datasets
@@ -292,6 +304,8 @@ def _with_counts(datasets: Any) -> Any:
 
 
 def check_out(checks: Iterable[Check]) -> list[dict[str, Any]]:
+    checks = list(checks)
+    mutes = mutes_of_checks((c.pk, c.dataset_id) for c in checks)  # one statement for the page
     return [
         {
             "id": c.pk,
@@ -306,6 +320,7 @@ def check_out(checks: Iterable[Check]) -> list[dict[str, Any]]:
             "datasets": [{"id": c.dataset_id, "name": c.dataset.name}],
             "evaluationStatus": c.last_outcome or None,
             "lastResultTimestamp": c.last_result_at,
+            "muted": muted_out(mutes.get(c.pk)),
             "cloudUrl": f"{settings.BASE_URL}/checks/{c.pk}",
         }
         for c in checks

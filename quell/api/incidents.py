@@ -36,9 +36,9 @@ from quell.api.base import (
 )
 from quell.api.integrations import ExternalLinkOut
 from quell.incidents import details as incident_details
+from quell.incidents import merging, services
 from quell.incidents import paging as incident_paging
 from quell.incidents import queries as incident_queries
-from quell.incidents import services
 from quell.incidents.models import Incident, TimelineEvent
 from quell.integrations.services import link_out, links_for_incidents
 from quell.lib.errors import Conflict, Invalid
@@ -78,13 +78,20 @@ class DatasetRef(Schema):
     dataSource: str = Field(description="The name of its data source.")
 
 
+class RuleRef(Schema):
+    id: int = Field(description="The incident rule's id.")
+    name: str = Field(description="The rule's name.")
+
+
 class LinkedResultOut(Schema):
     id: int = Field(description="The check result's id.")
     checkId: int = Field(description="The check it is a result of.")
     checkName: str = Field(description="That check's name.")
     datasetId: int = Field(description="The dataset of the check.")
     datasetName: str = Field(description="That dataset's name.")
-    outcome: str = Field(description="The result's outcome: `warn` or `fail`.")
+    outcome: str = Field(
+        description="The result's outcome: `warn` or `fail` (`pass` on a `checkPassed` timeline event)."
+    )
     value: float | None = Field(description="The measured value, if any.")
     dataTimestamp: UtcDatetime = Field(description="The time of the data the check looked at (UTC).")
 
@@ -98,7 +105,12 @@ class IncidentOut(Schema):
     severity: SeverityName = Field(description=f"How bad it is: {SEVERITIES}.")
     status: StatusName = Field(description=f"Where it stands: {STATUSES}.")
     lead: UserRef = Field(description="Who leads the incident.")
-    reporter: UserRef = Field(description="Who created it.")
+    reporter: UserRef = Field(
+        description="Who created it: Quell itself (name `Quell`) for an incident a rule opened."
+    )
+    rule: RuleRef | None = Field(
+        description="The incident rule that opened it; null when a person did, or the rule is deleted."
+    )
     created: datetime = Field(description="When it was created.")
     lastUpdated: datetime = Field(description="When it last changed (a comment counts too).")
     resolvedAt: datetime | None = Field(description="When it was resolved; null while it is open.")
@@ -106,6 +118,10 @@ class IncidentOut(Schema):
     resolutionReason: ReasonName | None = Field(
         description=f"Why it was resolved: {REASONS}; null while it is open, and for incidents "
         "resolved before Quell recorded reasons."
+    )
+    passingSince: datetime | None = Field(
+        description="While it is open: since when the newest result of every check linked to it "
+        "passes; null while any does not, and once it is resolved."
     )
     checkResults: list[LinkedResultOut] = Field(
         description="Its warn and fail results you can see: newest `dataTimestamp` first; results with "
@@ -312,20 +328,100 @@ class CommentIn(Body):
     )
 
 
+# The incident a merge goes into: its own example, an open incident of the demo (3 is resolved by
+# the update examples, which run before).
+MergeTargetId = Annotated[
+    int,
+    Path(ge=1, le=MAX_ID, description="The id of the incident to merge into (it must be open).", example=9),
+]
+
+
+class MergeIn(Body):
+    incidentIds: Annotated[list[Id], Field(min_length=1, max_length=merging.MERGED_MAX)] = Field(
+        description="The ids (not numbers) of the incidents to merge into this one, at least one; not this "
+        "incident itself (400 `merge_into_itself`). Each must be one you can see (404 otherwise).",
+        examples=[[10]],
+    )
+
+
+class BulkIn(Body):
+    incidentIds: Annotated[list[Id], Field(min_length=1, max_length=merging.BULK_MAX)] = Field(
+        description="The ids (not numbers) of the incidents to change, at least one.", examples=[[9, 10]]
+    )
+    leadId: Id | None = Field(
+        None,
+        description="A new lead for each: an active user with Manage incidents on one of its datasets, or "
+        "that incident is refused (`unknown_lead`, `lead_cannot_view`, `lead_cannot_manage`).",
+    )
+    status: StatusName | None = Field(
+        None,
+        description=f"A new status for each: {STATUSES}. Resolving an incident needs resolution notes, given "
+        "here or kept from before, or that incident is refused (`resolution_notes_required`).",
+    )
+    severity: SeverityName | None = Field(None, description=f"A new severity for each: {SEVERITIES}.")
+    resolutionReason: ReasonName | None = Field(
+        None,
+        description=f"Why they are resolved: {REASONS}; as for one incident, an incident that stays open is "
+        "refused (`resolution_reason_needs_resolved`), and `recovered` is refused "
+        "(`resolution_reason_reserved`).",
+    )
+    resolutionNotes: str | None = text(
+        None,
+        description="New resolution notes for each.",
+        max_length=services.DESCRIPTION_MAX,
+        pattern=TEXT_PATTERN,
+    )
+
+
+class RefusalOut(Schema):
+    id: int = Field(description="The id of the incident left as it was.")
+    number: int | None = Field(description="Its number; null for an incident you cannot see.")
+    code: str = Field(description="Why, for programs: the code a change of this incident alone would get.")
+    message: str = Field(description="Why, for people.")
+
+
+class BulkOut(Schema):
+    changed: list[int] = Field(
+        description="The ids of the incidents changed (one that had the values already counts), in id order."
+    )
+    refused: list[RefusalOut] = Field(description="The incidents left as they were, and why, in id order.")
+
+
 class TimelineEventOut(Schema):
     id: int = Field(description="The event's id.")
     type: str = Field(
-        description="What happened: `created`, `changed`, `reopened`, `resultAttached` or `comment`."
+        description="What happened: `created`, `changed`, `reopened`, `resultAttached`, `comment`, "
+        "`checkPassed` (a linked check passed again: `text` is its name, `checkResult` the pass) or "
+        "`merged`."
     )
-    actor: UserRef | None = Field(description="Who did it; null when no one did (Quell itself).")
+    actor: UserRef | None = Field(
+        description="Who did it: Quell itself (name `Quell`, see `automatic`) for what the incident "
+        "rules and folding do; null when the person is gone."
+    )
+    automatic: bool = Field(description="Whether Quell did it by itself (an incident rule, or folding).")
+    ruleName: str | None = Field(
+        description="The incident rule Quell acted for, by the name it had then; null for a person's "
+        "change and for folding a result into an open incident (an organisation setting, not a rule)."
+    )
     created: datetime = Field(description="When it happened.")
     field: str | None = Field(
         description="For a change: the field that changed (`status`, `lead`, `resolutionReason`, ...)."
     )
-    oldValue: Any = Field(description="For a change: the value before (for `lead`, the user).")
-    newValue: Any = Field(description="For a change: the value after (for `lead`, the user).")
-    text: str | None = Field(description="A comment's text, or the title the incident was created with.")
-    checkResult: LinkedResultOut | None = Field(description="For `resultAttached`: the result.")
+    oldValue: Any = Field(
+        description="For a change: the value before (for `lead`, the user). For `merged` (field `merged`): "
+        "the incident merged, as `id`, `number` and `title`."
+    )
+    newValue: Any = Field(
+        description="For a change: the value after (for `lead`, the user). For `merged`: the incident it "
+        "was merged into, as `id`, `number` and `title` (this one, on the timeline of the one merged into)."
+    )
+    text: str | None = Field(
+        description="A comment's text, or the title the incident was created with; for `merged`, the other "
+        "incident as `#N title`."
+    )
+    checkResult: LinkedResultOut | None = Field(
+        description="For `resultAttached` and `checkPassed`: the result."
+    )
 
 
 class IncidentPage(Page[IncidentOut]):
@@ -419,11 +515,14 @@ def incident_out(
                 "status": i.status,
                 "lead": {"id": d.lead.id, "email": d.lead.email, "name": d.lead.name},
                 "reporter": {"id": d.reporter.id, "email": d.reporter.email, "name": d.reporter.name},
+                "rule": {"id": d.rule.id, "name": d.rule.name} if d.rule is not None else None,
                 "created": i.created_at,
                 "lastUpdated": i.updated_at,
                 "resolvedAt": i.resolved_at,
                 "resolutionNotes": i.resolution_notes,
                 "resolutionReason": i.resolution_reason or None,
+                # Kept by the rules while open; a resolved incident's last value says nothing.
+                "passingSince": i.passing_since if i.is_open else None,
                 "checkResults": [
                     {
                         "id": r.id,
@@ -457,6 +556,8 @@ def timeline_out(events: list[TimelineEvent]) -> list[dict[str, Any]]:
             "id": e.pk,
             "type": e.kind,
             "actor": user_ref(e.actor),
+            "automatic": e.actor is not None and e.actor.is_system,
+            "ruleName": e.rule_name or None,
             "created": e.created_at,
             "field": e.field or None,
             "oldValue": leads.get(int(e.old_value)) if e.field == "lead" and e.old_value else e.old_value,
@@ -576,6 +677,41 @@ def create_incident(request: HttpRequest, payload: IncidentCreateIn) -> Status[d
         allow_duplicate=payload.allowDuplicate,
     )
     return Status(201, _one(incident))
+
+
+# Before "/incidents/{incident_id}", whose path would take "bulk" for an id: Django tries the URLs in
+# the order they are declared.
+@router.post(
+    "/incidents/bulk",
+    response={200: BulkOut, **WRITE_ERRORS, **UNPROCESSABLE},
+    summary="Change several incidents at once",
+    description="Sets the lead, status, severity or resolution (any of them) of each incident named, at "
+    "most 200, each on its own, as `PATCH /incidents/{id}` would: an incident you cannot see, may not "
+    "change (Manage incidents on one of its datasets) or whose change breaks a rule is left as it is and "
+    "listed in `refused` with the code and message that change alone would get, and the others are "
+    "changed all the same. A body that changes nothing is a 400 `changes_required`.",
+    openapi_extra=request_examples(
+        lead=(
+            "Hand the demo's incidents 9 and 10 to Marco Rossi, who manages every dataset",
+            {"incidentIds": [9, 10], "leadId": 2},
+        ),
+        severity=("Make them both major", {"incidentIds": [9, 10], "severity": "major"}),
+    ),
+)
+def change_incidents(request: HttpRequest, payload: BulkIn) -> dict[str, Any]:
+    outcome = merging.change_incidents(
+        payload.incidentIds,
+        by=caller(request),
+        lead_id=payload.leadId,
+        status=payload.status,
+        severity=payload.severity,
+        resolution_reason=payload.resolutionReason,
+        resolution_notes=payload.resolutionNotes,
+    )
+    return {
+        "changed": [incident.pk for incident in outcome.changed],
+        "refused": [refusal | {"number": refusal.get("number")} for refusal in outcome.refused],
+    }
 
 
 @router.get(
@@ -721,3 +857,22 @@ def get_timeline(request: HttpRequest, incident_id: IncidentId) -> list[dict[str
 def add_comment(request: HttpRequest, incident_id: IncidentId, payload: CommentIn) -> Status[dict[str, Any]]:
     event = services.add_comment(incident_id, payload.text, by=caller(request))
     return Status(201, timeline_out([event])[0])
+
+
+@router.post(
+    "/incidents/{incident_id}/merge",
+    response={200: IncidentOut, **WRITE_ERRORS, **UNPROCESSABLE},
+    summary="Merge incidents into this one",
+    description="Links every check result and dataset of the incidents named to this one, resolves each "
+    'of them that is open as `duplicate` with the note "Merged into #N <title>.", and says so on both '
+    "timelines (`merged` events); the merged incidents keep their own results. All or nothing: needs "
+    "Manage incidents on one of the datasets of this incident and of every one merged (403 naming those "
+    "you lack it on; 404 for one you cannot see), and this incident must be open (400 "
+    "`merge_target_resolved`); at most 100 at once, never this incident itself (400 `merge_into_itself`). "
+    "Answers this incident as it is after the merge.",
+    openapi_extra=request_examples(
+        merge=("Merge the demo's incident 10 into incident 9, both open", {"incidentIds": [10]}),
+    ),
+)
+def merge_incidents(request: HttpRequest, incident_id: MergeTargetId, payload: MergeIn) -> dict[str, Any]:
+    return _one(merging.merge_incidents(incident_id, payload.incidentIds, by=caller(request)))

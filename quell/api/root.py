@@ -1,7 +1,7 @@
 """The REST API's root: the NinjaAPI that mounts every domain's router, with its error handlers.
 
-It sits above the routers (quell.api.accounts, .catalog, .incidents, .integrations, .ingest), which sit
-above the helpers they share (quell.api.base); nothing imports this module but the URLs.
+It sits above the routers (quell.api.accounts, .automation, .catalog, .mutes, .incidents, .integrations,
+.ingest), which sit above the helpers they share (quell.api.base); nothing imports this module but the URLs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ninja.openapi.docs import Swagger
 from ninja.openapi.schema import OpenAPISchema
 
 from quell.api.accounts import router as accounts_router
+from quell.api.automation import router as automation_router
 from quell.api.base import (
     ApiKeyBasicAuth,
     BrowserSessionAuth,
@@ -28,6 +29,8 @@ from quell.api.catalog import router as catalog_router
 from quell.api.incidents import router as incidents_router
 from quell.api.ingest import router as ingest_router
 from quell.api.integrations import router as integrations_router
+from quell.api.mutes import date_the_examples
+from quell.api.mutes import router as mutes_router
 from quell.lib.errors import QuellError
 from quell.lib.jsontext import MAX_DEPTH, UnreadableJSON
 
@@ -71,6 +74,7 @@ class QuellAPI(NinjaAPI):
     ) -> OpenAPISchema:
         document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         tidy_schema(document)
+        date_the_examples(document)
         return document
 
 
@@ -144,7 +148,9 @@ def build_api() -> NinjaAPI:
 
     api.add_router("/", accounts_router)
     api.add_router("/", catalog_router)
+    api.add_router("/", mutes_router)
     api.add_router("/", incidents_router)
+    api.add_router("/", automation_router)
     api.add_router("/integrations", integrations_router)
     api.add_router("/", ingest_router)
     return api

@@ -1,4 +1,5 @@
-"""A demo organisation, "Acme Data", for trying Quell out: people, datasets, four weeks of scans, incidents.
+"""A demo organisation, "Acme Data", for trying Quell out: people, datasets, four weeks of scans, incidents,
+incident rules and a muted check.
 
 What the organisation is lives in organisation.toml; quell.demo.load builds it through Quell's services
 and quell.demo.checks makes its checks' results day by day.

@@ -168,9 +168,19 @@ def _percent(metric: str, column: str, limit: float, dimension: str, **kwargs: A
     )
 
 
-def _between(metric: str, column: str, low: float, high: float, usual: list[float]) -> CheckSpec:
+def _between(
+    metric: str,
+    column: str,
+    low: float,
+    high: float,
+    usual: list[float],
+    days: dict[str, float] | None = None,
+) -> CheckSpec:
+    special = _by_day(days)
+
     def behaviour(day: Day, rng: random.Random) -> tuple[str, float | None, dict[str, Any]]:
-        value = round(rng.uniform(*usual), 2)
+        # Drawn every day, so that a special day leaves the other days' values as they were.
+        value = special.get(day.days_ago, round(rng.uniform(*usual), 2))
         return ("pass" if low <= value <= high else "fail"), value, {"value": value}
 
     return CheckSpec(
@@ -203,9 +213,13 @@ def _anomaly(low_days: list[int]) -> CheckSpec:
     return CheckSpec("anomaly detection for row_count", "anomaly_detection", "", "Completeness", behaviour)
 
 
-def _minimum(column: str, minimum: float, usual: list[float]) -> CheckSpec:
+def _minimum(
+    column: str, minimum: float, usual: list[float], days: dict[str, float] | None = None
+) -> CheckSpec:
+    special = _by_day(days)
+
     def behaviour(day: Day, rng: random.Random) -> tuple[str, float | None, dict[str, Any]]:
-        value = float(round(rng.uniform(*usual)))
+        value = float(special.get(day.days_ago, round(rng.uniform(*usual))))
         return ("pass" if value >= minimum else "fail"), value, {"value": value}
 
     return CheckSpec(f"min({column}) >= {minimum:g}", "min", column, "Validity", behaviour)

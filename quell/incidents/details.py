@@ -21,7 +21,13 @@ from django.db.models import QuerySet
 from quell.accounts import permissions
 from quell.accounts.models import User
 from quell.catalog.models import Dataset
-from quell.incidents.models import Incident, IncidentCheckResult, IncidentDataset, IncidentQuerySet
+from quell.incidents.models import (
+    Incident,
+    IncidentCheckResult,
+    IncidentDataset,
+    IncidentQuerySet,
+    IncidentRule,
+)
 
 
 def with_details(incidents: QuerySet[Incident], by: User) -> QuerySet[Incident]:
@@ -29,7 +35,8 @@ def with_details(incidents: QuerySet[Incident], by: User) -> QuerySet[Incident]:
 
     Linked results and datasets the caller cannot view are left out, so an incident that spans a
     private dataset does not leak it. Each incident gets `visible_datasets` (by id) and
-    `visible_links` (newest data first, LINKED_RESULTS_ORDER), and its lead and reporter.
+    `visible_links` (newest data first, LINKED_RESULTS_ORDER), its lead and reporter, and the rule
+    that opened it.
     """
     return _with_loader(incidents, partial(load_details, by=by, links=True, datasets_by_name=False))
 
@@ -61,13 +68,14 @@ def _visible_result_links(ids: list[int], by: User) -> QuerySet[IncidentCheckRes
 def load_details(
     incidents: list[Incident], *, by: User, links: bool, datasets_by_name: bool, known: Iterable[User] = ()
 ) -> None:
-    """Fill lead, reporter, `visible_datasets` and (with `links`) `visible_links` for these incidents.
+    """Fill lead, reporter, rule, `visible_datasets` and (with `links`) `visible_links` for these incidents.
 
-    Four statements whatever the number of incidents. Lead and reporter come by a query of their own
-    rather than a join: with the users joined, SQLite (with approximate statistics) started from the
-    users table and sorted every incident (5 s at 1,000,000); without it the page walks the sort's
-    index. Shared rows (a dataset, a check) are one instance however many incidents show them.
-    Users in `known` (already read by the caller) are not read again.
+    Four statements whatever the number of incidents, and one more for the rules when a rule opened
+    any of them (_rule_ids). Lead and reporter come by a query of their own rather than a join:
+    with the users joined, SQLite (with approximate statistics) started from the users table and
+    sorted every incident (5 s at 1,000,000); without it the page walks the sort's index. Shared
+    rows (a dataset, a check) are one instance however many incidents show them. Users in `known`
+    (already read by the caller) are not read again.
     """
     ids = [incident.pk for incident in incidents]
     user_ids = {incident.lead_id for incident in incidents} | {incident.reporter_id for incident in incidents}
@@ -93,17 +101,33 @@ def load_details(
         for link in found:
             link.check_result.dataset = datasets[link.check_result.dataset_id]
             links_of[link.incident_id].append(link)
+    rule_ids = _rule_ids(incident for incident in incidents if not Incident.rule.is_cached(incident))
+    rules = IncidentRule.objects.in_bulk(rule_ids) if rule_ids else {}
     for incident in incidents:
         incident.lead = users[incident.lead_id]
         incident.reporter = users[incident.reporter_id]
+        if not Incident.rule.is_cached(incident):
+            # None for a rule since deleted whose id a row still holds (the key has no constraint).
+            incident.rule = rules.get(incident.rule_id) if incident.rule_id is not None else None
         incident.visible_datasets = sorted(datasets_of[incident.pk], key=order)  # type: ignore[attr-defined]
         if links:
             incident.visible_links = links_of[incident.pk]  # type: ignore[attr-defined]
 
 
+def _rule_ids(incidents: Iterable[Incident]) -> set[int]:
+    """The rules that opened these incidents: read by a statement of their own, only when there are
+    any (people opened them all: no statement), for the reason load_details reads the users apart."""
+    return {incident.rule_id for incident in incidents if incident.rule_id is not None}
+
+
 class UserRow(NamedTuple):
     id: int
     email: str
+    name: str
+
+
+class RuleRow(NamedTuple):
+    id: int
     name: str
 
 
@@ -136,10 +160,13 @@ class IncidentDetails:
     reporter: UserRow
     datasets: list[DatasetRow]
     results: list[ResultRow]
+    # The rule that opened it; None when a person did, or the rule is deleted.
+    rule: RuleRow | None = None
 
 
 def details_of(incidents: list[Incident], *, by: User) -> dict[int, IncidentDetails]:
-    """The details of a page of incidents, by incident id, in three statements (four with a stray).
+    """The details of a page of incidents, by incident id, in three statements (four with a stray,
+    one more when a rule opened any of them).
 
     The same rows as load_details reads, as tuples: the API's list answers straight from them, and
     building Django model instances for the ~500 related rows of a 50-incident page was half of
@@ -176,6 +203,13 @@ def details_of(incidents: list[Incident], *, by: User) -> dict[int, IncidentDeta
     strays = {link[4] for link in links} - names.keys()
     if strays:
         names.update(Dataset.objects.filter(pk__in=strays).values_list("id", "name"))
+    rule_ids = _rule_ids(incidents)
+    rules = {
+        row[0]: RuleRow(*row)
+        for row in (
+            IncidentRule.objects.filter(pk__in=rule_ids).values_list("id", "name") if rule_ids else ()
+        )
+    }
     results_of: dict[int, list[ResultRow]] = {pk: [] for pk in ids}
     for incident_id, result_id, check_id, check_name, dataset_id, outcome, value, data_timestamp in links:
         results_of[incident_id].append(
@@ -189,6 +223,7 @@ def details_of(incidents: list[Incident], *, by: User) -> dict[int, IncidentDeta
             reporter=users[incident.reporter_id],
             datasets=sorted(datasets_of[incident.pk]),
             results=results_of[incident.pk],
+            rule=rules.get(incident.rule_id) if incident.rule_id is not None else None,
         )
         for incident in incidents
     }
@@ -200,6 +235,7 @@ def details_from_loaded(incident: Incident) -> IncidentDetails:
     def user_row(user: User) -> UserRow:
         return UserRow(user.pk, user.email, user.name)
 
+    rule = incident.rule if incident.rule_id is not None else None
     return IncidentDetails(
         lead=user_row(incident.lead),
         reporter=user_row(incident.reporter),
@@ -220,6 +256,7 @@ def details_from_loaded(incident: Incident) -> IncidentDetails:
             )
             for r in (link.check_result for link in incident.visible_links)  # type: ignore[attr-defined]
         ],
+        rule=RuleRow(rule.pk, rule.name) if rule is not None else None,
     )
 
 

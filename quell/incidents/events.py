@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from quell.accounts.models import User
 from quell.catalog.models import CheckResult
-from quell.incidents.models import Incident, TimelineEvent
+from quell.incidents.models import Incident, IncidentRule, TimelineEvent
 from quell.lib.events import DomainEvent
 
 
@@ -21,6 +21,8 @@ class IncidentCreated(DomainEvent):
     dataset_ids: frozenset[int]
     results: Sequence[CheckResult]
     by: User | None
+    # The incident rule Quell opened it for (`by` is then the system user); None for a person.
+    rule: IncidentRule | None = None
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,9 @@ class IncidentChanged(DomainEvent):
 
     `incident` is as it is now; `status_before`, `severity_before` and `dataset_ids_before` are what
     the change replaced, so a consumer that keeps counts can move them. `changes` are the timeline
-    events of the changed fields; `added_results` the results newly linked.
+    events of the changed fields; `added_results` the results newly linked. `rule`: the incident
+    rule Quell made the change for (`by` is then the system user); None for a person, and for
+    folding (an organisation setting, not a rule).
     """
 
     incident: Incident
@@ -40,3 +44,4 @@ class IncidentChanged(DomainEvent):
     dataset_ids: frozenset[int]
     changes: Sequence[TimelineEvent] = ()
     added_results: Sequence[CheckResult] = ()
+    rule: IncidentRule | None = None

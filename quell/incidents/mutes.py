@@ -111,9 +111,7 @@ def mutes_of_check(check_id: int, dataset_id: int, *, at: datetime | None = None
     statement (the check's page shows both: each is lifted on its own)."""
     own = dataset = None
     for mute in (
-        _current(at)
-        .filter(Q(check_ref_id=check_id) | Q(dataset_id=dataset_id))
-        .select_related("created_by")
+        _current(at).filter(Q(check_ref_id=check_id) | Q(dataset_id=dataset_id)).select_related("created_by")
     ):
         if mute.check_ref_id is not None:
             own = mute

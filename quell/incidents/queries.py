@@ -163,12 +163,21 @@ def can_manage(incident: Incident, by: User) -> bool:
 def timeline(incident: Incident | int, *, by: User) -> list[TimelineEvent]:
     incident = checked_incident(incident, by=by)
     visible_result_ids = {link.check_result_id for link in incident.visible_links}  # type: ignore[attr-defined]
-    events = incident.timeline.select_related("actor", "check_result__check_ref").order_by("created_at", "id")
-    # An attached result from a dataset the caller cannot view is not theirs to see, nor its event.
+    visible_dataset_ids = {dataset.pk for dataset in incident.visible_datasets}  # type: ignore[attr-defined]
+    events = incident.timeline.select_related(
+        "actor", "check_result__check_ref", "check_result__dataset"
+    ).order_by("created_at", "id")
+    # An attached result from a dataset the caller cannot view is not theirs to see, nor its event;
+    # nor is a pass of a check of such a dataset (passes are not linked: their dataset says).
     return [
         event
         for event in events
-        if event.kind != EventKind.RESULT_ATTACHED or event.check_result_id in visible_result_ids
+        if (event.kind != EventKind.RESULT_ATTACHED or event.check_result_id in visible_result_ids)
+        and (
+            event.kind != EventKind.CHECK_PASSED
+            or event.check_result is None
+            or event.check_result.dataset_id in visible_dataset_ids
+        )
     ]
 
 

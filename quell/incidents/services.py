@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Value
+from django.db.models import Exists, F, OuterRef, Value
 from django.utils import timezone
 
 from quell.accounts import permissions
@@ -145,7 +145,9 @@ def create_incident(
         ]
         TimelineEvent.objects.bulk_create(events)
         domain_events.record(
-            IncidentCreated(incident=incident, dataset_ids=frozenset(datasets), results=results, by=by)
+            IncidentCreated(
+                incident=incident, dataset_ids=frozenset(datasets), results=results, by=by, rule=rule
+            )
         )
     return _as_created(incident, by, datasets, links)
 
@@ -258,6 +260,7 @@ def update_incident(
                 dataset_ids_before=frozenset(dataset_ids),
                 dataset_ids=frozenset(dataset_ids),
                 changes=events,
+                rule=rule,
             )
         )
     return _as_written(incident, by)
@@ -324,6 +327,7 @@ def attach_check_results(
                 dataset_ids_before=frozenset(known_datasets),
                 dataset_ids=frozenset(known_datasets | added_datasets),
                 added_results=new_results,
+                rule=rule,
             )
         )
     return _as_written(incident, by)
@@ -422,8 +426,11 @@ def fold_results(folds: Mapping[int, Sequence[CheckResult]], *, by: User) -> lis
         IncidentDataset.objects.bulk_create(new_datasets)
         IncidentCheckResult.objects.bulk_create(links)
         TimelineEvent.objects.bulk_create(timeline)
-        Incident.objects.bulk_update(
-            [incident for incident, _, _ in changed], ["updated_at", "version", "passing_since"]
+        # One UPDATE for them all: the same time, no "passing since", and each version one up (under
+        # the lock taken above, what each incident here holds). bulk_update's CASE per row and field
+        # took 0.2 s of a nightly fold into 150 incidents (docs/performance.md).
+        Incident.objects.filter(pk__in=[incident.pk for incident, _, _ in changed]).update(
+            updated_at=now, version=F("version") + 1, passing_since=None
         )
         for incident, new_results, added in changed:
             domain_events.record(

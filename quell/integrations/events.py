@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from quell.accounts.models import User
 from quell.catalog.models import FAILING_OUTCOMES, CheckResult, Scan
-from quell.incidents.models import Incident, IncidentDataset, TimelineEvent
+from quell.incidents.models import Incident, IncidentDataset, IncidentRule, TimelineEvent
+from quell.incidents.mutes import muted_check_ids
 from quell.integrations import payloads
 from quell.integrations.models import (
     OUTCOME_RANK,
@@ -30,8 +31,9 @@ from quell.integrations.models import (
 )
 
 # The incident changes that notify (gap 6: one message per change of state, not per keystroke);
-# title and description edits alone do not.
-NOTIFYING_FIELDS = {"status", "lead", "severity", "resolutionNotes", "resolutionReason"}
+# title and description edits alone do not. `merged`: others were merged into the incident
+# (quell.incidents.merging), even when they brought no result it lacked.
+NOTIFYING_FIELDS = {"status", "lead", "severity", "resolutionNotes", "resolutionReason", "merged"}
 
 
 def _subscribers(event_type: str) -> list[Integration]:
@@ -104,12 +106,14 @@ def record_incident_event(
     changes: Iterable[TimelineEvent] = (),
     results: Iterable[CheckResult] = (),
     dataset_ids: Iterable[int] | None = None,
+    rule: IncidentRule | None = None,
 ) -> Event | None:
     """Record incidentCreated or incidentUpdated for every integration that wants it.
 
     `changes` are the timeline events of an edit, `results` the check results just attached,
     `dataset_ids` the incident's datasets after the change when the caller has them at hand (they
-    are read otherwise). Must be called inside the transaction that made the change.
+    are read otherwise), `rule` the incident rule Quell acted for (`by` is then the system user).
+    Must be called inside the transaction that made the change.
     """
     assert event_type in (EventType.INCIDENT_CREATED, EventType.INCIDENT_UPDATED), event_type
     assert transaction.get_connection().in_atomic_block, "record events in the change's transaction"
@@ -133,20 +137,29 @@ def record_incident_event(
         payload["changes"] = changed
         payload["addedCheckResults"] = added
     payload["changedBy"] = payloads.person(by)
+    # Quell's own field: the rule behind a change by Quell itself (changedBy); null otherwise.
+    payload["changedByRule"] = payloads.rule_ref(rule)
     return _record(event_type, payload, wanted, incident)
 
 
 def record_check_evaluation(scan: Scan, results: Iterable[CheckResult], *, by: User | None) -> list[Event]:
     """Record checkEvaluation for a scan's warn and fail results: one event per dataset.
 
-    Must be called inside the transaction that stored the results.
+    Results of muted checks are left out (a mute means no event about them), and a scan whose
+    failing checks are all muted records nothing. Must be called inside the transaction that stored
+    the results.
     """
     assert transaction.get_connection().in_atomic_block, "record events in the change's transaction"
-    failing_ids = [result.pk for result in results if result.outcome in FAILING_OUTCOMES]
-    if not failing_ids:
+    failing = [result for result in results if result.outcome in FAILING_OUTCOMES]
+    if not failing:
         return []
     integrations = _subscribers(EventType.CHECK_EVALUATION)
     if not integrations:
+        return []
+    # Asked only when someone listens: a scan nobody hears of costs no statement more.
+    muted = muted_check_ids({(result.check_ref_id, result.dataset_id) for result in failing})
+    failing_ids = [result.pk for result in failing if result.check_ref_id not in muted]
+    if not failing_ids:
         return []
     by_dataset: dict[int, list[CheckResult]] = defaultdict(list)
     rows = (

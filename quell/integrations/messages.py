@@ -38,6 +38,14 @@ def _who(value: Any) -> str:
     return "nobody" if value in (None, "") else str(value)
 
 
+def _actor(payload: dict[str, Any]) -> str:
+    """Who made the change: a person, or Quell itself with the incident rule it acted for
+    ("Quell, rule 'Critical tables'"; plain "Quell" when it folded results, which no rule does)."""
+    who = _who(payload.get("changedBy"))
+    rule = payload.get("changedByRule")
+    return f"{who}, rule '{rule['name']}'" if isinstance(rule, dict) else who
+
+
 def _reason(value: Any) -> str:
     """A resolution reason as people read it ("False positive"); "none" when not recorded."""
     if value in ResolutionReason.values:
@@ -57,6 +65,9 @@ def _change_line(change: dict[str, Any]) -> str:
         return f"{name}: {_reason(change.get('old'))} → {_reason(change.get('new'))}"
     if change["field"] == "resolutionNotes":
         return f"{name}: {_clip(str(change.get('new') or ''), 200)}"
+    if change["field"] == "merged":
+        merged = change.get("old") or {}
+        return _clip(f"#{merged.get('number')} {merged.get('title', '')} merged into this incident", 200)
     return f"{name}: {change.get('old')} → {change.get('new')}"
 
 
@@ -78,7 +89,10 @@ def _incident_message(event: Event) -> Message:
     if added:
         lines.append(f"{len(added)} more check result{'s' if len(added) != 1 else ''} attached")
     if payload.get("changedBy") and not created:
-        lines.append(f"By {_who(payload['changedBy'])}")
+        lines.append(f"By {_actor(payload)}")
+    elif created and payload.get("changedByRule"):
+        # A new incident a person opened names no one, as before; one a rule opened says which rule.
+        lines.append(f"Opened by {_actor(payload)}")
     text = incident.get("description", "") if created else ""
     if incident["status"] == "resolved" and incident.get("resolutionNotes"):
         reason = incident.get("resolutionReason")

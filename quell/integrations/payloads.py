@@ -14,7 +14,7 @@ from django.conf import settings
 
 from quell.accounts.models import User
 from quell.catalog.models import CheckResult, Dataset
-from quell.incidents.models import Incident, IncidentCheckResult
+from quell.incidents.models import Incident, IncidentCheckResult, IncidentRule
 
 # An incident with more linked results than this carries the newest ones and the total count.
 MAX_RESULTS = 100
@@ -30,6 +30,12 @@ def person(user: User | None) -> dict[str, Any] | None:
     if user is None:
         return None
     return {"id": user.pk, "email": user.email, "name": user.display_name}
+
+
+def rule_ref(rule: IncidentRule | None) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    return {"id": rule.pk, "name": rule.name}
 
 
 def dataset_payload(dataset: Dataset) -> dict[str, Any]:
@@ -78,6 +84,16 @@ def incident_url(incident: Incident) -> str:
     return f"{settings.BASE_URL}/incidents/{incident.number}"
 
 
+def _opening_rule(incident: Incident) -> IncidentRule | None:
+    """The rule that opened the incident, read only when it has one (and not read already); None when
+    that rule is gone (its key has no database constraint)."""
+    if incident.rule_id is None:
+        return None
+    if Incident.rule.is_cached(incident):
+        return incident.rule
+    return IncidentRule.objects.filter(pk=incident.rule_id).first()
+
+
 def incident_payload(incident: Incident) -> dict[str, Any]:
     """The incident as Soda's webhooks describe it, with its linked results (newest MAX_RESULTS)."""
     from quell.integrations.models import IncidentLink
@@ -114,6 +130,8 @@ def incident_payload(incident: Incident) -> dict[str, Any]:
         ],
         "lead": person(incident.lead),
         "reporter": person(incident.reporter),
+        # Quell's own field: the incident rule that opened it; null when a person did.
+        "rule": rule_ref(_opening_rule(incident)),
         "datasets": [dataset_payload(dataset) for dataset in datasets],
         "checkResults": check_results_payload(results),
         "checkResultCount": total,

@@ -17,7 +17,11 @@ from quell.lib.events import handles
 @handles(IncidentCreated)
 def announce_the_new_incident(event: IncidentCreated) -> None:
     events.record_incident_event(
-        event.incident, EventType.INCIDENT_CREATED, by=event.by, dataset_ids=event.dataset_ids
+        event.incident,
+        EventType.INCIDENT_CREATED,
+        by=event.by,
+        dataset_ids=event.dataset_ids,
+        rule=event.rule,
     )
 
 
@@ -30,6 +34,7 @@ def announce_the_change(event: IncidentChanged) -> None:
         changes=event.changes,
         results=event.added_results,
         dataset_ids=event.dataset_ids,
+        rule=event.rule,
     )
 
 

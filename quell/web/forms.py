@@ -4,6 +4,7 @@ the rules themselves live in the services, whose refusals the views put back on 
 from __future__ import annotations
 
 import functools
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -17,6 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from quell.accounts.models import DATASET_PERMISSIONS, GlobalRole, User
 from quell.catalog.models import AttributeType, Dataset
 from quell.incidents.models import PERSON_REASONS, ResolutionReason, Severity, Status
+from quell.incidents.mute_services import REASON_MAX as MUTE_REASON_MAX
 from quell.incidents.paging import SORTS
 from quell.incidents.services import DESCRIPTION_MAX, NOTES_REQUIRED, TITLE_MAX
 from quell.lib.zones import zone_names
@@ -432,6 +434,12 @@ class OrganizationForm(forms.Form):
         required=False,
         help_text="None makes new datasets private to the people named on them.",
     )
+    fold_results = forms.BooleanField(
+        label="Attach new warn and fail results of a check to its open incident automatically",
+        required=False,
+        help_text="On ingest, Quell adds each to the newest open incident its check is in, and says so "
+        "on the incident's timeline.",
+    )
 
     def __init__(self, *args: Any, roles: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -517,3 +525,50 @@ class CheckAttributeForm(forms.Form):
 
 
 CHECK_ATTRIBUTE_FIELDS = {"name": "name", "type": "type", "allowedValues": "allowed_values"}
+
+
+# The Mute form's quick choices, and how long each mutes for.
+MUTE_LENGTHS = {"day": timedelta(days=1), "week": timedelta(days=7)}
+CUSTOM_MUTE = "custom"
+
+
+class MuteForm(forms.Form):
+    """Mute a check or a dataset: for a day, a week, or until a time the person chooses (in their
+    zone, as the page shows times); the service refuses a time in the past or over a year ahead."""
+
+    length = forms.ChoiceField(
+        label="For",
+        choices=[("day", "1 day"), ("week", "1 week"), (CUSTOM_MUTE, "Until a time you choose")],
+        initial="day",
+        widget=forms.RadioSelect,
+    )
+    until = forms.DateTimeField(
+        label="Until",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="In the time zone this page shows times in; for “Until a time you choose”.",
+    )
+    reason = forms.CharField(
+        label="Reason",
+        required=False,
+        max_length=MUTE_REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recommended: the people who see the mute will want to know why.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("length") == CUSTOM_MUTE and data.get("until") is None and "until" not in self.errors:
+            self.add_error("until", "Choose when the mute ends.")
+        return data
+
+    def until_from(self, now: datetime) -> datetime:
+        """When the mute the valid form asks for ends, for a form sent at `now`."""
+        length = self.cleaned_data["length"]
+        if length in MUTE_LENGTHS:
+            return now + MUTE_LENGTHS[length]
+        until: datetime = self.cleaned_data["until"]
+        return until
+
+
+MUTE_FIELDS = {"until": "until", "reason": "reason"}

@@ -2,7 +2,20 @@ from __future__ import annotations
 
 from django.urls import path
 
-from quell.web.views import assets, auth, checks, datasets, home, incidents, profile, scans, settings
+from quell.web.views import (
+    assets,
+    auth,
+    bulk,
+    checks,
+    datasets,
+    home,
+    incidents,
+    mutes,
+    profile,
+    rules,
+    scans,
+    settings,
+)
 
 app_name = "web"
 
@@ -15,6 +28,8 @@ urlpatterns = [
     path("datasets/<int:dataset_id>", datasets.dataset_checks, name="dataset"),
     path("datasets/<int:dataset_id>/incidents", datasets.dataset_incidents, name="dataset_incidents"),
     path("datasets/<int:dataset_id>/scans", datasets.dataset_scans, name="dataset_scans"),
+    path("datasets/<int:dataset_id>/mute", mutes.mute_dataset, name="mute_dataset"),
+    path("datasets/<int:dataset_id>/unmute", mutes.unmute_dataset, name="unmute_dataset"),
     path(
         "datasets/<int:dataset_id>/responsibilities",
         datasets.dataset_responsibilities,
@@ -30,10 +45,13 @@ urlpatterns = [
     path("scans/<int:scan_id>", scans.scan_page, name="scan"),
     path("checks/", checks.checks_page, name="checks"),
     path("checks/<int:check_id>", checks.check_page, name="check"),
+    path("checks/<int:check_id>/mute", mutes.mute_check, name="mute_check"),
+    path("checks/<int:check_id>/unmute", mutes.unmute_check, name="unmute_check"),
     path("results/<int:result_id>", checks.check_result, name="check_result"),
     path("checks/<int:check_id>/create-incident", checks.create_incident, name="create_incident"),
     path("checks/<int:check_id>/create-incident/leads", checks.lead_picker, name="create_incident_leads"),
     path("incidents/", incidents.incidents_page, name="incidents"),
+    path("incidents/bulk", bulk.bulk_incidents, name="bulk_incidents"),
     path("incidents/pickers/<str:name>", incidents.filter_picker, name="filter_picker"),
     path("incidents/<int:number>", incidents.incident_page, name="incident"),
     path("incidents/<int:number>/leads", incidents.lead_picker, name="incident_leads"),
@@ -66,4 +84,9 @@ urlpatterns = [
         settings.delete_check_attribute,
         name="settings_delete_check_attribute",
     ),
+    path("settings/rules/", rules.rule_list, name="settings_rules"),
+    path("settings/rules/new", rules.rule_new, name="settings_rule_new"),
+    path("settings/rules/<int:rule_id>", rules.rule_edit, name="settings_rule"),
+    path("settings/rules/<int:rule_id>/move", rules.rule_move, name="settings_rule_move"),
+    path("settings/rules/<int:rule_id>/delete", rules.rule_delete, name="settings_rule_delete"),
 ]

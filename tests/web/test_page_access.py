@@ -24,6 +24,7 @@ class Page:
 EVERYONE = frozenset(ROLES)
 ON_ORDERS = frozenset({"admin", "manager", "editor", "viewer"})
 MANAGE_ORDERS_INCIDENTS = frozenset({"admin", "manager", "editor"})
+CONFIGURE_ORDERS = frozenset({"admin", "manager", "editor"})
 ADMIN = frozenset({"admin"})
 
 PAGES = [
@@ -53,6 +54,9 @@ PAGES = [
     Page("settings: groups", "/settings/groups", ADMIN),
     Page("settings: dataset roles", "/settings/roles", ADMIN),
     Page("settings: responsibilities", "/settings/datasets", ADMIN),
+    # Incident rules: for admins and for whoever configures a dataset (the manager and editor of orders).
+    Page("settings: incident rules", "/settings/rules/", CONFIGURE_ORDERS),
+    Page("settings: a new incident rule", "/settings/rules/new", CONFIGURE_ORDERS),
 ]
 
 

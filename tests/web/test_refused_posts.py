@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from quell.accounts import services as accounts
 from quell.catalog import services as catalog
+from quell.incidents import rules
 from quell.incidents.models import Incident
 from quell.integrations import services as integrations
 from tests.conftest import World
@@ -23,16 +24,22 @@ POST_ONLY: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str]
     "web:edit_incident": ("web:incident", lambda o: {"number": o["number"]}, "#edit-form"),
     "web:attach_results": ("web:incident", lambda o: {"number": o["number"]}, "#results"),
     "web:comment": ("web:incident", lambda o: {"number": o["number"]}, "#timeline"),
+    "web:bulk_incidents": ("web:incidents", lambda o: {}, ""),
     "web:change_password": ("web:profile", lambda o: {}, "#password-heading"),
     "web:create_api_key": ("web:profile", lambda o: {}, "#keys-heading"),
     "web:revoke_api_key": ("web:profile", lambda o: {}, "#keys-heading"),
     "web:settings_delete_check_attribute": ("web:settings_check_attributes", lambda o: {}, ""),
+    "web:settings_rule_move": ("web:settings_rules", lambda o: {}, ""),
     "integrations:settings_integration_action": (
         "integrations:settings_integration",
         lambda o: {"integration_id": o["integration_id"]},
         "",
     ),
     "web:logout": ("web:home", lambda o: {}, ""),
+    "web:mute_check": ("web:check", lambda o: {"check_id": o["check_id"]}, ""),
+    "web:unmute_check": ("web:check", lambda o: {"check_id": o["check_id"]}, ""),
+    "web:mute_dataset": ("web:dataset", lambda o: {"dataset_id": o["dataset_id"]}, ""),
+    "web:unmute_dataset": ("web:dataset", lambda o: {"dataset_id": o["dataset_id"]}, ""),
 }
 
 
@@ -59,6 +66,7 @@ def objects(world: World, orders_incident: Incident) -> dict[str, Any]:
         "user_id": world.viewer.pk,
         "role_id": world.role("Viewer").pk,
         "name": "lead",
+        "rule_id": rules.create_rule(by=world.admin, name="Orders", dataset_ids=[world.orders.pk]).rule.pk,
     }
 
 

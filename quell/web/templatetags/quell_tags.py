@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 if TYPE_CHECKING:
-    from quell.incidents.models import Incident
+    from quell.incidents.models import Incident, Mute
 
 register = template.Library()
 
@@ -233,6 +233,31 @@ def incident_age(context: Context, incident: Incident) -> SafeString:
     return mark_safe(f'<span class="age" data-open-since="{since}">open {age}</span>')  # noqa: S308
 
 
+@register.filter
+def reporter_name(incident: Incident) -> str:
+    """Who opened an incident: its reporter, or for one an incident rule opened, Quell with the rule
+    ("Quell, rule 'Critical tables'"; plain "Quell" once the rule is deleted).
+
+    The rule must be loaded with the incident (incidents.details), or this reads it.
+    """
+    name = incident.reporter.display_name
+    rule = incident.rule if incident.rule_id is not None else None
+    return f"{name}, rule '{rule.name}'" if rule is not None else name
+
+
+@register.simple_tag(takes_context=True)
+def passing_badge(context: Context, incident: Incident) -> SafeString:
+    """A badge "All checks passing since <time>" for an open incident whose linked checks all pass
+    again (Incident.passing_since, kept by the rules); nothing otherwise."""
+    if incident.passing_since is None or not incident.is_open:
+        return mark_safe("")
+    moment = moment_html(incident.passing_since, "minutes", now_here(context))
+    return format_html(
+        '<span class="badge outcome-pass passing"><span aria-hidden="true">✓</span> All checks passing since {}</span>',
+        moment,
+    )
+
+
 @register.simple_tag(takes_context=True)
 def reader_zone(context: Context) -> SafeString:
     """Names the zone the page's times are in, once per page: "Times in Europe/Berlin (CET)".
@@ -249,6 +274,36 @@ def reader_zone(context: Context) -> SafeString:
         name,
         now.isoformat(),
         label,
+    )
+
+
+# How much of a mute's reason a row of a list shows (all of it on hover).
+MUTE_REASON_SHOWN = 80
+
+
+@register.simple_tag(takes_context=True)
+def muted_badge(context: Context, mute: Mute | None, of: str = "check", brief: bool = True) -> SafeString:
+    """A muted check's or dataset's "Muted until <time> — reason"; nothing for `mute` None.
+
+    `of` is what the badge stands beside: a check muted with its whole dataset reads "Dataset muted
+    until". `brief`, in a row of a list: the reason on one line, cut to MUTE_REASON_SHOWN characters.
+    """
+    if mute is None:
+        return mark_safe("")
+    what = "Dataset muted" if of == "check" and mute.check_ref_id is None else "Muted"
+    until = moment_html(mute.until, "minutes", now_here(context))
+    reason = " ".join(mute.reason.split()) if brief else mute.reason
+    if brief and len(reason) > MUTE_REASON_SHOWN:
+        reason = reason[: MUTE_REASON_SHOWN - 1].rstrip() + "…"
+    said = ""
+    if reason:
+        said = format_html(' <span class="mute-reason" title="{}">— {}</span>', mute.reason, reason)
+    return format_html(
+        '<span class="mute-note"><span class="badge mute"><span aria-hidden="true">⊘</span> {} until {}</span>'
+        "{}</span>",
+        what,
+        until,
+        said,
     )
 
 
@@ -281,6 +336,10 @@ SECTIONS = {
     "check": "checks",
     "check_result": "checks",
     "create_incident": "checks",
+    "mute_check": "checks",
+    "unmute_check": "checks",
+    "mute_dataset": "datasets",
+    "unmute_dataset": "datasets",
     "profile": "profile",
     "create_api_key": "profile",
 }

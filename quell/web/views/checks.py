@@ -33,6 +33,7 @@ from quell.web.pickers import pick, search_term
 from quell.web.templatetags.quell_tags import AGO, OUTCOMES, moment_html, now_here, num, outcome_badge
 from quell.web.views.base import apply_error, page, paginate, signed_in
 from quell.web.views.incidents import DATASET_SHOWN
+from quell.web.views.mutes import check_mute_context, mark_muted_checks
 
 CHART_POINTS = 90
 FAILING = [str(outcome) for outcome in FAILING_OUTCOMES]
@@ -78,6 +79,7 @@ def check_page(request: HttpRequest, check_id: int) -> HttpResponse:
     recent = list(
         catalog_queries.list_check_results(check, by=by).values_list(*ROW_COLUMNS, named=True)[:CHART_POINTS]
     )
+    can_create = incident_queries.may_manage_incidents_on(check.dataset, by=by)
     if outcomes is None and results.number == 1 and results.paginator.per_page <= CHART_POINTS:
         # The first page of all results is the head of the chart's newest results (the same query in
         # the same order), so it is not read a second time.
@@ -94,7 +96,9 @@ def check_page(request: HttpRequest, check_id: int) -> HttpResponse:
         ),
         "outcome": outcome,
         # The Create Incident dialog's form is loaded when the dialog opens (create_incident).
-        "can_create": incident_queries.may_manage_incidents_on(check.dataset, by=by),
+        "can_create": can_create,
+        # Muting takes the same permission as creating an incident (Manage incidents).
+        **check_mute_context(check, can_mute=can_create),
     }
     return render(request, "web/check.html", context)
 
@@ -363,14 +367,14 @@ def checks_page(request: HttpRequest) -> HttpResponse:
     checks = incident_queries.checks_needing_attention_first(
         catalog_queries.list_checks(by=by, dataset_id=dataset_id, outcomes=outcomes, search=search)
     )
+    # A check row holds its definition and attributes; the table shows none of them.
+    rows = paginate(request, checks.defer("definition", "attributes", "location", "dataset__contract"))
+    mark_muted_checks(rows)
     return render(
         request,
         "web/checks.html",
         {
-            # A check row holds its definition and attributes; the table shows none of them.
-            "checks": paginate(
-                request, checks.defer("definition", "attributes", "location", "dataset__contract")
-            ),
+            "checks": rows,
             "q": search,
             "outcome": outcome if outcome in OUTCOME_FILTERS else "",
             "outcome_filters": OUTCOME_FILTERS,

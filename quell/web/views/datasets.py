@@ -22,6 +22,7 @@ from quell.web.forms import as_id
 from quell.web.pickers import Choices, pick_mixed, search_term
 from quell.web.views.base import page, paginate, signed_in
 from quell.web.views.incidents import incident_list
+from quell.web.views.mutes import dataset_mute_context, mark_muted_checks, mark_muted_datasets
 from quell.web.views.scans import scan_list
 
 
@@ -36,11 +37,13 @@ def datasets_page(request: HttpRequest) -> HttpResponse:
         visible.order_by("data_source__name").values_list("data_source__name", flat=True).distinct()
     )
     rows = catalog_queries.list_datasets(by=by, search=search, data_source_name=source)
+    datasets = paginate(request, rows.select_related("owner").defer("contract"))
+    mark_muted_datasets(datasets)
     return render(
         request,
         "web/datasets.html",
         {
-            "datasets": paginate(request, rows.select_related("owner").defer("contract")),
+            "datasets": datasets,
             "q": search,
             "source": source,
             "sources": sources,
@@ -49,12 +52,14 @@ def datasets_page(request: HttpRequest) -> HttpResponse:
 
 
 def _tabs(dataset: Dataset, by: User, active: str) -> dict[str, Any]:
+    held = permissions.permissions_on(by, dataset.pk)
     return {
         "dataset": dataset,
         "tab": active,
         # Only decides whether to show the tab; the tab's own page asks the service again.
-        "can_manage_permissions": permissions.MANAGE_PERMISSIONS
-        in permissions.permissions_on(by, dataset.pk),
+        "can_manage_permissions": permissions.MANAGE_PERMISSIONS in held,
+        # The header's mute, and its form for those the service lets mute (Manage incidents).
+        **dataset_mute_context(dataset, can_mute=permissions.MANAGE_INCIDENTS in held),
     }
 
 
@@ -64,6 +69,7 @@ def dataset_checks(request: HttpRequest, dataset_id: int) -> HttpResponse:
     by = signed_in(request)
     dataset = catalog_queries.get_dataset(dataset_id, by=by)
     checks = paginate(request, catalog_queries.list_checks(by=by, dataset_id=dataset.pk), size=100)
+    mark_muted_checks(checks)
     return render(request, "web/dataset_checks.html", {**_tabs(dataset, by, "checks"), "checks": checks})
 
 

@@ -37,6 +37,8 @@ from quell.web.forms import (
 )
 from quell.web.pickers import PLAIN_SELECT_MAX, Picker, pick, search_term
 from quell.web.views.base import PAGE_SIZE, apply_error, form_post, page, signed_in
+from quell.web.views.bulk import bulk_bar
+from quell.web.views.mutes import mark_muted_checks
 
 PICKER_SIZE = 50
 # How many of those who can change an incident its read-only page names.
@@ -121,6 +123,8 @@ def incident_list(request: HttpRequest, by: User, dataset: Dataset | None = None
         "sort": sort,
         # The raw choices, as strings, so the filter form shows what the URL says.
         "chosen": {name: set(request.GET.getlist(name)) for name in form.fields},
+        # The form around the list that changes or merges the incidents ticked in it.
+        **bulk_bar(request, by, list(found.rows)),
     }
 
 
@@ -287,6 +291,11 @@ def _render_incident(
     by = signed_in(request)
     events = incident_queries.timeline(incident, by=by)
     can_edit = incident_queries.can_manage(incident, by)
+    # Its results' checks that are muted are marked, as in every list of checks.
+    mark_muted_checks(
+        [link.check_result for link in incident.visible_links],  # type: ignore[attr-defined]
+        check_id="check_ref_id",
+    )
     # A lead made before leads needed Manage incidents keeps the incident; the page says they cannot act.
     lead_can_act = (
         can_edit if incident.lead_id == by.pk else incident_queries.can_manage(incident, incident.lead)

@@ -14,6 +14,7 @@ from quell.catalog import queries as catalog_queries
 from quell.catalog.models import DataSource, Outcome, Scan
 from quell.lib.errors import Forbidden
 from quell.web.views.base import page, paginate, signed_in
+from quell.web.views.mutes import mark_muted_checks, mark_muted_datasets
 
 SCAN_RESULTS_PAGE = 100
 
@@ -33,10 +34,9 @@ def data_source_datasets(request: HttpRequest, data_source_id: int) -> HttpRespo
     by = signed_in(request)
     source = catalog_queries.get_data_source(data_source_id, by=by)
     rows = catalog_queries.list_datasets(by=by, data_source_name=source.name)
-    context = {
-        **_source_tabs(source, "datasets"),
-        "datasets": paginate(request, rows.select_related("owner").defer("contract")),
-    }
+    datasets = paginate(request, rows.select_related("owner").defer("contract"))
+    mark_muted_datasets(datasets)
+    context = {**_source_tabs(source, "datasets"), "datasets": datasets}
     return render(request, "web/data_source.html", context)
 
 
@@ -59,6 +59,7 @@ def scan_page(request: HttpRequest, scan_id: int) -> HttpResponse:
         catalog_queries.list_scans(by=by).filter(pk=found.pk), by=by
     ).get()
     results = paginate(request, catalog_queries.scan_results(scan.pk, by=by), SCAN_RESULTS_PAGE)
+    mark_muted_checks(results, check_id="check_ref_id")
     logs: list[dict[str, Any]] = []
     logs_hidden = ""
     try:

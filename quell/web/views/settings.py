@@ -58,7 +58,11 @@ def organization(request: HttpRequest) -> HttpResponse:
     account_queries.require_settings_access(by=by)
     org = account_queries.get_organization(by=by)
     roles = account_queries.list_dataset_roles(by=by)
-    initial = {"name": org.name, "default_role": org.default_dataset_role_id}
+    initial = {
+        "name": org.name,
+        "default_role": org.default_dataset_role_id,
+        "fold_results": org.fold_results,
+    }
     kept = housekeeping.get_retention(by=by)
     retention_initial = {field: kept[name] for name, field in RETENTION_FIELDS.items()}
     posted = request.POST if request.method == "POST" else None
@@ -86,6 +90,7 @@ def organization(request: HttpRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 default_dataset_role_id=role,
                 clear_default_role=role is None,
+                fold_results=form.cleaned_data["fold_results"],
             )
         except Invalid as error:
             apply_error(form, error, {"defaultDatasetRoleId": "default_role"})

@@ -12,7 +12,7 @@ from quell.lib.errors import QuellError
 class Command(BaseCommand):
     help = (
         "Load the demo organisation into an empty database and print its logins. Acme Data: people in "
-        "every role, four weeks of scans, incidents."
+        "every role, four weeks of scans, incidents, two incident rules and a muted check."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -98,6 +98,21 @@ document.addEventListener("click", (event) => {
   });
 });
 
+// An incident list's bulk form (views/bulk.py): "All on this page" ticks every row, and unticking a
+// row unticks it (the form sends every row of the page while it is ticked, as it does without scripts).
+document.addEventListener("change", (event) => {
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement) || !box.form || box.type !== "checkbox") return;
+  if (box.matches("[data-select-all]")) {
+    box.form.querySelectorAll('input[type=checkbox][name="incident"]').forEach((row) => {
+      row.checked = box.checked;
+    });
+  } else if (box.name === "incident" && !box.checked) {
+    const all = box.form.querySelector("[data-select-all]");
+    if (all) all.checked = false;
+  }
+});
+
 // A filter that applies as soon as it changes (inline onchange= handlers are refused by the CSP).
 document.addEventListener("change", (event) => {
   const field = event.target.closest && event.target.closest("[data-submit-on-change]");
