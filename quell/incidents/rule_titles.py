@@ -34,6 +34,14 @@ def check_title_template(template: str) -> str:
             code="invalid_title_template",
             field="titleTemplate",
         ) from None
+    if any(spec or conversion for _, name, spec, conversion in string.Formatter().parse(template) if name):
+        # render_title fills in text, for which a format spec such as {check:d} raises.
+        raise Invalid(
+            "The title template names a placeholder with a format or conversion ({check:d}, {check!r}); "
+            "name it plainly, as {check}.",
+            code="invalid_title_template",
+            field="titleTemplate",
+        )
     unknown = sorted({name for name in fields if name not in PLACEHOLDERS})
     if unknown or any(not name for name in fields):
         named = ", ".join("{" + name + "}" for name in unknown) or "{}"
