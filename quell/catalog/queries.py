@@ -413,5 +413,7 @@ def role_candidates(dataset_id: int, *, by: User) -> tuple[QuerySet[UserGroup], 
     permissions.require(by, dataset, permissions.MANAGE_PERMISSIONS, "see its responsibilities")
     holders = Responsibility.objects.filter(dataset_id=dataset.pk)
     groups = UserGroup.objects.filter(~Exists(holders.filter(group=OuterRef("pk"))))
-    people = User.objects.filter(~Exists(holders.filter(user=OuterRef("pk"))), is_active=True, is_system=False)
+    people = User.objects.filter(
+        ~Exists(holders.filter(user=OuterRef("pk"))), is_active=True, is_system=False
+    )
     return groups.order_by("-is_everyone", "name", "id"), people.order_by("name", "email", "id")

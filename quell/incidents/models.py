@@ -423,8 +423,12 @@ class Mute(models.Model):
     opens, folds into, reopens or resolves an incident for it. One per check or dataset (muting
     again replaces it); it ends by itself when `until` passes."""
 
-    check_ref = models.ForeignKey(Check, null=True, blank=True, on_delete=models.CASCADE, related_name="mutes")
-    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="mutes")
+    check_ref = models.ForeignKey(
+        Check, null=True, blank=True, on_delete=models.CASCADE, related_name="mutes"
+    )
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="mutes"
+    )
     until = models.DateTimeField()
     reason = models.TextField(blank=True)
     created_by = models.ForeignKey(

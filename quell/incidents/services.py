@@ -385,7 +385,9 @@ def fold_results(folds: Mapping[int, Sequence[CheckResult]], *, by: User) -> lis
         )
         known: defaultdict[int, set[int]] = defaultdict(set)
         for incident_id, dataset_id in (
-            IncidentDataset.objects.filter(incident_id__in=ids).order_by().values_list("incident_id", "dataset_id")
+            IncidentDataset.objects.filter(incident_id__in=ids)
+            .order_by()
+            .values_list("incident_id", "dataset_id")
         ):
             known[incident_id].add(dataset_id)
         now = timezone.now()

@@ -221,7 +221,9 @@ def test_an_incident_can_be_opened_from_a_failed_result(scanner: Scanner, client
 def test_a_scan_run_twice_folds_its_second_failure_into_the_incident_the_first_opened(
     scanner: Scanner, client_for: ClientFor
 ) -> None:
-    IncidentRule.objects.create(name="Sales checks", check_attributes={"domain": "sales"}, severity="critical")
+    IncidentRule.objects.create(
+        name="Sales checks", check_attributes={"domain": "sales"}, severity="critical"
+    )
 
     first, output = scanner.scan()
     second, output_2 = scanner.scan()
