@@ -153,25 +153,29 @@ def apply_rules(results: Sequence[CheckResult], outcomes_before: Mapping[int, st
 def _open_incidents_covering(check_ids: list[int]) -> dict[int, list[int]]:
     """Check id -> the open incidents covering it, newest first.
 
-    Two statements, each by an index: the checks' incidents (check, incident), then which of those
-    are open (by id). As one join, both databases started from the status index, at every open
-    incident of the organisation, so the scan's cost grew with the organisation (docs/performance.md,
-    "Incident rules on ingest")."""
-    pairs = list(
-        IncidentCheck.objects.filter(check_ref_id__in=check_ids)
-        .order_by()
-        .values_list("check_ref_id", "incident_id")
-    )
-    if not pairs:
-        return {}
+    Two statements: the open incidents covering any of the checks (by id, from the checks'
+    coverage), then the checks those few cover. Written as one join of coverage and incidents,
+    SQLite started from the status index and probed every open incident of the organisation for
+    each of the scan's checks; with the coverage rows' incident ids as a list, PostgreSQL parsed a
+    list as long as the checks' history (docs/performance.md, "Incident rules on ingest")."""
     created = dict(
-        Incident.objects.filter(pk__in={incident_id for _, incident_id in pairs}, status__in=OPEN_STATUSES)
+        Incident.objects.filter(
+            pk__in=IncidentCheck.objects.filter(check_ref_id__in=check_ids).values("incident_id"),
+            status__in=OPEN_STATUSES,
+        )
         .order_by()
         .values_list("pk", "created_at")
     )
+    if not created:
+        return {}
+    wanted = set(check_ids)
     found: defaultdict[int, list[tuple[datetime, int]]] = defaultdict(list)
-    for check_id, incident_id in pairs:
-        if incident_id in created:
+    for check_id, incident_id in (
+        IncidentCheck.objects.filter(incident_id__in=list(created))
+        .order_by()
+        .values_list("check_ref_id", "incident_id")
+    ):
+        if check_id in wanted:
             found[check_id].append((created[incident_id], incident_id))
     return {check_id: [pk for _, pk in sorted(pairs, reverse=True)] for check_id, pairs in found.items()}
 
