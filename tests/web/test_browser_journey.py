@@ -84,7 +84,7 @@ def choose(page: Page, label: str, option: str) -> None:
 
 
 def listed_titles(page: Page) -> list[str]:
-    return page.locator("#incident-list table.incidents tbody td:nth-child(2) a").all_inner_texts()
+    return page.locator("#incident-list table.incidents tbody td.title a").all_inner_texts()
 
 
 def test_an_editor_creates_finds_filters_and_resolves_an_incident(live_server: object, world: World) -> None:
