@@ -103,6 +103,10 @@ document.addEventListener("click", (event) => {
 document.addEventListener("change", (event) => {
   const box = event.target;
   if (!(box instanceof HTMLInputElement) || !box.form || box.type !== "checkbox") return;
+  if (box.checked && (box.name === "incident" || box.matches("[data-select-all]"))) {
+    const actions = box.form.querySelector("details.bulk-details");
+    if (actions) actions.open = true;
+  }
   if (box.matches("[data-select-all]")) {
     box.form.querySelectorAll('input[type=checkbox][name="incident"]').forEach((row) => {
       row.checked = box.checked;
