@@ -40,6 +40,7 @@ from quell.accounts import permissions
 from quell.accounts.models import GlobalRole, Organization, Responsibility, User
 from quell.accounts.services import system_user
 from quell.catalog.models import FAILING_OUTCOMES, Check, CheckResult, Dataset, Outcome
+from quell.incidents import rule_queries
 from quell.incidents import services as incident_services
 from quell.incidents.models import (
     OPEN_STATUSES,
@@ -94,21 +95,15 @@ def _as_text(value: Any) -> str:
 
 
 def _enabled_rules() -> list[_Rule]:
-    rules = list(IncidentRule.objects.filter(enabled=True).select_related("lead").order_by("position", "id"))
-    if not rules:
-        return []
-    ids = [rule.pk for rule in rules]
-    datasets: defaultdict[int, set[int]] = defaultdict(set)
-    for rule_id, dataset_id in IncidentRule.datasets.through.objects.filter(
-        incidentrule_id__in=ids
-    ).values_list("incidentrule_id", "dataset_id"):
-        datasets[rule_id].add(dataset_id)
-    sources: defaultdict[int, set[int]] = defaultdict(set)
-    for rule_id, source_id in IncidentRule.data_sources.through.objects.filter(
-        incidentrule_id__in=ids
-    ).values_list("incidentrule_id", "datasource_id"):
-        sources[rule_id].add(source_id)
-    return [_Rule(rule, frozenset(datasets[rule.pk]), frozenset(sources[rule.pk])) for rule in rules]
+    """The enabled rules in order (rule_queries.enabled_rules, their scope prefetched), as matchers."""
+    return [
+        _Rule(
+            rule,
+            frozenset(dataset.pk for dataset in rule.datasets.all()),
+            frozenset(source.pk for source in rule.data_sources.all()),
+        )
+        for rule in rule_queries.enabled_rules()
+    ]
 
 
 def apply_rules(results: Sequence[CheckResult], outcomes_before: Mapping[int, str]) -> None:

@@ -384,12 +384,14 @@ def _datasets(dataset_ids: Any, by: User) -> list[Dataset]:
     found = {d.pk: d for d in Dataset.objects.filter(pk__in=seen).select_related("data_source")}
     missing = [str(pk) for pk in ids if pk not in found]
     if missing:
-        raise Unprocessable(
-            f"Unknown dataset ids: {', '.join(missing[:10])}{' and more' if len(missing) > 10 else ''}.",
-            code="unknown_datasets",
-            field="datasetIds",
-        )
+        raise _unknown("dataset", missing, code="unknown_datasets", field="datasetIds")
     return [found[pk] for pk in ids]
+
+
+def _unknown(kind: str, missing: list[str], *, code: str, field: str) -> Unprocessable:
+    """The refusal of ids that name nothing the caller can see: the first ten of them, and "and more"."""
+    more = " and more" if len(missing) > 10 else ""
+    return Unprocessable(f"Unknown {kind} ids: {', '.join(missing[:10])}{more}.", code=code, field=field)
 
 
 def _data_sources(data_source_ids: Any, by: User) -> list[DataSource]:
@@ -399,11 +401,7 @@ def _data_sources(data_source_ids: Any, by: User) -> list[DataSource]:
     found = {s.pk: s for s in rule_queries.visible_data_sources(by=by).filter(pk__in=ids)}
     missing = [str(pk) for pk in ids if pk not in found]
     if missing:
-        raise Unprocessable(
-            f"Unknown data source ids: {', '.join(missing[:10])}{' and more' if len(missing) > 10 else ''}.",
-            code="unknown_data_sources",
-            field="dataSourceIds",
-        )
+        raise _unknown("data source", missing, code="unknown_data_sources", field="dataSourceIds")
     return [found[pk] for pk in ids]
 
 
