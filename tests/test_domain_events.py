@@ -49,10 +49,10 @@ def webhook(world: World, settings: Any) -> Integration:
 
 
 def test_the_tallies_and_the_outbox_are_subscribed_at_start_up() -> None:
-    assert tally_reactions.count_the_new_incident in events.handlers_of(IncidentCreated)
-    assert outbox_reactions.announce_the_new_incident in events.handlers_of(IncidentCreated)
-    assert tally_reactions.move_the_incident_between_tallies in events.handlers_of(IncidentChanged)
-    assert outbox_reactions.announce_the_change in events.handlers_of(IncidentChanged)
+    assert tally_reactions.count_the_new_incidents in events.handlers_of(IncidentCreated)
+    assert outbox_reactions.announce_the_new_incidents in events.handlers_of(IncidentCreated)
+    assert tally_reactions.move_the_incidents_between_tallies in events.handlers_of(IncidentChanged)
+    assert outbox_reactions.announce_the_changes in events.handlers_of(IncidentChanged)
     assert outbox_reactions.announce_the_evaluation in events.handlers_of(ResultsIngested)
     assert tally_reactions.recount_who_sees_the_dataset in events.handlers_of(ResponsibilitiesChanged)
 
@@ -203,3 +203,45 @@ def test_an_event_recorded_outside_a_transaction_is_refused() -> None:
             events.record(Noticed("inside"))
 
     assert [event.what for event in spy.seen] == ["inside"]
+
+
+@dataclass(frozen=True)
+class Heard(DomainEvent):
+    what: str
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_recorded_together_reach_a_batch_handler_at_once_and_the_others_one_by_one() -> None:
+    calls: list[tuple[str, list[str]]] = []
+
+    def one_by_one(event: Noticed) -> None:
+        calls.append(("one", [event.what]))
+
+    def all_at_once(batch: list[Noticed]) -> None:
+        calls.append(("all", [event.what for event in batch]))
+
+    def heard(batch: list[Heard]) -> None:
+        calls.append(("heard", [event.what for event in batch]))
+
+    with (
+        events.subscribed(Noticed, all_at_once, batch=True),
+        events.subscribed(Noticed, one_by_one),
+        events.subscribed(Heard, heard, batch=True),
+    ):
+        with transaction.atomic():
+            events.record_all([Noticed("a"), Heard("x"), Noticed("b")])
+            events.record(Noticed("c"))
+        with pytest.raises(EventOutsideTransaction, match="Noticed"):
+            events.record_all([Noticed("outside")])
+        events.record_all([])  # nothing to record is not an error, even outside a transaction
+
+    # Per type in the order the types first appear, each handler in the order it was registered.
+    assert calls == [
+        ("all", ["a", "b"]),
+        ("one", ["a"]),
+        ("one", ["b"]),
+        ("heard", ["x"]),
+        ("all", ["c"]),
+        ("one", ["c"]),
+    ]
+    assert events.handlers_of(Noticed) == []

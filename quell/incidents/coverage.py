@@ -6,12 +6,13 @@ from collections.abc import Iterable
 
 from quell.catalog.models import CheckResult
 from quell.incidents.models import IncidentCheck
+from quell.lib.bulk import insert_rows
 
 
-def cover(incident_id: int, results: Iterable[CheckResult]) -> None:
-    """Note that the incident covers these results' checks (those it covers already are skipped)."""
-    check_ids = sorted({result.check_ref_id for result in results})
-    IncidentCheck.objects.bulk_create(
-        (IncidentCheck(incident_id=incident_id, check_ref_id=check_id) for check_id in check_ids),
-        ignore_conflicts=True,
+def cover(covered: Iterable[tuple[int, Iterable[CheckResult]]]) -> None:
+    """Note that each incident covers its results' checks (incident id -> results), in one statement;
+    those it covers already are skipped."""
+    rows = sorted(
+        {(incident_id, result.check_ref_id) for incident_id, results in covered for result in results}
     )
+    insert_rows(IncidentCheck, {}, ("incident_id", "check_ref_id"), rows, ignore_conflicts=True)

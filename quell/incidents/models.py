@@ -276,21 +276,31 @@ class NumberSequence(models.Model):
 
     @classmethod
     def next_value(cls, name: str) -> int:
+        return cls.next_values(name, 1)[0]
+
+    @classmethod
+    def next_values(cls, name: str, count: int) -> range:
+        """The next `count` numbers, reserved in one statement (the incidents a scan opens at once)."""
+        last = cls._advance(name, count)
+        return range(last - count + 1, last + 1)
+
+    @classmethod
+    def _advance(cls, name: str, count: int) -> int:
         if connection.features.can_return_columns_from_insert:
             # One round trip instead of two where the database can say what it wrote (PostgreSQL,
             # SQLite 3.35 and newer).
             table = connection.ops.quote_name(cls._meta.db_table)
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {table} SET last_value = last_value + 1 WHERE name = %s RETURNING last_value",  # noqa: S608
-                    [name],
+                    f"UPDATE {table} SET last_value = last_value + %s WHERE name = %s RETURNING last_value",  # noqa: S608
+                    [count, name],
                 )
                 row = cursor.fetchone()
             if row is not None:
                 return int(row[0])
-        if not cls.objects.filter(name=name).update(last_value=F("last_value") + 1):
+        if not cls.objects.filter(name=name).update(last_value=F("last_value") + count):
             cls.objects.get_or_create(name=name)
-            cls.objects.filter(name=name).update(last_value=F("last_value") + 1)
+            cls.objects.filter(name=name).update(last_value=F("last_value") + count)
         return cls.objects.values_list("last_value", flat=True).get(name=name)
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Value
 from django.utils import timezone
 
@@ -39,6 +40,7 @@ from quell.incidents.models import (
 )
 from quell.incidents.queries import can_manage, check_choices, open_incidents_of_results, visible_incidents
 from quell.lib import events as domain_events
+from quell.lib.bulk import insert_rows
 from quell.lib.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
 from quell.lib.seen import mark_checked
 from quell.lib.text import require_plain_text
@@ -391,9 +393,10 @@ def fold_results(folds: Mapping[int, Sequence[CheckResult]], *, by: User) -> lis
         ):
             known[incident_id].add(dataset_id)
         now = timezone.now()
-        links: list[IncidentCheckResult] = []
-        timeline: list[TimelineEvent] = []
-        new_datasets: list[IncidentDataset] = []
+        # (incident id, dataset id) and (incident id, result id) rows: quell.lib.bulk writes them
+        # without a model instance each, most of a nightly fold's time otherwise.
+        new_datasets: list[tuple[int, int]] = []
+        links: list[tuple[int, int]] = []
         changed: list[tuple[Incident, list[CheckResult], set[int]]] = []
         for incident in incidents:
             new_results = [
@@ -404,38 +407,26 @@ def fold_results(folds: Mapping[int, Sequence[CheckResult]], *, by: User) -> lis
             if not new_results:
                 continue
             added = {result.dataset_id for result in new_results} - known[incident.pk]
-            new_datasets += [IncidentDataset(incident=incident, dataset_id=ds) for ds in sorted(added)]
-            links += [
-                IncidentCheckResult(incident=incident, check_result=result, added_by=by, added_at=now)
-                for result in new_results
-            ]
-            timeline += [
-                TimelineEvent(
-                    incident=incident,
-                    kind=EventKind.RESULT_ATTACHED,
-                    actor=by,
-                    created_at=now,
-                    check_result=result,
-                )
-                for result in new_results
-            ]
+            new_datasets += [(incident.pk, dataset_id) for dataset_id in sorted(added)]
+            links += [(incident.pk, result.pk) for result in new_results]
             incident.updated_at = now
             incident.version += 1
             incident.passing_since = None
             changed.append((incident, new_results, added))
         if not changed:
             return []
-        IncidentDataset.objects.bulk_create(new_datasets)
-        IncidentCheckResult.objects.bulk_create(links)
-        TimelineEvent.objects.bulk_create(timeline)
+        insert_rows(IncidentDataset, {}, ("incident_id", "dataset_id"), new_datasets)
+        _insert_links(links, by, now)
+        _insert_timeline(links, {"kind": EventKind.RESULT_ATTACHED, "actor_id": by.pk, "created_at": now})
         # One UPDATE for them all: the same time, no "passing since", and each version one up (under
         # the lock taken above, what each incident here holds). bulk_update's CASE per row and field
         # took 0.2 s of a nightly fold into 150 incidents (docs/performance.md).
         Incident.objects.filter(pk__in=[incident.pk for incident, _, _ in changed]).update(
             updated_at=now, version=F("version") + 1, passing_since=None
         )
-        for incident, new_results, added in changed:
-            domain_events.record(
+        # Together: the reactions write a few statements for all of them (quell.lib.events).
+        domain_events.record_all(
+            [
                 IncidentChanged(
                     incident=incident,
                     by=by,
@@ -445,7 +436,9 @@ def fold_results(folds: Mapping[int, Sequence[CheckResult]], *, by: User) -> lis
                     dataset_ids=frozenset(known[incident.pk] | added),
                     added_results=new_results,
                 )
-            )
+                for incident, new_results, added in changed
+            ]
+        )
     return [incident for incident, _, _ in changed]
 
 
@@ -461,21 +454,16 @@ def record_passes(passes: Mapping[int, Sequence[CheckResult]], *, by: User) -> i
     open_ids = set(
         Incident.objects.filter(pk__in=list(passes), status__in=OPEN_STATUSES).values_list("pk", flat=True)
     )
-    now = timezone.now()
-    events = [
-        TimelineEvent(
-            incident_id=incident_id,
-            kind=EventKind.CHECK_PASSED,
-            actor=by,
-            created_at=now,
-            check_result=result,
-            text=result.check_ref.name,
-        )
-        for incident_id in sorted(open_ids)
-        for result in passes[incident_id]
-    ]
-    TimelineEvent.objects.bulk_create(events)
-    return len(events)
+    return insert_rows(
+        TimelineEvent,
+        {"kind": EventKind.CHECK_PASSED, "actor_id": by.pk, "created_at": timezone.now()},
+        ("incident_id", "check_result_id", "text"),
+        [
+            (incident_id, result.pk, result.check_ref.name)
+            for incident_id in sorted(open_ids)
+            for result in passes[incident_id]
+        ],
+    )
 
 
 def set_passing_since(since: Mapping[int, datetime | None], *, by: User) -> None:
@@ -488,7 +476,228 @@ def set_passing_since(since: Mapping[int, datetime | None], *, by: User) -> None
         Incident.objects.filter(pk__in=ids, status__in=OPEN_STATUSES).update(passing_since=moment)
 
 
+@dataclass(frozen=True)
+class Opening:
+    """An incident Quell opens for a rule (open_incidents): the results that triggered it, with
+    their datasets and checks loaded, and the lead the rules chose."""
+
+    rule: IncidentRule
+    title: str
+    description: str
+    lead: User
+    results: Sequence[CheckResult]
+
+
+def open_incidents(openings: Sequence[Opening], *, by: User) -> list[Incident]:
+    """Open the incidents the rules open for one scan: what create_incident does for each (number,
+    datasets, links, timeline, IncidentCreated with the rule), in a fixed number of statements
+    however many there are, their events recorded together so the tallies, the coverage and the
+    integrations react in a few statements too (docs/performance.md, "Incident rules on ingest").
+
+    Quell's alone, on its rules' behalf: the caller (quell.automation.engine) checked that each lead
+    may manage incidents on the results' datasets (its `_Leads`, through quell.accounts.permissions,
+    in this transaction); here a lead must still be an active person. One refused opening refuses
+    them all (the engine then opens them one at a time).
+    """
+    _require_system(by, "opens incidents for its rules")
+    if not openings:
+        return []
+    titles = [_clean_title(opening.title) for opening in openings]
+    descriptions = [_clean_text("description", opening.description, DESCRIPTION_MAX) for opening in openings]
+    for opening in openings:
+        check_choices("severity", [opening.rule.severity], Severity.values)
+        if not opening.results:
+            raise Invalid(
+                "An incident needs at least one warn or fail check result.",
+                code="check_results_required",
+                field="checkResultIds",
+            )
+        passing = [str(result.pk) for result in opening.results if result.outcome not in FAILING_OUTCOMES]
+        if passing:
+            raise Unprocessable(
+                f"Only warn or fail results can be part of an incident; these are not: {', '.join(passing)}.",
+                code="check_result_not_failing",
+                field="checkResultIds",
+            )
+        if not opening.lead.is_active or opening.lead.is_system:
+            raise Unprocessable(
+                f"There is no active user {opening.lead.pk} to lead this incident.",
+                code="unknown_lead",
+                field="leadId",
+            )
+
+    with transaction.atomic():
+        now = timezone.now()
+        numbers = NumberSequence.next_values("incident", len(openings))
+        incidents = [
+            Incident(
+                number=number,
+                title=title,
+                description=description,
+                severity=opening.rule.severity,
+                status=Status.REPORTED,
+                lead=opening.lead,
+                reporter=by,
+                created_at=now,
+                updated_at=now,
+                rule=opening.rule,
+            )
+            for number, title, description, opening in zip(
+                numbers, titles, descriptions, openings, strict=True
+            )
+        ]
+        if connection.features.can_return_rows_from_bulk_insert:
+            Incident.objects.bulk_create(incidents)
+        else:  # SQLite before 3.35 cannot say which ids it gave
+            for incident in incidents:
+                incident.save(force_insert=True)
+        datasets: list[tuple[int, int]] = []
+        links: list[tuple[int, int]] = []
+        created_events: list[tuple[int, str, str]] = []
+        attached_events: list[tuple[int, int, str]] = []
+        created: list[IncidentCreated] = []
+        for incident, opening in zip(incidents, openings, strict=True):
+            results = list({result.pk: result for result in opening.results}.values())
+            dataset_ids = sorted({result.dataset_id for result in results})
+            datasets += [(incident.pk, dataset_id) for dataset_id in dataset_ids]
+            links += [(incident.pk, result.pk) for result in results]
+            created_events.append((incident.pk, incident.title, opening.rule.name))
+            attached_events += [(incident.pk, result.pk, opening.rule.name) for result in results]
+            created.append(
+                IncidentCreated(
+                    incident=incident,
+                    dataset_ids=frozenset(dataset_ids),
+                    results=results,
+                    by=by,
+                    rule=opening.rule,
+                )
+            )
+        insert_rows(IncidentDataset, {}, ("incident_id", "dataset_id"), datasets)
+        _insert_links(links, by, now)
+        # Each incident's creation, then its results (timeline order is by time, then id).
+        at = {"actor_id": by.pk, "created_at": now}
+        insert_rows(
+            TimelineEvent,
+            {"kind": EventKind.CREATED, **at},
+            ("incident_id", "text", "rule_name"),
+            created_events,
+        )
+        insert_rows(
+            TimelineEvent,
+            {"kind": EventKind.RESULT_ATTACHED, **at},
+            ("incident_id", "check_result_id", "rule_name"),
+            attached_events,
+        )
+        domain_events.record_all(created)
+    return incidents
+
+
+def resolve_as_recovered(resolutions: Mapping[int, tuple[IncidentRule, str]], *, by: User) -> list[Incident]:
+    """Resolve open incidents as `recovered` (incident id -> the rule and its resolution note): what
+    update_incident does for each (timeline of the status, note and reason, version, IncidentChanged
+    with the rule), in a fixed number of statements however many there are. Incidents are locked
+    in id order; one resolved meanwhile is left out. Returns those resolved."""
+    _require_system(by, "resolves incidents as recovered")
+    notes = {
+        incident_id: _clean_text("resolution notes", note, DESCRIPTION_MAX, "resolutionNotes")
+        for incident_id, (_, note) in resolutions.items()
+    }
+    if not all(notes.values()):
+        raise _notes_required()
+    if not resolutions:
+        return []
+    with transaction.atomic():
+        incidents = list(
+            Incident.objects.select_for_update(of=("self",))
+            .filter(pk__in=list(resolutions), status__in=OPEN_STATUSES)
+            .order_by("pk")
+        )
+        if not incidents:
+            return []
+        datasets: defaultdict[int, set[int]] = defaultdict(set)
+        for incident_id, dataset_id in (
+            IncidentDataset.objects.filter(incident_id__in=[incident.pk for incident in incidents])
+            .order_by()
+            .values_list("incident_id", "dataset_id")
+        ):
+            datasets[incident_id].add(dataset_id)
+        now = timezone.now()
+        timeline: list[TimelineEvent] = []
+        changed: list[IncidentChanged] = []
+        for incident in incidents:
+            rule = resolutions[incident.pk][0]
+            status_before = incident.status
+            # The fields in update_incident's order, each on the timeline as a person's change is.
+            events: list[TimelineEvent] = []
+            for key, value in (
+                ("status", Status.RESOLVED),
+                ("resolution_notes", notes[incident.pk]),
+                ("resolution_reason", ResolutionReason.RECOVERED),
+            ):
+                old = getattr(incident, key)
+                if old == value:
+                    continue
+                shown = (old or None, value or None) if key == "resolution_reason" else (old, value)
+                events.append(
+                    TimelineEvent(
+                        incident_id=incident.pk,
+                        kind=EventKind.CHANGED,
+                        actor_id=by.pk,
+                        created_at=now,
+                        field=TIMELINE_FIELD_NAMES[key],
+                        old_value=shown[0],
+                        new_value=shown[1],
+                        rule_name=rule.name,
+                    )
+                )
+                setattr(incident, key, value)
+            incident.resolved_at = now
+            incident.updated_at = now
+            incident.version += 1
+            timeline += events
+            changed.append(
+                IncidentChanged(
+                    incident=incident,
+                    by=by,
+                    status_before=status_before,
+                    severity_before=incident.severity,
+                    dataset_ids_before=frozenset(datasets[incident.pk]),
+                    dataset_ids=frozenset(datasets[incident.pk]),
+                    changes=events,
+                    rule=rule,
+                )
+            )
+        # What they share in one UPDATE (each version one up, under the lock above), the notes,
+        # which differ, in a second.
+        Incident.objects.filter(pk__in=[incident.pk for incident in incidents]).update(
+            status=Status.RESOLVED,
+            resolution_reason=ResolutionReason.RECOVERED,
+            resolved_at=now,
+            updated_at=now,
+            version=F("version") + 1,
+        )
+        Incident.objects.bulk_update(incidents, ["resolution_notes"])
+        TimelineEvent.objects.bulk_create(timeline)
+        domain_events.record_all(changed)
+    return incidents
+
+
 # --- Helpers --------------------------------------------------------------------------------------
+
+
+def _insert_links(links: list[tuple[int, int]], by: User, now: datetime) -> None:
+    """Link results to incidents ((incident id, result id) rows), added by `by` at `now`."""
+    insert_rows(
+        IncidentCheckResult,
+        {"added_by_id": by.pk, "added_at": now},
+        ("incident_id", "check_result_id"),
+        links,
+    )
+
+
+def _insert_timeline(links: list[tuple[int, int]], shared: dict[str, Any]) -> None:
+    """One timeline event per (incident id, result id) row, with `shared` values."""
+    insert_rows(TimelineEvent, shared, ("incident_id", "check_result_id"), links)
 
 
 def _incident_for_change(incident_id: int, by: User, version: int | None) -> Incident:

@@ -12,8 +12,9 @@ Everyone can view and share a dataset with those the member holds a responsibili
 through a group). That sum reads a few sets: a member's own datasets, not the thousands Everyone
 sees (at 1,000,000 incidents, summing every set a member could see read about 110,000 rows).
 
-The incidents' domain events call `incident_created`, `bucket_changed` and `datasets_changed`
-(incidents/reactions.py), inside the transaction of the change they count; each is two upserts when the sets exist. The set's rows are
+The incidents' domain events call `incidents_created`, `buckets_changed` and `datasets_changed`
+(incidents/reactions.py), inside the transaction of the change they count; each is two upserts when
+the sets exist, however many incidents a service changed at once. The set's rows are
 written first, then the org-wide and Everyone's rows, each statement locking its rows in a fixed
 order, so two transactions never wait on each other's rows in opposite orders (no deadlock on
 PostgreSQL). Last, the open incident counts on the datasets' rows change when the incident opens,
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -81,7 +82,13 @@ def _add_to_sets(changes: list[tuple[list[int], Bucket, int]]) -> None:
     the INSERT. It is also the transaction's first write to the tally table (see the module's
     docstring), so sets are created only after it.
     """
-    rows = sorted((set_key(ids), *bucket, change) for ids, bucket, change in changes if ids and change)
+    # One row per set and bucket: PostgreSQL refuses an upsert that meets the same row twice.
+    totals: Counter[tuple[tuple[int, ...], Bucket]] = Counter()
+    for ids, bucket, change in changes:
+        if ids and change:
+            totals[(tuple(sorted(set(ids))), bucket)] += change
+    changes = [(list(ids), bucket, change) for (ids, bucket), change in totals.items() if change]
+    rows = sorted((set_key(ids), *bucket, change) for ids, bucket, change in changes)
     if not rows:
         return
     values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
@@ -125,27 +132,33 @@ def _add_to_sets(changes: list[tuple[list[int], Bucket, int]]) -> None:
         )
 
 
-def _add_org_wide(changes: dict[Bucket, int], *, everyone_if_public: list[int] | None) -> None:
-    """Apply count changes by bucket to the org-wide rows, and to Everyone's rows too when the set
-    of exactly `everyone_if_public` datasets counts for Everyone (read in this same statement)."""
-    changed = [(*bucket, change) for bucket, change in sorted(changes.items()) if change]
-    rows = [(False, *row) for row in changed]
-    if everyone_if_public:
-        rows += [(True, *row) for row in changed]
+def _add_org_wide(changes: list[tuple[list[int], Bucket, int]]) -> None:
+    """Apply count changes (datasets of the incident's set, bucket, change) to the org-wide rows, and
+    to Everyone's rows for each change whose set counts for Everyone (read in this same statement).
+
+    One statement for any number of incidents: the rows are summed per bucket (PostgreSQL refuses
+    an upsert that meets the same row twice), and a bucket whose changes cancel out is left alone.
+    """
+    org_wide: Counter[Bucket] = Counter()
+    everyone: Counter[tuple[str, Bucket]] = Counter()
+    for ids, bucket, change in changes:
+        org_wide[bucket] += change
+        if ids:
+            everyone[(set_key(ids), bucket)] += change
+    rows = [(False, *bucket, change, "") for bucket, change in sorted(org_wide.items()) if change]
+    rows += [(True, *bucket, change, key) for (key, bucket), change in sorted(everyone.items()) if change]
     if not rows:
         return
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
-    params: list[Any] = [v for row in rows for v in row]
-    condition = "1 = 1"
-    if everyone_if_public:
-        condition = f"NOT v.column1 OR {_is_public()}"
-        params.append(set_key(everyone_if_public))
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
+    table, key, public = _table(DatasetSet), _column(DatasetSet, "key"), _column(DatasetSet, "public")
     from_values = (
-        f"SELECT NULL, v.column1, v.column2, v.column3, v.column4 FROM (VALUES {values}) v "  # noqa: S608
-        f"WHERE {condition} ORDER BY v.column1, v.column2, v.column3"
+        f"SELECT NULL, v.column1, v.column2, v.column3, SUM(v.column4) FROM (VALUES {values}) v "  # noqa: S608
+        f"WHERE NOT v.column1 OR EXISTS (SELECT 1 FROM {table} p WHERE p.{key} = v.column5 AND p.{public}) "
+        "GROUP BY v.column1, v.column2, v.column3 HAVING SUM(v.column4) <> 0 "
+        "ORDER BY v.column1, v.column2, v.column3"
     )
     with connection.cursor() as cursor:
-        cursor.execute(_upsert(from_values, per_set=False), params)
+        cursor.execute(_upsert(from_values, per_set=False), [v for row in rows for v in row])
 
 
 def _is_public() -> str:
@@ -213,22 +226,43 @@ def _is_open(bucket: Bucket) -> bool:
 
 
 def incident_created(dataset_ids: Iterable[int], bucket: Bucket) -> None:
-    ids = sorted(set(dataset_ids))
-    _add_to_sets([(ids, bucket, 1)])
-    _add_org_wide({bucket: 1}, everyone_if_public=ids)
-    if _is_open(bucket):
-        counters.add_open_incidents(dict.fromkeys(ids, 1))
+    incidents_created([(dataset_ids, bucket)])
+
+
+def incidents_created(created: Sequence[tuple[Iterable[int], Bucket]]) -> None:
+    """Incidents were opened (each one's datasets and bucket): three statements however many."""
+    changes = [(sorted(set(ids)), bucket, 1) for ids, bucket in created]
+    _add_to_sets(changes)
+    _add_org_wide(changes)
+    opened: Counter[int] = Counter()
+    for ids, bucket, _ in changes:
+        if _is_open(bucket):
+            opened.update(ids)
+    counters.add_open_incidents(dict(opened))
 
 
 def bucket_changed(dataset_ids: Iterable[int], old: Bucket, new: Bucket) -> None:
     """The incident's status or severity changed."""
-    if old == new:
+    buckets_changed([(dataset_ids, old, new)])
+
+
+def buckets_changed(changed: Sequence[tuple[Iterable[int], Bucket, Bucket]]) -> None:
+    """Incidents' statuses or severities changed (each one's datasets, old and new bucket)."""
+    changes: list[tuple[list[int], Bucket, int]] = []
+    opened: Counter[int] = Counter()
+    for dataset_ids, old, new in changed:
+        if old == new:
+            continue
+        ids = sorted(set(dataset_ids))
+        changes += [(ids, old, -1), (ids, new, 1)]
+        if _is_open(old) != _is_open(new):
+            for dataset_id in ids:
+                opened[dataset_id] += 1 if _is_open(new) else -1
+    if not changes:
         return
-    ids = sorted(set(dataset_ids))
-    _add_to_sets([(ids, old, -1), (ids, new, 1)])
-    _add_org_wide({old: -1, new: 1}, everyone_if_public=ids)
-    if _is_open(old) != _is_open(new):
-        counters.add_open_incidents(dict.fromkeys(ids, 1 if _is_open(new) else -1))
+    _add_to_sets(changes)
+    _add_org_wide(changes)
+    counters.add_open_incidents(dict(opened))
 
 
 def datasets_changed(old_ids: Iterable[int], new_ids: Iterable[int], bucket: Bucket) -> None:

@@ -36,7 +36,8 @@ from quell.integrations.models import (
 NOTIFYING_FIELDS = {"status", "lead", "severity", "resolutionNotes", "resolutionReason", "merged"}
 
 
-def _subscribers(event_type: str) -> list[Integration]:
+def subscribers(event_type: str) -> list[Integration]:
+    """The enabled integrations that want `event_type`, each with the datasets it is limited to."""
     integrations = [i for i in Integration.objects.filter(enabled=True) if event_type in i.events]
     if integrations:
         through = Integration.datasets.through.objects.filter(integration_id__in=[i.pk for i in integrations])
@@ -107,17 +108,20 @@ def record_incident_event(
     results: Iterable[CheckResult] = (),
     dataset_ids: Iterable[int] | None = None,
     rule: IncidentRule | None = None,
+    integrations: Sequence[Integration] | None = None,
 ) -> Event | None:
     """Record incidentCreated or incidentUpdated for every integration that wants it.
 
     `changes` are the timeline events of an edit, `results` the check results just attached,
     `dataset_ids` the incident's datasets after the change when the caller has them at hand (they
-    are read otherwise), `rule` the incident rule Quell acted for (`by` is then the system user).
+    are read otherwise), `rule` the incident rule Quell acted for (`by` is then the system user),
+    `integrations` who listens when the caller read it once for many incidents (subscribers()).
     Must be called inside the transaction that made the change.
     """
     assert event_type in (EventType.INCIDENT_CREATED, EventType.INCIDENT_UPDATED), event_type
     assert transaction.get_connection().in_atomic_block, "record events in the change's transaction"
-    integrations = _subscribers(event_type)
+    if integrations is None:
+        integrations = subscribers(event_type)
     if not integrations:
         return None
     changed = _changes(changes)
@@ -153,7 +157,7 @@ def record_check_evaluation(scan: Scan, results: Iterable[CheckResult], *, by: U
     failing = [result for result in results if result.outcome in FAILING_OUTCOMES]
     if not failing:
         return []
-    integrations = _subscribers(EventType.CHECK_EVALUATION)
+    integrations = subscribers(EventType.CHECK_EVALUATION)
     if not integrations:
         return []
     # Asked only when someone listens: a scan nobody hears of costs no statement more.

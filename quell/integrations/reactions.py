@@ -7,35 +7,44 @@ delivered by the worker even if this process dies right after. Subscribed in Int
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from quell.catalog.events import ResultsIngested
 from quell.incidents.events import IncidentChanged, IncidentCreated
 from quell.integrations import events
 from quell.integrations.models import EventType
-from quell.lib.events import handles
+from quell.lib.events import handles, handles_batch
 
 
-@handles(IncidentCreated)
-def announce_the_new_incident(event: IncidentCreated) -> None:
-    events.record_incident_event(
-        event.incident,
-        EventType.INCIDENT_CREATED,
-        by=event.by,
-        dataset_ids=event.dataset_ids,
-        rule=event.rule,
-    )
+@handles_batch(IncidentCreated)
+def announce_the_new_incidents(created: Sequence[IncidentCreated]) -> None:
+    # Who listens is read once for all the incidents a service opened together.
+    listening = events.subscribers(EventType.INCIDENT_CREATED)
+    for event in created if listening else ():
+        events.record_incident_event(
+            event.incident,
+            EventType.INCIDENT_CREATED,
+            by=event.by,
+            dataset_ids=event.dataset_ids,
+            rule=event.rule,
+            integrations=listening,
+        )
 
 
-@handles(IncidentChanged)
-def announce_the_change(event: IncidentChanged) -> None:
-    events.record_incident_event(
-        event.incident,
-        EventType.INCIDENT_UPDATED,
-        by=event.by,
-        changes=event.changes,
-        results=event.added_results,
-        dataset_ids=event.dataset_ids,
-        rule=event.rule,
-    )
+@handles_batch(IncidentChanged)
+def announce_the_changes(changed: Sequence[IncidentChanged]) -> None:
+    listening = events.subscribers(EventType.INCIDENT_UPDATED)
+    for event in changed if listening else ():
+        events.record_incident_event(
+            event.incident,
+            EventType.INCIDENT_UPDATED,
+            by=event.by,
+            changes=event.changes,
+            results=event.added_results,
+            dataset_ids=event.dataset_ids,
+            rule=event.rule,
+            integrations=listening,
+        )
 
 
 @handles(ResultsIngested)

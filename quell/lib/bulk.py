@@ -1,0 +1,80 @@
+"""Inserting many rows that share most of their values, without a model instance per row.
+
+bulk_create builds a model instance for every row and prepares every value of every row through
+the SQL compiler. For the timeline events and links of the 150 incidents a nightly scan folds
+into, that was most of the fold's time, far more than the INSERTs themselves (docs/performance.md,
+"Incident rules on ingest"). Here the values all rows share (the time, the actor, the kind) are
+prepared once, each row's own values (ids) one by one, and the rows go in as few multi-row
+INSERTs as the database's parameter limit allows.
+
+For rows whose ids the caller does not need back. A field the caller does not give gets its
+default (prepared once), or is left to its database default; a field that sets itself on save
+(auto_now) must be given, since no save runs here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import AutoField, BigAutoField, DateField, Field, Model, SmallAutoField
+from django.db.models.fields import NOT_PROVIDED
+
+# Rows of one INSERT where the database sets no limit on parameters (PostgreSQL).
+_ROWS_PER_STATEMENT = 1000
+
+
+def insert_rows(
+    model: type[Model],
+    shared: Mapping[str, Any],
+    varying: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
+) -> int:
+    """INSERT one row of `model` per item of `rows`: the values of `varying` (field attnames, such
+    as "incident_id") in that order, and `shared` for every row. With `ignore_conflicts`, a row that
+    would break a unique constraint is left out (ON CONFLICT DO NOTHING, PostgreSQL and SQLite).
+    Returns the rows given."""
+    fields = {field.attname: field for field in model._meta.concrete_fields if isinstance(field, Field)}
+    unknown = (set(shared) | set(varying)) - set(fields)
+    if unknown:
+        raise ValueError(f"{model.__name__} has no fields {', '.join(sorted(unknown))}")
+    constants: dict[str, Any] = {}
+    for attname, field in fields.items():
+        if attname in varying:
+            continue
+        if attname in shared:
+            constants[attname] = field.get_db_prep_save(shared[attname], connection)
+        elif (
+            isinstance(field, AutoField | BigAutoField | SmallAutoField)
+            or field.db_default is not NOT_PROVIDED
+        ):
+            continue
+        elif isinstance(field, DateField) and (field.auto_now or field.auto_now_add):
+            raise ValueError(f"Give {model.__name__}.{attname}: it is set on save, and nothing is saved here")
+        else:
+            constants[attname] = field.get_db_prep_save(field.get_default(), connection)
+    columns = [*varying, *constants]
+    prepare = [fields[attname].get_db_prep_save for attname in varying]
+    values = [
+        [*(prep(value, connection) for prep, value in zip(prepare, row, strict=True)), *constants.values()]
+        for row in rows
+    ]
+    if not values:
+        return 0
+    limit = connection.features.max_query_params
+    per_statement = max(1, limit // len(columns)) if limit else _ROWS_PER_STATEMENT
+    quote = connection.ops.quote_name
+    head = (
+        f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 (names from the model, values as parameters)
+        f"({', '.join(quote(fields[attname].column or attname) for attname in columns)}) VALUES "
+    )
+    row_sql = f"({', '.join(['%s'] * len(columns))})"
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, [v for row in chunk for v in row])
+    return len(values)
