@@ -61,7 +61,7 @@ def test_json_values_are_stored_as_json(world: World) -> None:
     assert row.new_value == {"nested": [1, "two"]}
 
 
-def test_many_rows_go_in_as_few_statements_as_the_parameter_limit_allows(world: World) -> None:
+def test_many_rows_go_in_as_few_statements_as_the_database_allows(world: World) -> None:
     incident = incidents.create_incident(
         by=world.admin, title="Empty", check_result_ids=[world.orders_fail.pk]
     )
@@ -78,7 +78,8 @@ def test_many_rows_go_in_as_few_statements_as_the_parameter_limit_allows(world: 
     columns = len(
         [f for f in TimelineEvent._meta.concrete_fields if not f.primary_key and f.db_default is NOT_PROVIDED]
     )
-    expected = -(-2500 // (limit // columns)) if limit else 3
+    # SQLite: chunks under its limit; PostgreSQL: one statement of an array per column.
+    expected = -(-2500 // (limit // columns)) if limit else 1
     assert len(captured) == expected
 
 

@@ -342,10 +342,18 @@ def test_the_engine_gets_the_enabled_rules_in_order_with_everything_it_matches_o
 
     with CaptureQueriesContext(connection) as captured:
         seen = [
-            (rule.name, [d.pk for d in rule.datasets.all()], len(rule.data_sources.all()), rule.lead)
-            for rule in found
+            (
+                enabled.rule.name,
+                sorted(enabled.dataset_ids),
+                sorted(enabled.data_source_ids),
+                enabled.rule.lead,
+            )
+            for enabled in found
         ]
-    assert seen == [("Orders", [world.orders.pk], 1, None), ("Everything", [], 0, world.manager)]
+    assert seen == [
+        ("Orders", [world.orders.pk], [world.orders.data_source_id], None),
+        ("Everything", [], [], world.manager),
+    ]
     assert captured.captured_queries == []
 
 

@@ -102,15 +102,8 @@ def _as_text(value: Any) -> str:
 
 
 def _enabled_rules() -> list[_Rule]:
-    """The enabled rules in order (rule_queries.enabled_rules, their scope prefetched), as matchers."""
-    return [
-        _Rule(
-            rule,
-            frozenset(dataset.pk for dataset in rule.datasets.all()),
-            frozenset(source.pk for source in rule.data_sources.all()),
-        )
-        for rule in rule_queries.enabled_rules()
-    ]
+    """The enabled rules in order (rule_queries.enabled_rules, with their scope's ids), as matchers."""
+    return [_Rule(*enabled) for enabled in rule_queries.enabled_rules()]
 
 
 def apply_rules(results: Sequence[CheckResult], outcomes_before: Mapping[int, str]) -> None:

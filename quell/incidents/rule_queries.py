@@ -9,8 +9,10 @@ Configure dataset on every one of its datasets; a rule for every dataset is an a
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
@@ -75,18 +77,36 @@ def get_rule(rule_id: int, *, by: User) -> ShownRule:
     raise NotFound(f"Incident rule {rule_id} not found.")
 
 
-def enabled_rules() -> list[IncidentRule]:
-    """Every enabled rule in the order they are tried, with its datasets, data sources and lead at
-    hand: what the engine matches each result of an ingest against. No caller: Quell runs them.
+class EnabledRule(NamedTuple):
+    """An enabled rule with the ids of the datasets and data sources it is scoped to."""
+
+    rule: IncidentRule
+    dataset_ids: frozenset[int]
+    data_source_ids: frozenset[int]
+
+
+def enabled_rules() -> list[EnabledRule]:
+    """Every enabled rule in the order they are tried, with its lead and the ids of its datasets
+    and data sources: what the engine matches each result of an ingest against, in three
+    statements (ids, not the datasets' rows). No caller: Quell runs them.
 
     A rule with `dataset_scoped` and no datasets left (they were all deleted) matches nothing.
     """
-    return list(
-        IncidentRule.objects.filter(enabled=True)
-        .order_by("position", "id")
-        .select_related("lead")
-        .prefetch_related("datasets", "data_sources")
-    )
+    rules = list(IncidentRule.objects.filter(enabled=True).order_by("position", "id").select_related("lead"))
+    if not rules:
+        return []
+    ids = [rule.pk for rule in rules]
+    datasets: defaultdict[int, set[int]] = defaultdict(set)
+    for rule_id, dataset_id in IncidentRule.datasets.through.objects.filter(
+        incidentrule_id__in=ids
+    ).values_list("incidentrule_id", "dataset_id"):
+        datasets[rule_id].add(dataset_id)
+    sources: defaultdict[int, set[int]] = defaultdict(set)
+    for rule_id, source_id in IncidentRule.data_sources.through.objects.filter(
+        incidentrule_id__in=ids
+    ).values_list("incidentrule_id", "datasource_id"):
+        sources[rule_id].add(source_id)
+    return [EnabledRule(rule, frozenset(datasets[rule.pk]), frozenset(sources[rule.pk])) for rule in rules]
 
 
 def _shown(rules: list[IncidentRule], by: User, *, positions: dict[int, int]) -> list[ShownRule]:
