@@ -355,6 +355,11 @@ def add_comment(incident_id: int, text: str, *, by: User) -> TimelineEvent:
 # --- Quell's own changes (quell.automation, on ingest) ------------------------------------------
 
 
+# _BATCH: the writes below run inside the ingest's transaction, and the rules engine puts each in a
+# savepoint of its own where it must survive a refusal (opening, resolving); a second savepoint of
+# the service's own, with its release, was two statements more for each.
+
+
 def _require_system(by: User, what: str) -> None:
     if not by.is_system:
         raise Forbidden(f"Only Quell itself {what}.")
@@ -372,7 +377,7 @@ def fold_results(folds: Mapping[int, Sequence[CheckResult]], *, by: User) -> lis
     _require_system(by, "folds results into incidents")
     if not folds:
         return []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the caller's savepoint, if it wants one (_BATCH)
         incidents = list(
             Incident.objects.select_for_update(of=("self",))
             .filter(pk__in=list(folds), status__in=OPEN_STATUSES)
@@ -526,7 +531,7 @@ def open_incidents(openings: Sequence[Opening], *, by: User) -> list[Incident]:
                 field="leadId",
             )
 
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the caller's savepoint, if it wants one (_BATCH)
         now = timezone.now()
         numbers = NumberSequence.next_values("incident", len(openings))
         incidents = [
@@ -606,7 +611,7 @@ def resolve_as_recovered(resolutions: Mapping[int, tuple[IncidentRule, str]], *,
         raise _notes_required()
     if not resolutions:
         return []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the caller's savepoint, if it wants one (_BATCH)
         incidents = list(
             Incident.objects.select_for_update(of=("self",))
             .filter(pk__in=list(resolutions), status__in=OPEN_STATUSES)
