@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from quell.lib.env import (
     persistent_secret_key,
 )
 from quell.lib.logs import log_format, logging_config
+from quell.lib.mailurl import EmailUrlError, parse_email_url
 from quell.lib.multiproc import configure as configure_metrics_dir
 from quell.ops.datadir import make_private, private_umask, sqlite_files
 
@@ -41,6 +43,20 @@ _base = urlsplit(BASE_URL)
 if _base.scheme not in {"http", "https"} or not _base.hostname:
     raise ImproperlyConfigured(f"QUELL_BASE_URL must be an http:// or https:// URL, not {BASE_URL!r}.")
 BASE_URL_IS_HTTPS = _base.scheme == "https"
+# Email (docs/notifications.md): one URL, as for the database; off when unset. QUELL_EMAIL_FROM is the
+# sender people see; by default Quell at the host people use.
+try:
+    EMAIL_CONFIG = parse_email_url(envstr("QUELL_EMAIL_URL"))
+except EmailUrlError as error:
+    raise ImproperlyConfigured(str(error)) from None
+globals().update(EMAIL_CONFIG.as_settings())
+EMAIL_ENABLED = EMAIL_CONFIG.enabled
+DEFAULT_FROM_EMAIL = envstr("QUELL_EMAIL_FROM").strip() or f"Quell <quell@{_base.hostname}>"
+if "@" not in parseaddr(DEFAULT_FROM_EMAIL)[1]:
+    raise ImproperlyConfigured(
+        f"QUELL_EMAIL_FROM must be an address, as in 'Quell <quell@example.com>', not {DEFAULT_FROM_EMAIL!r}."
+    )
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The host people use plus loopback, so a health check on the machine itself gets through; an operator
 # who lists hosts replaces the whole list. An unknown Host header gets 400 rather than a page whose
 # absolute links point at an attacker's name.
@@ -68,6 +84,7 @@ INSTALLED_APPS = [
     "quell.automation",
     "quell.ingest",
     "quell.integrations",
+    "quell.notifications",
     "quell.ops",
     "quell.web",
 ]

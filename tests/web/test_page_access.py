@@ -54,6 +54,7 @@ PAGES = [
     Page("settings: groups", "/settings/groups", ADMIN),
     Page("settings: dataset roles", "/settings/roles", ADMIN),
     Page("settings: responsibilities", "/settings/datasets", ADMIN),
+    Page("settings: email", "/settings/email", ADMIN),
     # Incident rules: for admins and for whoever configures a dataset (the manager and editor of orders).
     Page("settings: incident rules", "/settings/rules/", CONFIGURE_ORDERS),
     Page("settings: a new incident rule", "/settings/rules/new", CONFIGURE_ORDERS),
