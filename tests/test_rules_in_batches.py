@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from quell.accounts.models import DatasetRole, Responsibility, UserGroup
 from quell.catalog import ingest as catalog_ingest
 from quell.catalog.models import CheckResult, Dataset
+from quell.incidents import services as incident_services
 from quell.incidents.events import IncidentCreated
 from quell.incidents.models import (
     EventKind,
@@ -26,7 +27,7 @@ from quell.incidents.models import (
 )
 from quell.integrations.models import Event, EventType
 from quell.lib import events
-from quell.lib.errors import Unprocessable
+from quell.lib.errors import Forbidden, Unprocessable
 from tests.conftest import World, make_user
 from tests.test_domain_events import webhook
 from tests.test_incident_counts import assert_tallies_match_counting
@@ -258,3 +259,24 @@ def test_a_role_without_view_still_leads_when_another_responsibility_grants_view
 
     (incident,) = Incident.objects.filter(rule__isnull=False)
     assert incident.lead == world.viewer
+
+
+def test_people_cannot_open_or_resolve_incidents_as_quell_does(world: World) -> None:
+    rule = every_failure(resolve_after_passes=1)
+    opening = incident_services.Opening(
+        rule=rule, title="By hand", description="", lead=world.manager, results=[world.orders_fail]
+    )
+
+    for name in ("admin", "manager", "outsider"):
+        with pytest.raises(Forbidden, match="Only Quell itself"):
+            incident_services.open_incidents([opening], by=world.user(name))
+    incident = incident_services.create_incident(
+        by=world.manager, title="Orders empty", check_result_ids=[world.orders_fail.pk]
+    )
+    for name in ("admin", "manager", "outsider"):
+        with pytest.raises(Forbidden, match="Only Quell itself"):
+            incident_services.resolve_as_recovered({incident.pk: (rule, "Passed.")}, by=world.user(name))
+
+    assert Incident.objects.filter(rule__isnull=False).count() == 0
+    incident.refresh_from_db()
+    assert incident.status == Status.REPORTED

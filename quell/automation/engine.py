@@ -40,7 +40,6 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Field, Model
 from django.utils import timezone
 
 from quell.accounts import permissions
@@ -59,6 +58,7 @@ from quell.incidents.models import (
 )
 from quell.incidents.mutes import muted_check_ids
 from quell.incidents.rule_titles import render_title
+from quell.lib.bulk import quoted_column
 from quell.lib.errors import QuellError, Unprocessable
 
 logger = logging.getLogger(__name__)
@@ -283,9 +283,8 @@ def _recent_results(check_ids: list[int], count: int) -> dict[int, list[tuple[in
     result_check_newest index), joined by UNION ALL, on both databases; SQLite allows 500 parts to a
     compound SELECT, hence the chunks.
     """
-    quote = connection.ops.quote_name
-    table = quote(CheckResult._meta.db_table)
-    check, time = (quote(_column(CheckResult, name)) for name in ("check_ref", "data_timestamp"))
+    table = connection.ops.quote_name(CheckResult._meta.db_table)
+    check, time = (quoted_column(CheckResult, name) for name in ("check_ref", "data_timestamp"))
     found: defaultdict[int, list[tuple[int, str]]] = defaultdict(list)
     ids = sorted(set(check_ids))
     for start in range(0, len(ids), 400):
@@ -303,13 +302,6 @@ def _recent_results(check_ids: list[int], count: int) -> dict[int, list[tuple[in
         for result_id, check_id, outcome, _ in sorted(rows, key=lambda row: (row[3], row[0]), reverse=True):
             found[check_id].append((result_id, outcome))
     return found
-
-
-def _column(model: type[Model], name: str) -> str:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field), name
-    assert field.column, name
-    return field.column
 
 
 def _triggering_results(

@@ -378,11 +378,7 @@ def fold_results(folds: Mapping[int, Sequence[CheckResult]], *, by: User) -> lis
     if not folds:
         return []
     with transaction.atomic(savepoint=False):  # the caller's savepoint, if it wants one (_BATCH)
-        incidents = list(
-            Incident.objects.select_for_update(of=("self",))
-            .filter(pk__in=list(folds), status__in=OPEN_STATUSES)
-            .order_by("pk")
-        )
+        incidents = _lock_open(list(folds))
         ids = [incident.pk for incident in incidents]
         result_ids = {result.pk for results in folds.values() for result in results}
         linked = set(
@@ -390,13 +386,7 @@ def fold_results(folds: Mapping[int, Sequence[CheckResult]], *, by: User) -> lis
             .order_by()
             .values_list("incident_id", "check_result_id")
         )
-        known: defaultdict[int, set[int]] = defaultdict(set)
-        for incident_id, dataset_id in (
-            IncidentDataset.objects.filter(incident_id__in=ids)
-            .order_by()
-            .values_list("incident_id", "dataset_id")
-        ):
-            known[incident_id].add(dataset_id)
+        known = _datasets_of_many(ids)
         now = timezone.now()
         # (incident id, dataset id) and (incident id, result id) rows: quell.lib.bulk writes them
         # without a model instance each, most of a nightly fold's time otherwise.
@@ -612,20 +602,10 @@ def resolve_as_recovered(resolutions: Mapping[int, tuple[IncidentRule, str]], *,
     if not resolutions:
         return []
     with transaction.atomic(savepoint=False):  # the caller's savepoint, if it wants one (_BATCH)
-        incidents = list(
-            Incident.objects.select_for_update(of=("self",))
-            .filter(pk__in=list(resolutions), status__in=OPEN_STATUSES)
-            .order_by("pk")
-        )
+        incidents = _lock_open(list(resolutions))
         if not incidents:
             return []
-        datasets: defaultdict[int, set[int]] = defaultdict(set)
-        for incident_id, dataset_id in (
-            IncidentDataset.objects.filter(incident_id__in=[incident.pk for incident in incidents])
-            .order_by()
-            .values_list("incident_id", "dataset_id")
-        ):
-            datasets[incident_id].add(dataset_id)
+        datasets = _datasets_of_many([incident.pk for incident in incidents])
         now = timezone.now()
         timeline: list[TimelineEvent] = []
         changed: list[IncidentChanged] = []
@@ -688,6 +668,28 @@ def resolve_as_recovered(resolutions: Mapping[int, tuple[IncidentRule, str]], *,
 
 
 # --- Helpers --------------------------------------------------------------------------------------
+
+
+def _lock_open(incident_ids: list[int]) -> list[Incident]:
+    """The open ones of these incidents, locked in id order (two batches over the same incidents
+    cannot deadlock); one resolved meanwhile is left out."""
+    return list(
+        Incident.objects.select_for_update(of=("self",))
+        .filter(pk__in=incident_ids, status__in=OPEN_STATUSES)
+        .order_by("pk")
+    )
+
+
+def _datasets_of_many(incident_ids: list[int]) -> defaultdict[int, set[int]]:
+    """Incident id -> its datasets' ids, in one statement."""
+    datasets: defaultdict[int, set[int]] = defaultdict(set)
+    for incident_id, dataset_id in (
+        IncidentDataset.objects.filter(incident_id__in=incident_ids)
+        .order_by()
+        .values_list("incident_id", "dataset_id")
+    ):
+        datasets[incident_id].add(dataset_id)
+    return datasets
 
 
 def _insert_links(links: list[tuple[int, int]], by: User, now: datetime) -> None:

@@ -38,12 +38,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field, Model, QuerySet, Sum
+from django.db.models import Model, QuerySet, Sum
 
 from quell.accounts import permissions
 from quell.accounts.models import Responsibility
 from quell.catalog import counters
 from quell.incidents.models import OPEN_STATUSES, DatasetSet, DatasetSetMember, IncidentTally
+from quell.lib.bulk import quoted_column
 
 Bucket = tuple[str, str]  # (status, severity)
 
@@ -92,7 +93,7 @@ def _add_to_sets(changes: list[tuple[list[int], Bucket, int]]) -> None:
     if not rows:
         return
     values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
-    set_id, key = _column(DatasetSet, "id"), _column(DatasetSet, "key")
+    set_id, key = quoted_column(DatasetSet, "id"), quoted_column(DatasetSet, "key")
     # VALUES columns are named column1, column2... on both databases. ORDER BY keeps the fixed
     # lock order (statuses and severities are lowercase ASCII, so every collation sorts them as
     # Python does).
@@ -150,7 +151,11 @@ def _add_org_wide(changes: list[tuple[list[int], Bucket, int]]) -> None:
     if not rows:
         return
     values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
-    table, key, public = _table(DatasetSet), _column(DatasetSet, "key"), _column(DatasetSet, "public")
+    table, key, public = (
+        _table(DatasetSet),
+        quoted_column(DatasetSet, "key"),
+        quoted_column(DatasetSet, "public"),
+    )
     from_values = (
         f"SELECT NULL, v.column1, v.column2, v.column3, SUM(v.column4) FROM (VALUES {values}) v "  # noqa: S608
         f"WHERE NOT v.column1 OR EXISTS (SELECT 1 FROM {table} p WHERE p.{key} = v.column5 AND p.{public}) "
@@ -163,7 +168,11 @@ def _add_org_wide(changes: list[tuple[list[int], Bucket, int]]) -> None:
 
 def _is_public() -> str:
     """SQL: the set whose key is the next parameter counts for Everyone (names are quoted names)."""
-    table, key, public = _table(DatasetSet), _column(DatasetSet, "key"), _column(DatasetSet, "public")
+    table, key, public = (
+        _table(DatasetSet),
+        quoted_column(DatasetSet, "key"),
+        quoted_column(DatasetSet, "public"),
+    )
     return f"EXISTS (SELECT 1 FROM {table} p WHERE p.{key} = %s AND p.{public})"  # noqa: S608
 
 
@@ -189,7 +198,8 @@ def _upsert(rows_sql: str, *, per_set: bool) -> str:
     """
     table = _table(IncidentTally)
     set_id, everyone, status, severity, count = (
-        _column(IncidentTally, name) for name in ("dataset_set", "everyone", "status", "severity", "count")
+        quoted_column(IncidentTally, name)
+        for name in ("dataset_set", "everyone", "status", "severity", "count")
     )
     target = (
         f"({set_id}, {status}, {severity}) WHERE {set_id} IS NOT NULL"
@@ -204,13 +214,6 @@ def _upsert(rows_sql: str, *, per_set: bool) -> str:
 
 def _table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
-
-
-def _column(model: type[Model], name: str) -> str:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field), name
-    assert field.column, name
-    return connection.ops.quote_name(field.column)
 
 
 def _lock_against_writes() -> None:

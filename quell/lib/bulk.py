@@ -25,6 +25,14 @@ from django.db.models.fields import NOT_PROVIDED
 _ROWS_PER_STATEMENT = 1000
 
 
+def quoted_column(model: type[Model], name: str) -> str:
+    """The quoted column of a model's field, for SQL written by hand (names never come from input)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field), name
+    assert field.column, name
+    return connection.ops.quote_name(field.column)
+
+
 def insert_rows(
     model: type[Model],
     shared: Mapping[str, Any],
